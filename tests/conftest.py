@@ -1,0 +1,42 @@
+"""Test-wide setup: markers gpu (skipped without a working CuPy backend), brian2 (skipped without
+Brian2), slow. CPU tests pin the NumPy backend so they do not depend on the machine."""
+import os
+
+import pytest
+
+
+def _cupy_works():
+    try:
+        from snnkit.backend import _probe_cupy
+        cp, _ = _probe_cupy()
+        return cp is not None
+    except Exception:
+        return False
+
+
+_GPU = None
+
+
+def pytest_collection_modifyitems(config, items):
+    global _GPU
+    need_gpu = any("gpu" in item.keywords for item in items)
+    if need_gpu and _GPU is None:
+        _GPU = _cupy_works()
+    for item in items:
+        if "gpu" in item.keywords and not _GPU:
+            item.add_marker(pytest.mark.skip(reason="no working CuPy backend (GPU + NVRTC) on this machine"))
+        if "brian2" in item.keywords:
+            try:
+                import brian2  # noqa: F401
+            except ImportError:
+                item.add_marker(pytest.mark.skip(reason="Brian2 is not installed (pip install 'snnkit[brian2]')"))
+
+
+@pytest.fixture
+def numpy_backend(monkeypatch):
+    """Force the NumPy backend for one test."""
+    from snnkit import backend
+    monkeypatch.setenv("SNNKIT_BACKEND", "numpy")
+    backend.use("numpy")
+    yield
+    backend.use(None)
