@@ -1,0 +1,113 @@
+"""The tour: execute every notebook headless on its CPU defaults and render a browsable HTML index.
+
+``snnkit tour`` (and ``make tour``) runs each ``notebooks/NN_*.ipynb`` with papermill into
+``build/tour/``, exports each executed notebook as standalone HTML (plotly.js embedded once per
+page by the ``notebook`` renderer, so the figures stay interactive offline) and writes
+``build/tour/index.html`` linking them with their run time and status. The test suite executes the
+notebooks through :func:`execute_notebook` too, so the tour and the tests run the same thing.
+"""
+from __future__ import annotations
+
+import html
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+
+
+@dataclass
+class NotebookRun:
+    name: str
+    title: str
+    seconds: float
+    ok: bool
+    error: str = ""
+    html: str = ""
+
+
+def notebook_paths(folder: Path = NOTEBOOKS) -> list[Path]:
+    return sorted(p for p in Path(folder).glob("[0-9][0-9]_*.ipynb"))
+
+
+def notebook_title(path: Path) -> str:
+    nb = json.loads(Path(path).read_text())
+    for c in nb["cells"]:
+        if c["cell_type"] == "markdown":
+            for line in "".join(c["source"]).splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    return Path(path).stem
+
+
+def execute_notebook(path: Path, out_path: Path, parameters: dict | None = None,
+                     progress: bool = False) -> float:
+    """Run one notebook with papermill (cwd = its folder) and return the wall time in seconds."""
+    import papermill as pm
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    pm.execute_notebook(str(path), str(out_path), parameters=parameters or {},
+                        cwd=str(Path(path).parent), kernel_name="python3", progress_bar=progress)
+    return time.perf_counter() - t0
+
+
+def export_html(ipynb: Path, html_path: Path) -> Path:
+    import nbformat
+    from nbconvert import HTMLExporter
+    nb = nbformat.read(str(ipynb), as_version=4)
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    Path(html_path).write_text(body, encoding="utf-8")
+    return Path(html_path)
+
+
+def run_tour(out_dir: Path = ROOT / "build" / "tour", folder: Path = NOTEBOOKS,
+             only: list[str] | None = None) -> list[NotebookRun]:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs = []
+    for p in notebook_paths(folder):
+        if only and not any(o in p.name for o in only):
+            continue
+        title = notebook_title(p)
+        print(f"[tour] {p.name}: running ...", flush=True)
+        executed = out_dir / p.name
+        try:
+            sec = execute_notebook(p, executed)
+            ok, err = True, ""
+        except Exception as e:          # keep going: the index shows which notebook failed and why
+            sec, ok, err = float("nan"), False, f"{type(e).__name__}: {e}"
+        page = ""
+        if executed.exists():
+            page = export_html(executed, out_dir / (p.stem + ".html")).name
+        runs.append(NotebookRun(p.name, title, sec, ok, err, page))
+        print(f"[tour] {p.name}: {'ok' if ok else 'FAILED'} ({sec:.1f} s)", flush=True)
+    write_index(runs, out_dir / "index.html")
+    return runs
+
+
+def write_index(runs: list[NotebookRun], path: Path) -> Path:
+    from . import backend
+    rows = []
+    for r in runs:
+        link = f'<a href="{html.escape(r.html)}">{html.escape(r.title)}</a>' if r.html else html.escape(r.title)
+        status = "ok" if r.ok else f'<span class="fail">failed</span><pre>{html.escape(r.error[:2000])}</pre>'
+        rows.append(f"<tr><td>{html.escape(r.name)}</td><td>{link}</td><td>{r.seconds:.1f} s</td>"
+                    f"<td>{status}</td></tr>")
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>snnkit tour</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;line-height:1.5}}
+table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #ddd;padding:.4em;text-align:left}}
+.fail{{color:#b00;font-weight:bold}}pre{{white-space:pre-wrap;font-size:.8em}}</style></head>
+<body><h1>snnkit — the tour</h1>
+<p>Every notebook of the teaching sequence, executed headless on its CPU defaults
+(backend: {html.escape(backend.name())}; {time.strftime('%Y-%m-%d %H:%M')}).
+Each page is standalone HTML; the plotly figures are interactive offline.</p>
+<table><tr><th>file</th><th>notebook</th><th>run time</th><th>status</th></tr>
+{''.join(rows)}
+</table></body></html>
+"""
+    Path(path).write_text(page, encoding="utf-8")
+    return Path(path)
