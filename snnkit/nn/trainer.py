@@ -52,7 +52,7 @@ def _layer_name(i, layer):
 class Trainer:
     def __init__(self, model, loss, optimizer, *, batch_size=32, encode=None, seed=0,
                  checkpoint=None, patience=None, monitor="val_acc", progress=True,
-                 lr_schedule=None, check_finite=True, eval_batch_size=None):
+                 lr_schedule=None, check_finite=True, eval_batch_size=None, min_delta=0.0):
         self.model, self.loss, self.opt = model, loss, optimizer
         self.batch_size = int(batch_size)
         self.eval_batch_size = int(eval_batch_size or max(batch_size, 256))
@@ -63,6 +63,7 @@ class Trainer:
         if monitor not in ("val_acc", "val_loss"):
             raise ValueError("monitor must be 'val_acc' or 'val_loss'")
         self.monitor = monitor
+        self.min_delta = float(min_delta)   # an improvement smaller than this does not count
         self.progress = progress
         self.lr_schedule = lr_schedule      # callable epoch -> lr, or None
         self.check_finite = check_finite
@@ -171,7 +172,7 @@ class Trainer:
         score = va if self.monitor == "val_acc" else -vl
         if not np.isfinite(score):
             return
-        if self.best is None or score > self.best:
+        if self.best is None or score > self.best + self.min_delta:
             self.best, self.best_epoch = score, self.epoch
         elif self.patience is not None and self.epoch - self.best_epoch >= self.patience:
             self.stopped_early = True
