@@ -37,11 +37,12 @@ def store(path: Path) -> float:
         c.metadata.pop("execution", None)
         c.metadata.pop("papermill", None)
         if MARK in c.source:
+            c.execution_count = e.execution_count      # nbval skips 'unrun' cells that have outputs
             c.outputs = [o for o in e.outputs if o.get("output_type") in ("stream", "execute_result")
                          and not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
             for o in c.outputs:
                 if o.get("output_type") == "execute_result":
-                    o["execution_count"] = None
+                    o["execution_count"] = e.execution_count
                     o["data"] = {k: v for k, v in o["data"].items() if k == "text/plain"}
         else:
             c.outputs = []
