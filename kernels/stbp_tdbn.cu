@@ -1,0 +1,114 @@
+// tdBN (threshold-dependent batch norm), mirroring snnkit/stbp/tdbn.py.
+// Data are channels-last [R, C] (R = T*B*H*W): per-channel statistics are column sums.
+// A block is 32 channels (threadIdx.x, consecutive addresses: coalesced) x 8 row lanes
+// (threadIdx.y); blockIdx.y picks a chunk of rows. Each block writes one partial sum per channel,
+// then tdbn_reduce_chunks adds the chunks in a fixed order (deterministic, no atomics).
+#define TILE_C 32
+#define TILE_R 8
+
+template <typename F>
+__device__ F block_column_sum(F v, F (*sh)[TILE_C]) {
+    sh[threadIdx.y][threadIdx.x] = v;
+    __syncthreads();
+    F s = 0;
+    if (threadIdx.y == 0)
+        for (int r = 0; r < TILE_R; ++r) s += sh[r][threadIdx.x];
+    __syncthreads();
+    return s;
+}
+
+// sum over the chunk's rows of x (squared = 0) or of (x - mean)^2 (squared = 1)
+template <typename F>
+__device__ void partial_sums(const F* __restrict__ x, const F* __restrict__ mean, long long R, int C,
+                             long long rows, int squared, F* __restrict__ part) {
+    __shared__ F sh[TILE_R][TILE_C];
+    const int c = blockIdx.x * TILE_C + threadIdx.x;
+    const long long r0 = (long long)blockIdx.y * rows;
+    const long long r1 = min(r0 + rows, R);
+    F acc = 0;
+    if (c < C) {
+        const F m = squared ? mean[c] : F(0);
+        for (long long r = r0 + threadIdx.y; r < r1; r += TILE_R) {
+            const F v = x[r * C + c];
+            acc += squared ? (v - m) * (v - m) : v;
+        }
+    }
+    const F s = block_column_sum<F>(acc, sh);
+    if (threadIdx.y == 0 && c < C) part[(long long)blockIdx.y * C + c] = s;
+}
+
+// (sum g, sum g * x^) over the chunk's rows, x^ = (x - mean) * invstd
+template <typename F>
+__device__ void partial_grad_sums(const F* __restrict__ g, const F* __restrict__ x, const F* __restrict__ mean,
+                                  const F* __restrict__ invstd, long long R, int C, long long rows,
+                                  F* __restrict__ part_g, F* __restrict__ part_gx) {
+    __shared__ F sh[TILE_R][TILE_C];
+    const int c = blockIdx.x * TILE_C + threadIdx.x;
+    const long long r0 = (long long)blockIdx.y * rows;
+    const long long r1 = min(r0 + rows, R);
+    F acc_g = 0, acc_gx = 0;
+    if (c < C) {
+        const F m = mean[c], is = invstd[c];
+        for (long long r = r0 + threadIdx.y; r < r1; r += TILE_R) {
+            const F gv = g[r * C + c];
+            acc_g += gv;
+            acc_gx += gv * ((x[r * C + c] - m) * is);
+        }
+    }
+    const F sg = block_column_sum<F>(acc_g, sh);
+    const F sgx = block_column_sum<F>(acc_gx, sh);
+    if (threadIdx.y == 0 && c < C) {
+        part_g[(long long)blockIdx.y * C + c] = sg;
+        part_gx[(long long)blockIdx.y * C + c] = sgx;
+    }
+}
+
+template <typename F>
+__device__ void reduce_chunks(const F* __restrict__ part, int n_chunks, int C, F* __restrict__ out) {
+    const int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    F s = 0;
+    for (int k = 0; k < n_chunks; ++k) s += part[(long long)k * C + c];
+    out[c] = s;
+}
+
+// y = x * scale[c] + shift[c]
+template <typename F>
+__device__ void affine(const F* __restrict__ x, const F* __restrict__ scale, const F* __restrict__ shift,
+                       F* __restrict__ y, long long n, int C) {
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    const int c = (int)(i % C);
+    y[i] = x[i] * scale[c] + shift[c];
+}
+
+// dx = k [g - mean(g) - x^ mean(g x^)]
+template <typename F>
+__device__ void backward_dx(const F* __restrict__ g, const F* __restrict__ x, const F* __restrict__ mean,
+                            const F* __restrict__ invstd, const F* __restrict__ k, const F* __restrict__ mean_g,
+                            const F* __restrict__ mean_gx, F* __restrict__ dx, long long n, int C) {
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    const int c = (int)(i % C);
+    const F xhat = (x[i] - mean[c]) * invstd[c];
+    dx[i] = k[c] * (g[i] - mean_g[c] - xhat * mean_gx[c]);
+}
+
+#define STBP_TDBN_INSTANTIATE(F, S)                                                                   \
+extern "C" __global__ void tdbn_partial_sums_##S(const F* x, const F* mean, long long R, int C,       \
+                                                 long long rows, int squared, F* part) {              \
+    partial_sums<F>(x, mean, R, C, rows, squared, part); }                                            \
+extern "C" __global__ void tdbn_partial_grad_sums_##S(const F* g, const F* x, const F* mean,          \
+        const F* invstd, long long R, int C, long long rows, F* part_g, F* part_gx) {                 \
+    partial_grad_sums<F>(g, x, mean, invstd, R, C, rows, part_g, part_gx); }                          \
+extern "C" __global__ void tdbn_reduce_chunks_##S(const F* part, int n_chunks, int C, F* out) {      \
+    reduce_chunks<F>(part, n_chunks, C, out); }                                                       \
+extern "C" __global__ void tdbn_affine_##S(const F* x, const F* scale, const F* shift, F* y,         \
+                                           long long n, int C) {                                      \
+    affine<F>(x, scale, shift, y, n, C); }                                                            \
+extern "C" __global__ void tdbn_backward_dx_##S(const F* g, const F* x, const F* mean,                \
+        const F* invstd, const F* k, const F* mean_g, const F* mean_gx, F* dx, long long n, int C) {  \
+    backward_dx<F>(g, x, mean, invstd, k, mean_g, mean_gx, dx, n, C); }
+
+STBP_TDBN_INSTANTIATE(float, f32)
+STBP_TDBN_INSTANTIATE(double, f64)

@@ -1,0 +1,200 @@
+r"""2-D convolution as im2col + one GEMM, with the time axis folded into the batch.
+
+Activations are channels-last ``[T, B, H, W, C]``; a convolution treats the T*B frames alike, so it
+runs on ``[N = T*B, H, W, C]``. For kernel k, stride s, padding p (Ho = (H + 2p - k) // s + 1):
+
+    col[(n, i, j), (a, b, c)] = x[n, i*s + a - p, j*s + b - p, c]      (0 outside the image)
+    y[(n, i, j), o]           = sum_(a,b,c) col[(n, i, j), (a, b, c)] * W[o, a, b, c]   -> y = col W^T
+
+The GEMM output is already channels-last, so no transposes. Backward, with g = dL/dy:
+
+    dW = g^T col                 dcol = g W                 dx = col2im(dcol)
+
+where col2im, in gather form, lets each input element add up the (at most k*k) columns it was
+copied to -- no atomics. ``col`` is recomputed in backward instead of kept (memory stays bounded:
+one chunk of frames at a time, ``max_col_bytes``). GEMMs go through the backend's matmul (cuBLAS on
+CuPy; TF32 tensor cores when CuPy runs with CUPY_TF32=1).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import is_cupy_array, rng as host_rng, to_device, xp_of
+
+
+def out_size(n, k, s, p):
+    return (n + 2 * p - k) // s + 1
+
+
+# ---- NumPy twins -----------------------------------------------------------------------------------
+def im2col_reference(x, k, s, p):
+    """col [N*Ho*Wo, k*k*C] of x [N, H, W, C]."""
+    xp = xp_of(x)
+    N, H, W, C = x.shape
+    Ho, Wo = out_size(H, k, s, p), out_size(W, k, s, p)
+    xpad = xp.pad(x, ((0, 0), (p, p), (p, p), (0, 0))) if p else x
+    col = xp.empty((N, Ho, Wo, k, k, C), x.dtype)
+    for a in range(k):
+        for b in range(k):
+            col[:, :, :, a, b, :] = xpad[:, a:a + s * (Ho - 1) + 1:s, b:b + s * (Wo - 1) + 1:s, :]
+    return col.reshape(N * Ho * Wo, k * k * C)
+
+
+def col2im_reference(dcol, shape, k, s, p):
+    """dx [N, H, W, C] = the sum, for each input element, of the column entries it was copied to."""
+    xp = xp_of(dcol)
+    N, H, W, C = shape
+    Ho, Wo = out_size(H, k, s, p), out_size(W, k, s, p)
+    d = dcol.reshape(N, Ho, Wo, k, k, C)
+    dpad = xp.zeros((N, H + 2 * p, W + 2 * p, C), dcol.dtype)
+    for a in range(k):
+        for b in range(k):
+            dpad[:, a:a + s * (Ho - 1) + 1:s, b:b + s * (Wo - 1) + 1:s, :] += d[:, :, :, a, b, :]
+    return dpad[:, p:p + H, p:p + W, :]
+
+
+# ---- CUDA launchers (kernels/stbp_im2col.cu) -------------------------------------------------------
+def _fn(name, dtype):
+    from ..kernels import get_function
+    suffix = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}.get(np.dtype(dtype))
+    if suffix is None:
+        raise ValueError(f"im2col kernels take float32 or float64, got {dtype}")
+    return get_function("stbp_im2col.cu", f"{name}_{suffix}")
+
+
+_INT32_LIMIT = 2 ** 31 - 1
+
+
+def _check_int32(n_elements, what):
+    if n_elements > _INT32_LIMIT:
+        raise ValueError(f"{what} would have {n_elements} elements, more than the kernels' 32-bit indices "
+                         "allow; process fewer frames at a time (conv2d_* do this with max_col_bytes)")
+
+
+def _im2col_cuda(x, k, s, p):
+    from ..kernels import launch_1d
+    xp = xp_of(x)
+    x = xp.ascontiguousarray(x)
+    N, H, W, C = x.shape
+    Ho, Wo = out_size(H, k, s, p), out_size(W, k, s, p)
+    _check_int32(N * Ho * Wo * k * k * C, "col")
+    col = xp.empty((N * Ho * Wo, k * k * C), x.dtype)
+    launch_1d(_fn("im2col", x.dtype), col.size,
+              (x, col, np.int32(N), np.int32(H), np.int32(W), np.int32(C), np.int32(Ho), np.int32(Wo),
+               np.int32(k), np.int32(s), np.int32(p)))
+    return col
+
+
+def _col2im_cuda(dcol, shape, k, s, p):
+    from ..kernels import launch_1d
+    xp = xp_of(dcol)
+    dcol = xp.ascontiguousarray(dcol)
+    N, H, W, C = shape
+    Ho, Wo = out_size(H, k, s, p), out_size(W, k, s, p)
+    _check_int32(max(dcol.size, N * H * W * C), "col")
+    dx = xp.empty((N, H, W, C), dcol.dtype)
+    launch_1d(_fn("col2im", dcol.dtype), dx.size,
+              (dcol, dx, np.int32(N), np.int32(H), np.int32(W), np.int32(C), np.int32(Ho), np.int32(Wo),
+               np.int32(k), np.int32(s), np.int32(p)))
+    return dx
+
+
+def im2col(x, k, s=1, p=0):
+    if x.ndim != 4:
+        raise ValueError(f"im2col takes channels-last frames [N, H, W, C], got shape {x.shape}")
+    if out_size(x.shape[1], k, s, p) < 1 or out_size(x.shape[2], k, s, p) < 1:
+        raise ValueError(f"a {k}x{k} kernel (stride {s}, padding {p}) does not fit a {x.shape[1]}x{x.shape[2]} "
+                         "image; pad more or use a smaller kernel")
+    if k == 1 and s == 1 and p == 0:
+        return x.reshape(-1, x.shape[3])                      # a 1x1 convolution is a plain GEMM
+    return _im2col_cuda(x, k, s, p) if is_cupy_array(x) else im2col_reference(x, k, s, p)
+
+
+def col2im(dcol, shape, k, s=1, p=0):
+    if k == 1 and s == 1 and p == 0:
+        return dcol.reshape(shape)
+    return _col2im_cuda(dcol, shape, k, s, p) if is_cupy_array(dcol) else col2im_reference(dcol, shape, k, s, p)
+
+
+# ---- the pure functions: chunks of frames keep col's memory bounded --------------------------------
+def _frame_chunks(N, bytes_per_frame, max_col_bytes):
+    step = max(1, int(max_col_bytes // max(1, bytes_per_frame)))
+    return [(i, min(i + step, N)) for i in range(0, N, step)]
+
+
+def conv2d_forward(x, weight, stride=1, padding=0, max_col_bytes=1 << 30):
+    """y [N, Ho, Wo, Cout] for x [N, H, W, Cin] and weight [Cout, k, k, Cin]."""
+    xp = xp_of(x)
+    N, H, W, C = x.shape
+    Cout, k, _, Cin = weight.shape
+    if C != Cin:
+        raise ValueError(f"input has {C} channels, the weight expects {Cin}")
+    Ho, Wo = out_size(H, k, stride, padding), out_size(W, k, stride, padding)
+    w2 = weight.reshape(Cout, k * k * Cin)
+    y = xp.empty((N, Ho, Wo, Cout), x.dtype)
+    for a, b in _frame_chunks(N, Ho * Wo * k * k * C * x.itemsize, max_col_bytes):
+        col = im2col(x[a:b], k, stride, padding)
+        y[a:b] = (col @ w2.T).reshape(b - a, Ho, Wo, Cout)
+    return y
+
+
+def conv2d_backward(grad_y, x, weight, stride=1, padding=0, max_col_bytes=1 << 30, need_dx=True):
+    """(dx or None, dweight) for grad_y [N, Ho, Wo, Cout]."""
+    xp = xp_of(x)
+    N, H, W, C = x.shape
+    Cout, k, _, _ = weight.shape
+    Ho, Wo = grad_y.shape[1], grad_y.shape[2]
+    w2 = weight.reshape(Cout, k * k * C)
+    dw2 = xp.zeros_like(w2)
+    dx = xp.empty_like(x) if need_dx else None
+    for a, b in _frame_chunks(N, Ho * Wo * k * k * C * x.itemsize, max_col_bytes):
+        col = im2col(x[a:b], k, stride, padding)
+        g2 = grad_y[a:b].reshape(-1, Cout)
+        dw2 += g2.T @ col
+        if need_dx:
+            dx[a:b] = col2im(g2 @ w2, (b - a, H, W, C), k, stride, padding)
+    return dx, dw2.reshape(weight.shape)
+
+
+class Conv2d:
+    """Convolution over time-major channels-last activations ``[T, B, H, W, C]`` (no bias: tdBN
+    follows). Weights [Cout, k, k, Cin], Kaiming-normal for ReLU-like fan-in scaling."""
+
+    def __init__(self, c_in, c_out, kernel_size=3, stride=1, padding=None, seed=None, dtype=np.float32,
+                 need_input_grad=True, name=None, max_col_bytes=1 << 30):
+        for nm, v in (("c_in", c_in), ("c_out", c_out), ("kernel_size", kernel_size), ("stride", stride)):
+            if int(v) < 1:
+                raise ValueError(f"{nm} must be >= 1, got {v}")
+        self.c_in, self.c_out, self.k, self.stride = int(c_in), int(c_out), int(kernel_size), int(stride)
+        self.padding = self.k // 2 if padding is None else int(padding)
+        fan_in = self.k * self.k * self.c_in
+        w = host_rng(seed).normal(0.0, np.sqrt(2.0 / fan_in), size=(self.c_out, self.k, self.k, self.c_in))
+        self.params = {"weight": to_device(w.astype(dtype))}
+        self.grads = {"weight": xp_of(self.params["weight"]).zeros_like(self.params["weight"])}
+        self.need_input_grad = need_input_grad       # False for the first layer (input is data)
+        self.name = name
+        self.max_col_bytes = max_col_bytes
+        self._x = None
+
+    def forward(self, x):
+        if x.ndim != 5 or x.shape[-1] != self.c_in:
+            raise ValueError(f"{self!r} takes [T, B, H, W, {self.c_in}] (time-major, channels-last); "
+                             f"got shape {x.shape}")
+        T, B = x.shape[:2]
+        frames = x.reshape((T * B,) + x.shape[2:])
+        self._x = frames
+        y = conv2d_forward(frames, self.params["weight"], self.stride, self.padding, self.max_col_bytes)
+        return y.reshape((T, B) + y.shape[1:])
+
+    __call__ = forward
+
+    def backward(self, grad_y):
+        T, B = grad_y.shape[:2]
+        g = grad_y.reshape((T * B,) + grad_y.shape[2:])
+        dx, dw = conv2d_backward(g, self._x, self.params["weight"], self.stride, self.padding,
+                                 self.max_col_bytes, self.need_input_grad)
+        self.grads = {"weight": dw}
+        return None if dx is None else dx.reshape((T, B) + dx.shape[1:])
+
+    def __repr__(self):
+        return f"Conv2d({self.c_in}, {self.c_out}, k={self.k}, stride={self.stride}, padding={self.padding})"

@@ -1,0 +1,182 @@
+r"""Spiking residual networks (Zheng et al. 2021): the basic block and ResNet-19.
+
+Basic block (stride s, widths c_in -> c_out):
+
+    main     = tdBN_(alpha=1/sqrt2)( conv3x3( LIF( tdBN_(alpha=1)( conv3x3_s(x) ) ) ) )
+    shortcut = x                                      if s == 1 and c_in == c_out
+             = tdBN_(alpha=1/sqrt2)( conv1x1_s(x) )   otherwise
+    out      = LIF(main + shortcut)
+
+Two branches of variance (Vth/sqrt2)^2 add back to Vth^2, so every LIF in the network starts
+with pre-activations of the same scale, whatever the depth. Backward: the gradient of the final
+LIF goes to both branches and their input gradients add.
+
+ResNet-19 (published, MNIST/CIFAR): conv3x3,128 -> 3 blocks of 128 -> 3 blocks of 256 (first
+stride 2) -> 2 blocks of 512 (first stride 2) -> global average pool -> FC 256 -> LIF -> FC 10,
+averaged over T (non-spiking readout). ``resnet19(width=..., blocks=..., fc=...)`` sizes it
+down for a CPU. ``norm`` picks "tdbn", "bn" (plain, N(0, 1)) or None (no normalization).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .conv import Conv2d
+from .layers import DirectInput, GlobalAvgPool, Linear, Readout
+from .lif import LIF
+from .tdbn import BatchNorm, TDBatchNorm
+
+NORMS = ("tdbn", "bn", None)
+
+
+def make_norm(norm, C, alpha, v_th, dtype, name):
+    if norm == "tdbn":
+        return TDBatchNorm(C, alpha=alpha, v_th=v_th, dtype=dtype, name=name)
+    if norm == "bn":
+        return BatchNorm(C, dtype=dtype, name=name)
+    if norm is None:
+        return None
+    raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+
+
+class Chain:
+    """Layers applied in order (None entries skipped); ``leaves`` lists them for the optimizer."""
+
+    def __init__(self, *layers):
+        self.leaves = [l for l in layers if l is not None]
+
+    def forward(self, x):
+        for layer in self.leaves:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, g):
+        for layer in reversed(self.leaves):
+            g = layer.backward(g)
+        return g
+
+
+class BasicBlock:
+    def __init__(self, c_in, c_out, stride=1, norm="tdbn", lif=None, alpha=1.0, alpha_residual=1 / np.sqrt(2),
+                 seed=None, dtype=np.float32, name="block"):
+        lif = dict(lif or {})
+        v_th = lif.get("v_th", 0.4)
+        r = np.random.default_rng(seed)
+        s = lambda: int(r.integers(2 ** 31))                       # noqa: E731  (one seed per conv)
+        self.name = name
+        self.conv1 = Conv2d(c_in, c_out, 3, stride, seed=s(), dtype=dtype, name=f"{name}.conv1")
+        self.bn1 = make_norm(norm, c_out, alpha, v_th, dtype, f"{name}.bn1")
+        self.lif1 = LIF(**lif, name=f"{name}.lif1")
+        self.conv2 = Conv2d(c_out, c_out, 3, 1, seed=s(), dtype=dtype, name=f"{name}.conv2")
+        self.bn2 = make_norm(norm, c_out, alpha_residual, v_th, dtype, f"{name}.bn2")
+        self.main = Chain(self.conv1, self.bn1, self.lif1, self.conv2, self.bn2)
+        if stride != 1 or c_in != c_out:
+            self.shortcut = Chain(Conv2d(c_in, c_out, 1, stride, padding=0, seed=s(), dtype=dtype,
+                                         name=f"{name}.down"),
+                                  make_norm(norm, c_out, alpha_residual, v_th, dtype, f"{name}.down_bn"))
+        else:
+            self.shortcut = None                                  # identity
+        self.lif2 = LIF(**lif, name=f"{name}.lif2")
+        self.leaves = self.main.leaves + (self.shortcut.leaves if self.shortcut else []) + [self.lif2]
+
+    def forward(self, x):
+        z = self.main.forward(x) + (self.shortcut.forward(x) if self.shortcut else x)
+        return self.lif2.forward(z)
+
+    def backward(self, g):
+        g = self.lif2.backward(g)
+        gx = self.main.backward(g)
+        return gx + (self.shortcut.backward(g) if self.shortcut else g)
+
+
+class SpikingResNet:
+    """A model for :class:`snnkit.nn.Trainer`: ``forward(data [B, features]) -> logits [B, classes]``."""
+
+    def __init__(self, n_steps=2, in_shape=(28, 28, 1), width=128, blocks=(3, 3, 2), fc=256, num_classes=10,
+                 norm="tdbn", tau=0.25, v_th=0.4, aa=0.5, detach_reset=False, surrogate="rect",
+                 alpha=1.0, alpha_residual=1 / np.sqrt(2), seed=0, dtype=np.float32):
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        if len(blocks) < 1 or any(int(b) < 1 for b in blocks):
+            raise ValueError(f"blocks lists the number of blocks per stage (each >= 1), got {blocks}")
+        lif = dict(tau=tau, v_th=v_th, aa=aa, detach_reset=detach_reset, surrogate=surrogate)
+        r = np.random.default_rng(seed)
+        s = lambda: int(r.integers(2 ** 31))                       # noqa: E731
+        self.config = dict(n_steps=n_steps, in_shape=tuple(in_shape), width=width, blocks=tuple(blocks), fc=fc,
+                           num_classes=num_classes, norm=norm, **lif, alpha=alpha, alpha_residual=alpha_residual)
+        self.input = DirectInput(n_steps, in_shape, dtype)
+        c_img = self.input.shape[2]
+        self.stem = Chain(Conv2d(c_img, width, 3, 1, seed=s(), dtype=dtype, need_input_grad=False, name="conv1"),
+                          make_norm(norm, width, alpha, v_th, dtype, "bn1"),
+                          LIF(**lif, name="lif1"))
+        self.blocks = []
+        c = width
+        for stage, n in enumerate(blocks):
+            c_out = width * 2 ** stage
+            for i in range(int(n)):
+                stride = 2 if (stage > 0 and i == 0) else 1
+                self.blocks.append(BasicBlock(c, c_out, stride, norm, lif, alpha, alpha_residual, seed=s(),
+                                              dtype=dtype, name=f"s{stage + 1}.b{i + 1}"))
+                c = c_out
+        self.head = Chain(GlobalAvgPool(),
+                          Linear(c, fc, seed=s(), dtype=dtype, name="fc1"),
+                          make_norm(norm, fc, alpha, v_th, dtype, "fc1_bn"),
+                          LIF(**lif, name="fc1_lif"),
+                          Linear(fc, num_classes, seed=s(), dtype=dtype, name="fc2"),
+                          Readout())
+        self.layers = self.stem.leaves + [l for b in self.blocks for l in b.leaves] + self.head.leaves
+
+    # -- the Trainer's protocol --
+    def forward(self, x):
+        h = self.stem.forward(self.input.forward(x))
+        for block in self.blocks:
+            h = block.forward(h)
+        return self.head.forward(h)
+
+    __call__ = forward
+
+    def backward(self, g):
+        g = self.head.backward(g)
+        for block in reversed(self.blocks):
+            g = block.backward(g)
+        return self.stem.backward(g)
+
+    def train(self):
+        for l in self.layers:
+            if hasattr(l, "train"):
+                l.train()
+        return self
+
+    def eval(self):
+        for l in self.layers:
+            if hasattr(l, "eval"):
+                l.eval()
+        return self
+
+    # -- firing-rate monitors --
+    def lif_layers(self):
+        return [l for l in self.layers if isinstance(l, LIF)]
+
+    def monitor(self, on=True):
+        """Start (reset) or stop recording spike counts in every LIF layer."""
+        for l in self.lif_layers():
+            l.reset_monitor()
+            l.monitor(on)
+        return self
+
+    def firing_rates(self, per_step=False):
+        """{layer name: spikes per neuron per time step} over what was recorded since monitor(True)."""
+        return {l.name: l.firing_rate(per_step) for l in self.lif_layers()}
+
+    def n_params(self):
+        return int(sum(p.size for l in self.layers for p in getattr(l, "params", {}).values()))
+
+    def __repr__(self):
+        c = self.config
+        return (f"SpikingResNet(T={c['n_steps']}, width={c['width']}, blocks={c['blocks']}, fc={c['fc']}, "
+                f"norm={c['norm']!r}, {len(self.lif_layers())} LIF layers, {self.n_params()} parameters)")
+
+
+def resnet19(n_steps=2, in_shape=(28, 28, 1), width=128, blocks=(3, 3, 2), fc=256, num_classes=10, **kw):
+    """ResNet-19 as published by default (conv1 + 8 blocks of 2 convs + 2 FC = 19 weight layers);
+    e.g. ``resnet19(in_shape=(8, 8), width=8, blocks=(1, 1, 1), fc=32)`` for a CPU."""
+    return SpikingResNet(n_steps, in_shape, width, blocks, fc, num_classes, **kw)
