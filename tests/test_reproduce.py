@@ -1,0 +1,149 @@
+"""The reproduction runner, tested on a tiny notebook written by the test (the method notebooks are
+run on a GPU machine with their full parameters; here only the machinery is exercised)."""
+import json
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from snnkit import reproduce
+from snnkit.reproduce import NotebookFailed
+
+REQUIRED = {"bats_mnist_single_spike", "bats_mnist_multi_spike", "bats_mnist_conv", "bats_convergence",
+            "time_discretization_sweep", "s3gd_fashion_mnist", "s3gd_shd_delta_sweep", "stbp_resnet19_mnist"}
+
+BODY = """import json, os
+from snnkit.datasets import load
+d = load("mnist", "test", stand_in=True, limit=n) if dataset_stand_in else None
+acc = 0.5 + 0.1 * n
+print("accuracy", acc)
+with open(os.path.join(results_dir, "metrics.json"), "w") as f:
+    json.dump({"test_accuracy": acc, "n": n, "samples": len(d) if d is not None else 0}, f)
+with open(os.path.join(results_dir, "figure.html"), "w") as f:
+    f.write("<html>figure</html>")
+"""
+
+
+def make_notebook(folder, body=BODY, params="results_dir = None\ndataset_stand_in = False\nn = 2\n"):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# 09 tiny reproduction\nWhat you will learn: nothing."),
+                nbformat.v4.new_code_cell(params, metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(body),
+                nbformat.v4.new_code_cell("n * 10")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    folder.mkdir(exist_ok=True)
+    path = folder / "09_tiny.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def make_registry(tmp_path, **params):
+    reg = tmp_path / "registry.json"
+    reg.write_text(json.dumps({"reproductions": [{
+        "name": "tiny", "title": "a tiny reproduction", "notebook": "09_*.ipynb", "dataset": "mnist",
+        "parameters": {"n": 3, "dataset_stand_in": False, **params},
+        "target": {"paper": "nobody", "figure": "Fig. 0", "metric": "test_accuracy", "value": 0.8},
+        "expected_gpu_time": "1 s"}]}))
+    return reg
+
+
+@pytest.fixture
+def setup(tmp_path):
+    nbs = tmp_path / "notebooks"
+    make_notebook(nbs)
+    return make_registry(tmp_path), nbs, tmp_path / "results" / "tiny"
+
+
+def test_registry_covers_the_issue_and_is_well_formed():
+    reps = reproduce.list_reproductions()
+    assert REQUIRED <= {r.name for r in reps}
+    for r in reps:
+        assert r.target["metric"] and r.target["paper"] and r.expected_gpu_time
+        assert r.notebook.endswith(".ipynb") and "dataset_stand_in" in r.parameters
+        assert r.parameters["dataset_stand_in"] is False          # a stand-in is never the default
+
+
+def test_list_works_from_the_command_line():
+    r = subprocess.run([sys.executable, "-m", "snnkit.cli", "reproduce", "--list"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    for name in REQUIRED:
+        assert name in r.stdout
+    assert "GPU time" in r.stdout and "target" in r.stdout
+
+
+@pytest.mark.parametrize("executor", ["plain", "papermill"])
+def test_run_collects_notebook_metrics_and_figures(setup, executor):
+    reg, nbs, out = setup
+    rec = reproduce.run("tiny", {"n": 4}, out, registry=reg, notebooks=nbs, executor=executor, progress=False)
+    assert rec["metrics"]["test_accuracy"] == pytest.approx(0.9) and rec["metrics"]["n"] == 4
+    assert rec["parameters"]["results_dir"] == str(out.resolve()) and rec["executor"] == executor
+    assert rec["dataset_stand_in"] is False and "stand_in" not in json.dumps(rec["metrics"])
+    for f in ("tiny.ipynb", "metrics.json", "figure.html", "run.json"):
+        assert (out / f).exists(), f
+    assert json.loads((out / "run.json").read_text())["metrics"] == rec["metrics"]
+    executed = nbformat.read(out / "tiny.ipynb", as_version=4)
+    text = json.dumps(executed.cells[-2:] if executor == "plain" else executed.cells)
+    assert "accuracy 0.9" in text and "40" in text              # printed output and the last expression
+    assert rec["target"]["value"] == 0.8 and "snnkit reproduce tiny -p n 4" == rec["command"]
+
+
+def test_stand_in_is_explicit_and_labelled(setup, capsys):
+    reg, nbs, out = setup
+    rec = reproduce.run("tiny", {"dataset_stand_in": True}, out, registry=reg, notebooks=nbs,
+                        executor="plain", progress=False)
+    assert rec["dataset_stand_in"] is True and rec["metrics"]["dataset_stand_in"] is True
+    assert json.loads((out / "metrics.json").read_text())["dataset_stand_in"] is True
+    assert rec["metrics"]["samples"] == 3
+    assert "SYNTHETIC STAND-IN" in capsys.readouterr().err
+
+
+def test_unknown_or_missing_parameters_are_errors(setup, tmp_path):
+    reg, nbs, out = setup
+    with pytest.raises(ValueError, match=r"\['epocs'\] are not declared"):
+        reproduce.run("tiny", {"epocs": 3}, out, registry=reg, notebooks=nbs, executor="plain", progress=False)
+    make_notebook(nbs, params="n = 2\n")
+    with pytest.raises(ValueError, match="must declare"):
+        reproduce.run("tiny", {}, out, registry=reg, notebooks=nbs, executor="plain", progress=False)
+    with pytest.raises(ValueError, match="unknown reproduction"):
+        reproduce.run("nope", registry=reg, notebooks=nbs)
+    with pytest.raises(FileNotFoundError, match="does not exist yet"):
+        reproduce.run("tiny", registry=reg, notebooks=tmp_path / "empty")
+
+
+def test_failures_are_reported_with_the_executed_notebook(setup):
+    reg, nbs, out = setup
+    make_notebook(nbs, body="raise RuntimeError('diverged')")
+    with pytest.raises(NotebookFailed, match="diverged"):
+        reproduce.run("tiny", {}, out, registry=reg, notebooks=nbs, executor="plain", progress=False)
+    assert "diverged" in (out / "tiny.ipynb").read_text()
+    make_notebook(nbs, body="print('forgot the metrics')")
+    (out / "metrics.json").write_text('{"test_accuracy": 1.0}')         # a stale file from an old run
+    with pytest.raises(NotebookFailed, match="wrote no metrics.json"):
+        reproduce.run("tiny", {}, out, registry=reg, notebooks=nbs, executor="plain", progress=False)
+
+
+def test_main_parses_parameters_and_reports_errors(setup, monkeypatch, capsys):
+    reg, nbs, out = setup
+    monkeypatch.setattr(reproduce, "REGISTRY", reg)
+    monkeypatch.setattr(reproduce, "NOTEBOOKS", nbs)
+    assert reproduce.main(["tiny", "-p", "n", "5", "--stand-in", "--out", str(out), "--executor", "plain"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["metrics"]["n"] == 5 and printed["dataset_stand_in"] is True
+    assert reproduce.main(["tiny", "-p", "typo", "1", "--out", str(out), "--executor", "plain"]) == 1
+    assert "typo" in capsys.readouterr().err
+    assert reproduce.main([]) == 2
+    assert reproduce.parse_value("1e-3") == 1e-3 and reproduce.parse_value("[0.5, 1]") == [0.5, 1]
+    assert reproduce.parse_value("mnist") == "mnist" and reproduce.parse_value("True") is True
+
+
+def test_recorded_results_prefer_fresh_runs(setup, tmp_path):
+    reg, nbs, out = setup
+    rec_dir = tmp_path / "recorded"
+    rec_dir.mkdir()
+    (rec_dir / "tiny.json").write_text(json.dumps({"name": "tiny", "metrics": {"test_accuracy": 0.1}}))
+    got = reproduce.recorded_results(tmp_path / "results", rec_dir)
+    assert got["tiny"]["metrics"]["test_accuracy"] == 0.1 and got["tiny"]["source"].startswith("recorded")
+    reproduce.run("tiny", {}, out, registry=reg, notebooks=nbs, executor="plain", progress=False)
+    got = reproduce.recorded_results(tmp_path / "results", rec_dir)
+    assert got["tiny"]["metrics"]["n"] == 3 and got["tiny"]["source"] == "results/"
