@@ -1,0 +1,221 @@
+"""ConvLIF: the convolution is its dense equivalent (expanded weight matrix) in forward and backward,
+gradients by finite differences, pooling + conv chains, bad input, and (GPU) CuPy against NumPy."""
+import numpy as np
+import pytest
+
+from snnkit.bats.backward import backward as dense_backward
+from snnkit.bats.conv import ConvLIF, fold_patches, gather_patches
+from snnkit.bats.pool import SpikePool2d
+from snnkit.bats.simulate import simulate
+from snnkit.spikes import SpikeTrains
+
+NEURON = dict(tau_s=1.0, theta=0.6, delta_theta=0.6, max_spikes=3, t_max=8.0)
+
+
+def random_map(rng, B, H, W, C, S, p_spike=0.7, t_hi=4.0, dtype=np.float64):
+    N = H * W * C
+    counts = rng.binomial(S, p_spike, size=(B, N)).astype(np.int32)
+    times = np.sort(rng.uniform(0.0, t_hi, size=(B, N, S)), axis=2)
+    times = np.where(np.arange(S) < counts[:, :, None], times, np.inf).astype(dtype)
+    return SpikeTrains(times, counts)
+
+
+def expanded_weight(w, input_shape):
+    """The dense [P * C_out, H * W * C_in] matrix of a valid, stride-1 convolution (channels last)."""
+    C_out, fx, fy, C_in = w.shape
+    H, W, _ = input_shape
+    Ho, Wo = H - fx + 1, W - fy + 1
+    E = np.zeros((Ho * Wo * C_out, H * W * C_in), w.dtype)
+    for x in range(Ho):
+        for y in range(Wo):
+            for c in range(C_out):
+                row = (x * Wo + y) * C_out + c
+                for i in range(fx):
+                    for j in range(fy):
+                        for k in range(C_in):
+                            E[row, ((x + i) * W + (y + j)) * C_in + k] = w[c, i, j, k]
+    return E
+
+
+def fold_expanded(E_grad, w_shape, input_shape):
+    """Sum an expanded-matrix gradient back onto the shared kernel (the conv's weight gradient)."""
+    C_out, fx, fy, C_in = w_shape
+    H, W, _ = input_shape
+    Ho, Wo = H - fx + 1, W - fy + 1
+    g = np.zeros(w_shape)
+    for x in range(Ho):
+        for y in range(Wo):
+            for c in range(C_out):
+                row = (x * Wo + y) * C_out + c
+                for i in range(fx):
+                    for j in range(fy):
+                        for k in range(C_in):
+                            g[c, i, j, k] += E_grad[row, ((x + i) * W + (y + j)) * C_in + k]
+    return g
+
+
+def make_conv(shape=(6, 5, 2), channels=3, ks=(3, 2), seed=0, dt=None, **kw):
+    kwargs = dict(NEURON, **kw)
+    return ConvLIF(shape, channels, ks, dt=dt, init=(-0.2, 1.0), seed=seed, dtype=np.float64, **kwargs)
+
+
+def test_gather_and_fold_are_adjoint():
+    rng = np.random.default_rng(0)
+    shape, ks, B, S = (5, 6, 3), (2, 3), 2, 2
+    a = rng.normal(size=(B, 5 * 6 * 3, S))
+    cols = gather_patches(a, shape, ks)
+    assert cols.shape == (B * 4 * 4, 2 * 3 * 3, S)
+    y = rng.normal(size=cols.shape)
+    assert np.isclose((cols * y).sum(), (a * fold_patches(y, B, shape, ks)).sum())
+    # patch of position (x=1, y=2) of sample 1, entry (i=1, j=0, k=2) is input (2, 2, 2)
+    np.testing.assert_array_equal(cols[1 * 16 + 1 * 4 + 2, (1 * 3 + 0) * 3 + 2], a[1, (2 * 6 + 2) * 3 + 2])
+
+
+@pytest.mark.parametrize("dt", [None, 0.25])
+def test_forward_and_backward_equal_expanded_dense(dt):
+    rng = np.random.default_rng(1)
+    conv = make_conv(dt=dt)
+    sp = random_map(rng, 4, 6, 5, 2, 2)
+    out = conv.forward(sp)
+    assert out.times.shape[:2] == (4, 4 * 4 * 3)
+    assert out.n_spikes() > 20, "the test needs a layer that fires"
+    E = expanded_weight(conv.params["weight"], conv.input_shape)
+    ref = simulate(E, sp.times, dt=dt, **NEURON)
+    np.testing.assert_allclose(out.times, ref.times, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(out.counts, ref.counts)
+    np.testing.assert_array_equal(out.overflow, ref.overflow)
+    if dt is not None:
+        np.testing.assert_allclose(conv.continuous.times, ref.t_cont, rtol=1e-9, atol=1e-12)
+        fin = np.isfinite(out.times)
+        assert np.all(np.abs(np.round(out.times[fin] / dt) * dt - out.times[fin]) < 1e-9)   # on the grid
+    g = np.where(np.isfinite(out.times), rng.normal(size=out.times.shape), 0.0)
+    g_in = conv.backward(g)
+    dE, dx = dense_backward(E, ref, g, NEURON["tau_s"], NEURON["theta"], NEURON["delta_theta"])
+    np.testing.assert_allclose(conv.grads["weight"], fold_expanded(dE, conv.params["weight"].shape,
+                                                                   conv.input_shape), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(g_in, dx, rtol=1e-8, atol=1e-10)
+
+
+def _loss_and_grads(layer, sp, g):
+    out = layer.forward(sp)
+    L = float(np.sum(np.where(np.isfinite(out.times), out.times, 0.0) * g))
+    return L, out
+
+
+def test_finite_differences_weights_and_inputs():
+    rng = np.random.default_rng(3)
+    conv = make_conv(shape=(5, 5, 2), channels=2, ks=(3, 3), seed=4)
+    sp = random_map(rng, 2, 5, 5, 2, 2)
+    out = conv.forward(sp)
+    g = np.where(np.isfinite(out.times), rng.normal(size=out.times.shape), 0.0)
+    g_in = conv.backward(g)
+    dw = conv.grads["weight"].copy()
+    w0 = conv.params["weight"].copy()
+    eps, checked = 1e-6, 0
+    for idx in list(np.ndindex(w0.shape))[::3]:
+        vals = []
+        for s in (+1, -1):
+            conv.params["weight"][...] = w0
+            conv.params["weight"][idx] += s * eps
+            L, o = _loss_and_grads(conv, sp, g)
+            vals.append((L, o.counts.copy()))
+        conv.params["weight"][...] = w0
+        if not (np.array_equal(vals[0][1], out.counts) and np.array_equal(vals[1][1], out.counts)):
+            continue                                  # a spike appeared/vanished: no derivative there
+        fd = (vals[0][0] - vals[1][0]) / (2 * eps)
+        assert abs(fd - dw[idx]) <= 1e-4 * max(1.0, abs(fd)), (idx, fd, dw[idx])
+        checked += 1
+    assert checked >= 8
+    b, n, s = np.nonzero(np.isfinite(sp.times))
+    checked = 0
+    for k in range(0, len(b), 4):
+        vals = []
+        for sign in (+1, -1):
+            t = sp.times.copy(); t[b[k], n[k], s[k]] += sign * eps
+            L, o = _loss_and_grads(conv, SpikeTrains(t, sp.counts), g)
+            vals.append((L, o.counts.copy()))
+        if not (np.array_equal(vals[0][1], out.counts) and np.array_equal(vals[1][1], out.counts)):
+            continue
+        fd = (vals[0][0] - vals[1][0]) / (2 * eps)
+        assert abs(fd - g_in[b[k], n[k], s[k]]) <= 1e-4 * max(1.0, abs(fd))
+        checked += 1
+    assert checked >= 8
+
+
+def test_conv_pool_conv_chain_gradient():
+    """Errors cross pooling and a second conv exactly: finite differences through the whole chain."""
+    rng = np.random.default_rng(5)
+    c1 = make_conv(shape=(6, 6, 1), channels=2, ks=(3, 3), seed=1, theta=0.5, delta_theta=0.5)
+    pool = SpikePool2d(c1.output_shape)
+    c2 = ConvLIF(pool.output_shape, 2, 2, init=(0.0, 1.5), seed=2, dtype=np.float64, **NEURON)
+    sp = random_map(rng, 2, 6, 6, 1, 1, p_spike=0.9, t_hi=2.0)
+
+    def run():
+        return c2.forward(pool.forward(c1.forward(sp)))
+    out = run()
+    assert out.n_spikes() > 0
+    g = np.where(np.isfinite(out.times), rng.normal(size=out.times.shape), 0.0)
+    c1.backward(pool.backward(c2.backward(g)))
+    dw = c1.grads["weight"].copy()
+    w0 = c1.params["weight"].copy()
+    eps, checked = 1e-6, 0
+    for idx in np.ndindex(w0.shape):
+        Ls = []
+        for s in (+1, -1):
+            c1.params["weight"][...] = w0
+            c1.params["weight"][idx] += s * eps
+            o = run()
+            same = all(np.array_equal(a, b) for a, b in
+                       [(o.counts, out.counts), (c1.forward(sp).counts, c1.sim.counts.reshape(2, -1))])
+            Ls.append((float(np.sum(np.where(np.isfinite(o.times), o.times, 0) * g)), same))
+        c1.params["weight"][...] = w0
+        if not (Ls[0][1] and Ls[1][1]):
+            continue
+        fd = (Ls[0][0] - Ls[1][0]) / (2 * eps)
+        assert abs(fd - dw[idx]) <= 1e-4 * max(1.0, abs(fd)), (idx, fd, dw[idx])
+        checked += 1
+    assert checked >= 5 and np.abs(dw).max() > 0
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="input_shape"):
+        ConvLIF((4, 4), 2, 3, **NEURON)
+    with pytest.raises(ValueError, match="kernel_size"):
+        ConvLIF((4, 4, 1), 2, 5, **NEURON)
+    with pytest.raises(ValueError, match="channels"):
+        ConvLIF((4, 4, 1), 0, 3, **NEURON)
+    with pytest.raises(ValueError, match="theta"):
+        ConvLIF((4, 4, 1), 2, 3, tau_s=1.0, theta=-1.0)
+    conv = ConvLIF((4, 4, 1), 2, 3, **NEURON)
+    with pytest.raises(ValueError, match="spikes.times"):
+        conv.forward(random_map(np.random.default_rng(0), 1, 4, 4, 2, 1))
+    conv.forward(random_map(np.random.default_rng(0), 1, 4, 4, 1, 1, dtype=np.float32))
+    with pytest.raises(ValueError, match="grad_out"):
+        conv.backward(np.zeros((1, 7, 3), np.float32))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("B,shape,C_out,ks,S_in,dt", [(3, (8, 8, 2), 4, (3, 3), 2, None),
+                                                      (2, (12, 12, 3), 5, (5, 5), 1, 0.01),
+                                                      (40, (6, 6, 1), 3, (3, 3), 1, None)])
+def test_gpu_matches_numpy(B, shape, C_out, ks, S_in, dt):
+    """Fresh random inputs; the last case has B * positions = 640 and the middle one 128 dense
+    samples of 75 inputs; float32 as in training."""
+    import cupy as cp
+    rng = np.random.default_rng(B)
+    kw = dict(tau_s=0.13, theta=0.3, delta_theta=0.3, max_spikes=3, t_max=0.2, dt=dt, init=(-0.3, 1.0), seed=B)
+    ref, gpu = ConvLIF(shape, C_out, ks, **kw), ConvLIF(shape, C_out, ks, **kw)
+    w = cp.asnumpy(cp.asarray(ref.params["weight"]))          # same draw, one copy per device
+    ref.params["weight"], gpu.params["weight"] = w, cp.asarray(w)
+    sp = random_map(rng, B, *shape, S_in, t_hi=0.1, dtype=np.float32)
+    o_ref = ref.forward(sp)
+    o_gpu = gpu.forward(SpikeTrains(cp.asarray(sp.times), cp.asarray(sp.counts)))
+    assert o_ref.n_spikes() > 0
+    np.testing.assert_array_equal(cp.asnumpy(o_gpu.counts), o_ref.counts)
+    np.testing.assert_allclose(cp.asnumpy(o_gpu.times), o_ref.times, rtol=0, atol=1e-5)
+    g = np.where(np.isfinite(o_ref.times), rng.normal(size=o_ref.times.shape), 0).astype(np.float32)
+    gi_ref, gi_gpu = ref.backward(g), gpu.backward(cp.asarray(g))
+    scale = np.abs(gi_ref).max() + 1e-12
+    assert np.abs(cp.asnumpy(gi_gpu) - gi_ref).max() / scale < 1e-3
+    wscale = np.abs(ref.grads["weight"]).max() + 1e-12
+    assert np.abs(cp.asnumpy(gpu.grads["weight"]) - ref.grads["weight"]).max() / wscale < 1e-3
