@@ -1,1 +1,20 @@
-"""snnkit.s3gd"""
+"""S3GD: discrete-time surrogate-gradient LIF networks with a dense and a sparse backward.
+
+Read in this order: lif.py (model, forward, dense BPTT), sparse.py (active set, sparse backward),
+scan.py (leaky filter), readout.py, loss.py, network.py, instruments.py; the CUDA twins are in
+kernels/s3gd_*.cu and launched from cuda.py.
+"""
+from .lif import LIFDense, lif_simulate, lif_delta_dense, fast_sigmoid_grad
+from .sparse import ActiveSet, ActiveGrad, active_set, sparse_weight_grad, sparse_input_grad
+from .scan import scan_forward, scan_backward
+from .readout import LeakyReadout
+from .loss import ActivityRegularizer, S3GDLoss
+from .network import Network, DeadLayerGuard, DeadNetworkWarning
+from .instruments import (active_fractions, gradient_cosine, backward_profile, weight_gradients,
+                          PeakMemory)
+
+__all__ = ["LIFDense", "lif_simulate", "lif_delta_dense", "fast_sigmoid_grad", "ActiveSet",
+           "ActiveGrad", "active_set", "sparse_weight_grad", "sparse_input_grad", "scan_forward",
+           "scan_backward", "LeakyReadout", "ActivityRegularizer", "S3GDLoss", "Network",
+           "DeadLayerGuard", "DeadNetworkWarning", "active_fractions", "gradient_cosine",
+           "backward_profile", "weight_gradients", "PeakMemory"]

@@ -1,0 +1,44 @@
+// S3GD forward: the LIF time loop, fused (one thread walks one neuron of one sample through time).
+// Mirrors snnkit/s3gd/lif.py::lif_simulate line for line:
+//     V[t] = beta V[t-1] + h[t] - S[t-1]        S[t] = H(V[t] - threshold)
+// and snnkit/s3gd/scan.py::scan: the linear leaky filter y[t] = a y[t-1] + c x[t] used for the input
+// trace (a = beta, c = 1) and the readout (a = beta_r, c = 1 - beta_r).
+// Layout [B, T, N] (N fastest): at every step the threads of a warp read consecutive neurons, so the
+// loads are coalesced without a time-major copy. Grids grow with B*N: no batch cap.
+// Compiled with --fmad=false so that every product and sum is rounded like NumPy's: spikes agree
+// bit for bit with the twin on the same currents h.
+#ifndef REAL
+#define REAL float
+#endif
+typedef REAL real;
+
+extern "C" __global__ void s3gd_lif_forward(const real* __restrict__ h, real* __restrict__ V,
+                                            real* __restrict__ S, const real beta,
+                                            const real threshold, const int B, const int T,
+                                            const int N) {
+    long long col = (long long)blockIdx.x * blockDim.x + threadIdx.x;   // (b, j) pair
+    if (col >= (long long)B * N) return;
+    long long b = col / N, j = col % N;
+    real v = 0, s = 0;
+    for (int t = 0; t < T; ++t) {
+        long long k = (b * T + t) * N + j;
+        v = beta * v + h[k] - s;               // the reset subtracts the previous spike
+        s = (v - threshold >= 0) ? real(1) : real(0);
+        V[k] = v;
+        S[k] = s;
+    }
+}
+
+extern "C" __global__ void s3gd_scan_forward(const real* __restrict__ x, real* __restrict__ y,
+                                             const real a, const real c, const int B, const int T,
+                                             const int N) {
+    long long col = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (col >= (long long)B * N) return;
+    long long b = col / N, j = col % N;
+    real acc = 0;
+    for (int t = 0; t < T; ++t) {
+        long long k = (b * T + t) * N + j;
+        acc = a * acc + c * x[k];
+        y[k] = acc;
+    }
+}

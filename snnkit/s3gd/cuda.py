@@ -1,0 +1,118 @@
+"""Launchers for the S3GD CUDA kernels (``kernels/s3gd_*.cu``); each mirrors a NumPy twin.
+
+Every function here takes and returns CuPy arrays and is only called by the twins' dispatchers
+when their inputs live on the GPU. Scalars are passed with explicit NumPy types; the float type is
+chosen at compile time (``-DREAL=float|double``), so float32 and float64 each have their module.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..kernels import get_function, launch_1d
+
+_REAL = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+
+
+def _fn(filename, name, dtype, extra=()):
+    dt = np.dtype(dtype)
+    if dt not in _REAL:
+        raise ValueError(f"S3GD kernels run in float32 or float64, got {dt}; cast the input first.")
+    return get_function(filename, name, options=(f"-DREAL={_REAL[dt]}",) + tuple(extra))
+
+
+def lif_forward(h, beta, threshold):
+    """Fused LIF time loop: h [B,T,N] -> (V, S). Bit-identical to ``lif_simulate`` (no FMA)."""
+    import cupy as cp
+    h = cp.ascontiguousarray(h)
+    B, T, N = h.shape
+    V, S = cp.empty_like(h), cp.empty_like(h)
+    k = _fn("s3gd_forward.cu", "s3gd_lif_forward", h.dtype, ("--fmad=false",))
+    f = h.dtype.type
+    launch_1d(k, B * N, (h, V, S, f(beta), f(threshold), np.int32(B), np.int32(T), np.int32(N)))
+    return V, S
+
+
+def scan_forward(x, a, c=1.0):
+    """y[t] = a y[t-1] + c x[t] along axis 1 of x [B,T,N]."""
+    import cupy as cp
+    x = cp.ascontiguousarray(x)
+    B, T, N = x.shape
+    y = cp.empty_like(x)
+    k = _fn("s3gd_forward.cu", "s3gd_scan_forward", x.dtype, ("--fmad=false",))
+    f = x.dtype.type
+    launch_1d(k, B * N, (x, y, f(a), f(c), np.int32(B), np.int32(T), np.int32(N)))
+    return y
+
+
+def scan_backward(gy, a, c=1.0):
+    """Adjoint of :func:`scan_forward`: e[t] = gy[t] + a e[t+1], returns c e."""
+    import cupy as cp
+    gy = cp.ascontiguousarray(gy)
+    B, T, N = gy.shape
+    gx = cp.empty_like(gy)
+    k = _fn("s3gd_dense_backward.cu", "s3gd_scan_backward", gy.dtype)
+    f = gy.dtype.type
+    launch_1d(k, B * N, (gy, gx, f(a), f(c), np.int32(B), np.int32(T), np.int32(N)))
+    return gx
+
+
+def lif_delta_dense(grad_s, V, r, beta, threshold, scale, band):
+    """d = dL/dh [B,T,N] of the dense BPTT; ``r`` [B,N] is added to dL/dS at every step;
+    ``band`` None means no truncation of the surrogate."""
+    import cupy as cp
+    grad_s, V = cp.ascontiguousarray(grad_s, dtype=V.dtype), cp.ascontiguousarray(V)
+    B, T, N = V.shape
+    r = cp.zeros((B, N), V.dtype) if r is None else cp.ascontiguousarray(r, dtype=V.dtype)
+    d = cp.empty_like(V)
+    k = _fn("s3gd_dense_backward.cu", "s3gd_lif_backward_dense", V.dtype)
+    f = V.dtype.type
+    launch_1d(k, B * N, (grad_s, V, r, d, f(beta), f(threshold), f(scale),
+                         f(-1.0 if band is None else band), np.int32(B), np.int32(T), np.int32(N)))
+    return d
+
+
+def active_entries(V, threshold, delta):
+    """Compact the band |V - threshold| < delta: (offsets [B*N+1] int64, b, t, j int32, v)."""
+    import cupy as cp
+    V = cp.ascontiguousarray(V)
+    B, T, N = V.shape
+    f = V.dtype.type
+    cnt = cp.empty(B * N, dtype=cp.int32)
+    args = (f(threshold), f(delta), np.int32(B), np.int32(T), np.int32(N))
+    launch_1d(_fn("s3gd_sparse_backward.cu", "s3gd_active_count", V.dtype), B * N, (V, cnt) + args)
+    offsets = cp.zeros(B * N + 1, dtype=cp.int64)
+    cp.cumsum(cnt, out=offsets[1:])
+    n = int(offsets[-1])
+    eb, et, ej = (cp.empty(n, dtype=cp.int32) for _ in range(3))
+    ev = cp.empty(n, dtype=V.dtype)
+    if n:
+        launch_1d(_fn("s3gd_sparse_backward.cu", "s3gd_active_fill", V.dtype), B * N,
+                  (V, offsets, eb, et, ej, ev) + args)
+    return offsets, eb, et, ej, ev
+
+
+def sparse_weight_grad(g, et, offsets, trace, n_out):
+    """dW [N_in, N] from the active entries' g and the input trace [B,T,N_in]."""
+    import cupy as cp
+    B, T, N_in = trace.shape
+    dW = cp.empty((N_in, n_out), dtype=trace.dtype)
+    if n_out > 65535:
+        raise ValueError(f"the sparse weight-gradient kernel supports up to 65535 neurons per layer, got {n_out}")
+    k = _fn("s3gd_sparse_backward.cu", "s3gd_sparse_weight_grad", trace.dtype)
+    block = 128
+    k(((N_in + block - 1) // block, n_out), (block,),
+      (cp.ascontiguousarray(g), et, offsets, cp.ascontiguousarray(trace), dW,
+       np.int32(B), np.int32(T), np.int32(N_in), np.int32(n_out)))
+    return dW
+
+
+def sparse_input_grad(g, et, ej, offsets, qb, qt, qi, W, pw):
+    """dL/dS_in at the entries q = (qb, qt, qi) of the layer below."""
+    import cupy as cp
+    n_q = int(qb.shape[0])
+    out = cp.empty(n_q, dtype=W.dtype)
+    k = _fn("s3gd_sparse_backward.cu", "s3gd_sparse_input_grad", W.dtype)
+    launch_1d(k, n_q, (cp.ascontiguousarray(g), et, ej, offsets, qb, qt, qi,
+                       cp.ascontiguousarray(W), cp.asarray(pw, dtype=W.dtype), out,
+                       np.int64(n_q), np.int32(W.shape[1])))
+    return out

@@ -1,0 +1,57 @@
+"""Loss of S3GD: log-softmax NLL on the readout's logits plus an activity regularizer on both
+hidden layers (per sample, averaged over the batch; N neurons, c[b,j] = sum_t S[b,t,j]):
+
+    upper:  lambda_up  * relu(sum_j c[b,j] / N - f_up)
+    lower:  lambda_low * sum_j relu(f_low - c[b,j])^2 / N
+
+Their gradient w.r.t. S[b,t,j] does not depend on t: r[b,j] = dL/dc[b,j], which the LIF layers
+add to dL/dS at every step (``grad_const``). In the sparse backward it, too, only reaches the
+active entries — so a layer with no entry near threshold gets no gradient at all, not even the
+lower regularizer's push to fire (the "dead network" failure mode; see network.DeadLayerGuard).
+"""
+from __future__ import annotations
+
+from ..backend import xp_of
+from ..nn.losses import SoftmaxCrossEntropy
+
+
+class ActivityRegularizer:
+    def __init__(self, lambda_up=0.06, f_up=1.0, lambda_low=100.0, f_low=1e-3):
+        for nm, v in (("lambda_up", lambda_up), ("lambda_low", lambda_low)):
+            if v < 0:
+                raise ValueError(f"{nm} must be >= 0, got {v}")
+        self.lambda_up, self.f_up = float(lambda_up), float(f_up)
+        self.lambda_low, self.f_low = float(lambda_low), float(f_low)
+
+    def __repr__(self):
+        return (f"ActivityRegularizer(lambda_up={self.lambda_up}, f_up={self.f_up}, "
+                f"lambda_low={self.lambda_low}, f_low={self.f_low})")
+
+    def value(self, S) -> float:
+        xp = xp_of(S)
+        B, _, N = S.shape
+        c = S.sum(axis=1)
+        up = self.lambda_up * xp.maximum(c.sum(axis=1) / N - self.f_up, 0)
+        low = self.lambda_low * (xp.maximum(self.f_low - c, 0) ** 2).sum(axis=1) / N
+        return float((up + low).mean())
+
+    def grad(self, S):
+        """r[b, j] = dL/dS[b, t, j] (the same at every t)."""
+        xp = xp_of(S)
+        B, _, N = S.shape
+        c = S.sum(axis=1)
+        up = self.lambda_up / (B * N) * (c.sum(axis=1, keepdims=True) / N - self.f_up > 0)
+        low = -2.0 * self.lambda_low / (B * N) * xp.maximum(self.f_low - c, 0)
+        return (up + low).astype(S.dtype)
+
+
+class S3GDLoss(SoftmaxCrossEntropy):
+    """NLL of the logits plus the network's regularizer value (its gradient is added by
+    ``Network.backward``); use it with the Trainer: ``Trainer(net, S3GDLoss(net), ...)``."""
+
+    def __init__(self, net):
+        self.net = net
+
+    def __call__(self, logits, labels):
+        value, grad = super().__call__(logits, labels)
+        return value + self.net.reg_value, grad

@@ -1,0 +1,85 @@
+"""The non-spiking leaky readout of S3GD.
+
+    z[t] = S[t] W                    (S [B, T, N] spikes of the last hidden layer, W [N, C])
+    out[t] = beta_r out[t-1] + (1 - beta_r) z[t]
+    logits = max_t out[t]   (mode "max")   or   sum_t out[t]   (mode "sum", used for SHD)
+
+Backward: dL/dout[t] is dL/dlogits at the arg-max step (max) or at every step (sum);
+e = scan_backward(dL/dout, beta_r, 1 - beta_r) = dL/dz, dW = sum_t S[t]^T e[t], and
+dL/dS[b,t,j] = sum_c W[j,c] e[b,t,c] — evaluated only at the active entries of the layer below in
+sparse mode (C is small, so e [B, T, C] itself is cheap).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import rng as host_rng, to_device, xp_of
+from .scan import scan_backward, scan_forward
+from .sparse import ActiveGrad
+
+
+class LeakyReadout:
+    def __init__(self, n_in, n_out, beta=0.905, mode="max", *, weight_scale=None, seed=None,
+                 dtype=np.float32, name="readout"):
+        if mode not in ("max", "sum"):
+            raise ValueError(f"mode must be 'max' or 'sum' (logits over time), got {mode!r}")
+        if not 0 <= beta < 1:
+            raise ValueError(f"beta must lie in [0, 1), got {beta}")
+        self.n_in, self.n_out, self.beta, self.mode = int(n_in), int(n_out), float(beta), mode
+        self.dtype = np.dtype(dtype)
+        self.name = name
+        ws = 7.0 * (1.0 - beta) if weight_scale is None else float(weight_scale)
+        w = host_rng(seed).normal(0.0, ws / np.sqrt(n_in), size=(n_in, n_out))
+        self.params = {"weight": to_device(w.astype(self.dtype))}
+        self.grads = {"weight": xp_of(self.params["weight"]).zeros_like(self.params["weight"])}
+        self._cache = None
+
+    def __repr__(self):
+        return f"LeakyReadout({self.n_in}, {self.n_out}, beta={self.beta:.4g}, mode={self.mode!r})"
+
+    def forward(self, s):
+        W = self.params["weight"]
+        xp = xp_of(W)
+        if getattr(s, "ndim", 0) != 3 or s.shape[2] != self.n_in:
+            raise ValueError(f"{self.name}: input must be [batch, time, {self.n_in}]; got {tuple(s.shape)}")
+        s = xp.asarray(s, dtype=self.dtype)
+        B, T, _ = s.shape
+        z = (s.reshape(B * T, self.n_in) @ W).reshape(B, T, self.n_out)
+        out = scan_forward(z, self.beta, 1.0 - self.beta)
+        if self.mode == "max":
+            t_max = out.argmax(axis=1)                                  # [B, C]
+            logits = xp.take_along_axis(out, t_max[:, None, :], axis=1)[:, 0]
+        else:
+            t_max, logits = None, out.sum(axis=1)
+        self._cache = {"s": s, "out": out, "t_max": t_max}
+        return logits
+
+    __call__ = forward
+
+    def backward(self, grad_logits, at=None):
+        c = self._cache
+        if c is None:
+            raise RuntimeError(f"{self.name}: backward called before forward")
+        s, out = c["s"], c["out"]
+        xp = xp_of(out)
+        B, T, C = out.shape
+        grad_logits = xp.asarray(grad_logits, dtype=self.dtype)
+        if self.mode == "max":
+            gout = xp.zeros_like(out)
+            xp.put_along_axis(gout, c["t_max"][:, None, :], grad_logits[:, None, :], axis=1)
+        else:
+            gout = xp.ascontiguousarray(xp.broadcast_to(grad_logits[:, None, :], out.shape))
+        e = scan_backward(gout, self.beta, 1.0 - self.beta)            # dL/dz [B, T, C]
+        W = self.params["weight"]
+        self.grads["weight"] = s.reshape(B * T, self.n_in).T @ e.reshape(B * T, C)
+        if at is False:
+            return None
+        if at is None:
+            return e @ W.T
+        return ActiveGrad(at, (e[at.b, at.t] * W[at.j]).sum(axis=1))
+
+    def train(self):
+        return self
+
+    def eval(self):
+        return self

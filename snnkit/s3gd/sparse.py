@@ -1,0 +1,136 @@
+"""The sparse backward of S3GD: gradient only through the entries near threshold.
+
+Active set of a layer (delta is the half-width of the band):
+
+    A = {(b, t, j) : |V[b,t,j] - threshold| < delta}
+
+The paper's code stores b_th = threshold - delta (delta = 0.05 is its "b_th = 0.95"); the paper's
+B_th axis is ambiguous, so snnkit is parametrized by delta and says so everywhere.
+
+With g[b,t,j] = dL/dS[b,t,j] * sigma'(V[b,t,j] - threshold) kept only on A, the LIF backward
+(reset detached, see lif.py) is
+
+    dW[i, j]        = sum_{e in A, j_e = j} g_e tr[b_e, t_e, i]          tr = scan(S_in, beta)
+    dL/dS_in[b,k,i] = sum_{e in A, b_e = b, t_e >= k} beta^(t_e - k) g_e W[i, j_e]
+
+This is the exact gradient of the model whose surrogate is truncated to the band; nothing else
+is approximated. dL/dS_in is only needed where the layer below is itself active (its own g is
+zero elsewhere), so it is evaluated at the entries of the layer below's active set and travels
+between layers as an :class:`ActiveGrad`. No dense [B, T, N] gradient exists anywhere.
+
+Entries are stored grouped by sample, then neuron, then time (CSR over (b, j)): the weight
+gradient walks the (b, j) segments of one neuron j, the input gradient walks the entries of one
+sample b. The CUDA twins are in ``kernels/s3gd_sparse_backward.cu``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..backend import is_cupy_array, xp_of
+
+
+@dataclass
+class ActiveSet:
+    """Compact list of the active entries of a [B, T, N] array, grouped by (b, j), t ascending."""
+    shape: tuple             # (B, T, N)
+    offsets: object          # [B*N + 1] int64: entries of (b, j) are offsets[b*N+j] : offsets[b*N+j+1]
+    b: object                # [n] int32
+    t: object                # [n] int32
+    j: object                # [n] int32
+    v: object                # [n] membrane potential at the entry (for the surrogate)
+
+    @property
+    def n(self) -> int:
+        return int(self.t.shape[0])
+
+    @property
+    def fraction(self) -> float:
+        """Fraction of all B*T*N entries that are active."""
+        B, T, N = self.shape
+        return self.n / float(B * T * N)
+
+    def per_step(self):
+        """Active fraction at every time step, [T] (NumPy)."""
+        from ..backend import to_numpy
+        B, T, N = self.shape
+        return np.bincount(to_numpy(self.t), minlength=T) / float(B * N)
+
+    def gather(self, dense):
+        """Values of a dense [B, T, N] array at the entries."""
+        return dense[self.b, self.t, self.j]
+
+    def scatter(self, values):
+        """A dense [B, T, N] array that is zero outside the entries (for tests and figures only)."""
+        xp = xp_of(values)
+        out = xp.zeros(self.shape, dtype=values.dtype)
+        out[self.b, self.t, self.j] = values
+        return out
+
+
+@dataclass
+class ActiveGrad:
+    """dL/dS of a layer, known only on that layer's active set (same order as its entries)."""
+    active: ActiveSet
+    values: object
+
+
+def active_set(V, threshold=1.0, delta=0.2) -> ActiveSet:
+    """Compact the band |V - threshold| < delta of V [B, T, N]."""
+    if not delta > 0:
+        raise ValueError(f"delta must be > 0 (the half-width of the active band), got {delta}")
+    if is_cupy_array(V):
+        from . import cuda
+        return ActiveSet(tuple(V.shape), *cuda.active_entries(V, threshold, delta))
+    B, T, N = V.shape
+    mask = np.abs(V - threshold) < delta
+    b, j, t = np.nonzero(mask.transpose(0, 2, 1))           # (b, j, t) order: CSR over (b, j)
+    offsets = np.zeros(B * N + 1, dtype=np.int64)
+    np.cumsum(mask.sum(axis=1).ravel(), out=offsets[1:])
+    b, t, j = b.astype(np.int32), t.astype(np.int32), j.astype(np.int32)
+    return ActiveSet((B, T, N), offsets, b, t, j, V[b, t, j])
+
+
+def full_set(shape, xp=np) -> ActiveSet:
+    """Every entry of a [B, T, N] array as an active set (to get a dense input gradient)."""
+    B, T, N = shape
+    b, j, t = (a.ravel().astype(np.int32) for a in np.meshgrid(np.arange(B), np.arange(N), np.arange(T),
+                                                                indexing="ij"))
+    offsets = np.arange(B * N + 1, dtype=np.int64) * T
+    return ActiveSet((B, T, N), *(xp.asarray(a) for a in (offsets, b, t, j)), None)
+
+
+def sparse_weight_grad(g, A: ActiveSet, trace):
+    """dW [N_in, N] = sum over entries e of g_e tr[b_e, t_e, :] in column j_e."""
+    N = A.shape[2]
+    if is_cupy_array(trace):
+        from . import cuda
+        return cuda.sparse_weight_grad(g, A.t, A.offsets, trace, N)
+    dWt = np.zeros((N, trace.shape[2]), dtype=trace.dtype)
+    np.add.at(dWt, A.j, g[:, None] * trace[A.b, A.t])
+    return np.ascontiguousarray(dWt.T)
+
+
+def sparse_input_grad(g, A: ActiveSet, Q: ActiveSet, W, beta):
+    """dL/dS_in at the entries q of Q (the layer below's active set), from this layer's g on A."""
+    T = A.shape[1]
+    pw = beta ** np.arange(T, dtype=np.float64)              # beta^(t - k), never a negative power
+    if is_cupy_array(W):
+        from . import cuda
+        return cuda.sparse_input_grad(g, A.t, A.j, A.offsets, Q.b, Q.t, Q.j, W, pw)
+    pw = pw.astype(W.dtype)
+    out = np.zeros(Q.n, dtype=W.dtype)
+    if Q.n == 0 or A.n == 0:
+        return out
+    N = A.shape[2]
+    q_start = np.searchsorted(Q.b, np.arange(A.shape[0] + 1))
+    for b in range(A.shape[0]):                              # one sample at a time, like a thread's loop
+        es = slice(int(A.offsets[b * N]), int(A.offsets[(b + 1) * N]))
+        qs = slice(int(q_start[b]), int(q_start[b + 1]))
+        if es.start == es.stop or qs.start == qs.stop:
+            continue
+        lag = A.t[es][None, :] - Q.t[qs][:, None]            # t_e - k   [n_q, n_e]
+        decay = np.where(lag >= 0, pw[np.maximum(lag, 0)], 0)
+        out[qs] = (decay * g[es][None, :] * W[Q.j[qs]][:, A.j[es]]).sum(axis=1)
+    return out
