@@ -1,1 +1,17 @@
-"""snnkit.bats"""
+"""BATS: exact event-based training of spiking networks (Bacho & Chu 2023).
+
+Read in this order: ``neuron.py`` (the model and its closed-form spike times), ``simulate.py``
+(forward), ``backward.py`` (exact gradients), ``losses.py``, ``layers.py``. ``pool.py`` merges 2x2
+windows of spike trains.
+"""
+from .neuron import X_GUARD, grid_up
+from .simulate import Simulation, simulate, sort_events
+from .backward import backward, input_grad, spike_factors, weight_grad
+from .losses import SpikeCountLoss, TTFSCrossEntropy, predict_count, predict_first
+from .layers import LIFDense, Network, SpikeInput, latency_encoder
+from .pool import SpikePool2d, merge_pool, merge_pool_backward
+
+__all__ = ["simulate", "Simulation", "sort_events", "backward", "spike_factors", "weight_grad",
+           "input_grad", "TTFSCrossEntropy", "SpikeCountLoss", "predict_first", "predict_count",
+           "LIFDense", "SpikeInput", "Network", "latency_encoder", "SpikePool2d", "merge_pool",
+           "merge_pool_backward", "grid_up", "X_GUARD"]

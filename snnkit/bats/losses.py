@@ -1,0 +1,118 @@
+"""Losses on output spike trains, their errors dL/dt, and predictions.
+
+TTFS softmax cross-entropy (time to first spike), over B samples::
+
+    p = softmax(-t_first / tau_loss),   L = -(1/B) sum_b log p[b, y_b],
+    dL/dt_first = (onehot(y) - p) / (tau_loss B)      (only slot 0 of each neuron gets an error)
+
+The prediction is the earliest neuron; it reads slot 0 of each neuron, so it is right for any
+``max_spikes`` (the public implementation's prediction went wrong for S > 1). A silent neuron has no
+spike to move: it counts as firing at ``t_silent`` in the softmax and gets no error. With
+``t_silent=None`` that is the latest first spike of its sample plus ``tau_loss`` (all silent: 0).
+
+Spike-count loss::
+
+    L = (1/B) sum_b 1/2 sum_n (target_n - n_spikes)^2,  target = target_true for the label else target_false
+    dL/dt_k = (target_n - n_spikes) / B  on every stored spike k of neuron n
+
+A positive error (too few spikes) makes gradient descent move the neuron's spikes earlier, where more
+of them fit. ``n_spikes`` includes overflow spikes. The prediction is the neuron with the most spikes,
+ties broken by the earliest first spike. A sample whose output neurons are all silent is predicted
+as -1 (never correct).
+"""
+from __future__ import annotations
+
+from ..backend import xp_of
+from ..spikes import SpikeTrains
+
+__all__ = ["TTFSCrossEntropy", "SpikeCountLoss", "predict_first", "predict_count"]
+
+
+def _check(out, labels):
+    if not isinstance(out, SpikeTrains):
+        raise ValueError(f"the loss expects the network's output SpikeTrains; got {type(out).__name__}")
+    xp = xp_of(out.times)
+    labels = xp.asarray(labels).astype(xp.int64)
+    B, C = out.times.shape[:2]
+    if labels.shape != (B,):
+        raise ValueError(f"labels must have shape ({B},) for a batch of {B}; got {tuple(labels.shape)}")
+    if B and (int(labels.min()) < 0 or int(labels.max()) >= C):
+        raise ValueError(f"labels must lie in [0, {C}) (one output neuron per class)")
+    return xp, labels, B, C
+
+
+def predict_first(out: SpikeTrains):
+    """Earliest first spike; -1 where every output neuron is silent."""
+    xp = xp_of(out.times)
+    t0 = out.times[:, :, 0]
+    return xp.where(xp.isfinite(t0).any(axis=1), xp.argmin(t0, axis=1), -1)
+
+
+def predict_count(out: SpikeTrains):
+    """Most spikes, ties broken by the earliest first spike; -1 where all are silent."""
+    xp = xp_of(out.times)
+    n = out.counts + (out.overflow if out.overflow is not None else 0)
+    best = n == n.max(axis=1, keepdims=True)
+    t0 = xp.where(best, out.times[:, :, 0], xp.inf)
+    return xp.where(n.max(axis=1) > 0, xp.argmin(t0, axis=1), -1)
+
+
+class TTFSCrossEntropy:
+    def __init__(self, tau_loss=0.005, t_silent=None):
+        if not tau_loss > 0:
+            raise ValueError(f"tau_loss must be > 0 (the softmax temperature, in time units); got {tau_loss}")
+        self.tau_loss = float(tau_loss)
+        self.t_silent = t_silent
+
+    def __call__(self, out: SpikeTrains, labels):
+        xp, labels, B, C = _check(out, labels)
+        t0 = out.times[:, :, 0]
+        fired = xp.isfinite(t0)
+        if self.t_silent is None:
+            latest = xp.where(fired, t0, -xp.inf).max(axis=1, keepdims=True)
+            fill = xp.where(xp.isfinite(latest), latest + self.tau_loss, 0)
+        else:
+            fill = self.t_silent
+        t = xp.where(fired, t0, fill)
+        logits = -t / self.tau_loss
+        logits = logits - logits.max(axis=1, keepdims=True)
+        logp = logits - xp.log(xp.exp(logits).sum(axis=1, keepdims=True))
+        rows = xp.arange(B)
+        loss = -logp[rows, labels].mean() if B else xp.zeros(())
+        onehot = xp.zeros_like(t)
+        onehot[rows, labels] = 1
+        g0 = xp.where(fired, (onehot - xp.exp(logp)) / (self.tau_loss * max(B, 1)), 0)
+        grad = xp.zeros_like(out.times)
+        grad[:, :, 0] = g0
+        return float(loss), grad
+
+    def predict(self, out: SpikeTrains):
+        return predict_first(out)
+
+    def __repr__(self):
+        return f"TTFSCrossEntropy(tau_loss={self.tau_loss})"
+
+
+class SpikeCountLoss:
+    def __init__(self, target_true=15, target_false=3):
+        if target_true < 0 or target_false < 0:
+            raise ValueError(f"spike-count targets must be >= 0; got target_true={target_true}, "
+                             f"target_false={target_false}")
+        self.target_true, self.target_false = float(target_true), float(target_false)
+
+    def __call__(self, out: SpikeTrains, labels):
+        xp, labels, B, C = _check(out, labels)
+        n = (out.counts + (out.overflow if out.overflow is not None else 0)).astype(out.times.dtype)
+        target = xp.full(n.shape, self.target_false, dtype=n.dtype)
+        target[xp.arange(B), labels] = self.target_true
+        err = target - n
+        loss = 0.5 * (err ** 2).sum() / max(B, 1)
+        stored = xp.arange(out.times.shape[2])[None, None, :] < out.counts[:, :, None]
+        grad = xp.where(stored, err[:, :, None] / max(B, 1), 0).astype(out.times.dtype)
+        return float(loss), grad
+
+    def predict(self, out: SpikeTrains):
+        return predict_count(out)
+
+    def __repr__(self):
+        return f"SpikeCountLoss(target_true={self.target_true:g}, target_false={self.target_false:g})"

@@ -1,0 +1,101 @@
+"""The BATS neuron: a current-based LIF whose spike times have a closed form.
+
+Model (Bacho & Chu 2023), with ``tau = 2 tau_s`` fixed::
+
+    du/dt = -u/tau + v          dv/dt = -v/tau_s          input spike j at t_j:  v += w_j
+    u >= theta  ->  spike, then  u -= delta_theta          (subtractive reset, v untouched)
+
+One input spike gives ``u(t) = w tau (exp(-(t-t_j)/tau) - exp(-(t-t_j)/tau_s))``. Writing
+``z = exp(t/tau)`` (so ``exp(-t/tau_s) = z**-2``) and summing over the events before ``t``::
+
+    a = sum_j w_j exp(t_j/tau_s)
+    b = sum_j w_j exp(t_j/tau) - (delta_theta/tau) sum_{earlier output spikes k} z_k
+    u(t)/tau = b/z - a/z**2
+
+so ``u = theta`` is the quadratic ``c z**2 - b z + a = 0`` with ``c = theta/tau``. Its earliest root,
+in the cancellation-free form, is::
+
+    x  = sqrt(b**2 - 4 a c)          z* = 2a / (b + x)          t* = tau ln z*
+
+A crossing is rejected when ``b**2 - 4ac < 0``, ``b + x <= 0``, ``z* <= 0``, ``t*`` is not later than
+the last event of the neuron (current input or previous output), ``t* > t_max`` or ``t*`` is later
+than the next input spike (the next input changes ``a`` and ``b``, so the root is recomputed there).
+An accepted spike applies its reset to ``b`` (``b -= (delta_theta/tau) z*``) and the neuron is
+tried again: several output spikes can fall between two inputs.
+
+Time discretization (optional ``dt``): input times move up to the next grid point
+``grid_up(t) = t + (dt - fmod(t, dt))`` (an exact multiple moves a full ``dt``); the continuous ``t*``
+is computed from those inputs and reported as ``grid_up(t*)``; a spike whose grid time is not later
+than the neuron's previous grid spike is rejected (a one-step refractory period). The reset uses the
+continuous ``z*``, and the backward treats the rounding as the identity.
+
+This module holds the constants and checks shared by the simulator and the backward.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..backend import xp_of
+from ..spikes import SpikeTrains
+
+__all__ = ["check_neuron", "check_times", "grid_up", "X_GUARD"]
+
+# f1 = tau/(x z) and f2 = tau/x diverge when a trajectory only grazes threshold (x -> 0: the
+# spike time is infinitely sensitive there). The backward uses max(x, X_GUARD * c z), where c z is
+# the scale of b at a crossing; this caps the gradient of grazing spikes without touching others.
+X_GUARD = 1e-4
+
+
+def check_neuron(tau_s, theta, delta_theta, max_spikes, t_max, dt):
+    """Validate the neuron settings; return them as Python scalars (delta_theta defaults to theta)."""
+    def positive(name, v, fix):
+        try:
+            v = float(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a number; got {v!r}") from None
+        if not (v > 0) or math.isnan(v):
+            raise ValueError(f"{name} must be > 0 (got {v}); {fix}")
+        return v
+
+    tau_s = positive("tau_s", tau_s, "it is the synaptic time constant in the units of the spike times")
+    theta = positive("theta", theta, "the threshold must be positive")
+    delta_theta = theta if delta_theta is None else positive(
+        "delta_theta", delta_theta, "the reset must lower u; use delta_theta=theta for the paper's setting")
+    if isinstance(max_spikes, bool) or int(max_spikes) != max_spikes or int(max_spikes) < 1:
+        raise ValueError(f"max_spikes must be an integer >= 1 (slots per neuron); got {max_spikes!r}")
+    t_max = positive("t_max", t_max, "use t_max=float('inf') for no limit")
+    if dt is not None:
+        dt = positive("dt", dt, "use dt=None for continuous time")
+    return tau_s, theta, delta_theta, int(max_spikes), t_max, dt
+
+
+def check_times(in_times, n_in, name="in_times"):
+    """``in_times`` (array [B, N_in, S] or SpikeTrains) -> array; ValueError naming the problem."""
+    if isinstance(in_times, SpikeTrains):
+        in_times = in_times.times
+    xp = xp_of(in_times)
+    t = xp.asarray(in_times)
+    if t.ndim != 3:
+        raise ValueError(f"{name} must be [batch, n_in, slots] with +inf padding; got shape {tuple(t.shape)}. "
+                         "For one spike per input use times[:, :, None].")
+    if t.shape[1] != n_in:
+        raise ValueError(f"{name} has {t.shape[1]} inputs but the weight has {n_in} columns "
+                         f"(weight is [n_out, n_in]); got {name}.shape={tuple(t.shape)}")
+    if t.shape[2] < 1:
+        raise ValueError(f"{name} needs at least one slot per input (got shape {tuple(t.shape)})")
+    if bool(xp.isnan(t).any()):
+        raise ValueError(f"{name} contains NaN; mark 'no spike' with +inf")
+    if bool((t == -xp.inf).any()):
+        raise ValueError(f"{name} contains -inf; spike times must be finite or +inf (no spike)")
+    if t.shape[2] > 1 and bool((t[:, :, 1:] < t[:, :, :-1]).any()):
+        raise ValueError(f"{name} must be sorted along the slot axis (+inf last); use xp.sort({name}, axis=2)")
+    return t
+
+
+def grid_up(t, dt):
+    """Next grid point strictly after ``t``: ``t + (dt - fmod(t, dt))`` (``+inf`` stays ``+inf``)."""
+    xp = xp_of(t)
+    with np.errstate(invalid="ignore"):
+        return xp.where(xp.isfinite(t), t + (dt - xp.fmod(t, dt)), t)

@@ -1,0 +1,177 @@
+"""Forward pass of a dense BATS layer: the exact event-driven simulation (see ``neuron.py``).
+
+    simulate(weight [N_out, N_in], in_times [B, N_in, S_in], tau_s, theta, delta_theta=None,
+             max_spikes=1, t_max=inf, dt=None) -> Simulation
+
+``Simulation`` unpacks as ``times, counts = simulate(...)`` and also carries what the backward and
+the discretization study need:
+
+    times     [B, N_out, S]  output spike times, sorted, +inf padded (grid times when dt is set)
+    counts    [B, N_out]     int32, stored spikes per neuron (<= max_spikes)
+    overflow  [B, N_out]     int32, spikes that fired but did not fit into the S slots (reported, not lost)
+    t_cont    [B, N_out, S]  continuous spike times (the same array as ``times`` when dt is None)
+    x         [B, N_out, S]  sqrt(b^2 - 4ac) at each spike, for the backward's f1, f2
+    in_used   [B, N_in, S_in] the input times the simulation actually used (grid times when dt is set)
+
+Algorithm, per sample: sort all input spikes in time, then each (sample, neuron) runs one sequential
+loop over those events, accumulating ``a`` and ``b`` and emitting the spikes that fall before the next
+event. The NumPy twin runs that loop vectorized over all (sample, neuron) pairs; the CUDA kernel
+(``kernels/bats_forward.cu``) runs one thread per pair. Both read the weights transposed
+([N_in, N_out], so the threads of a warp, neighbouring neurons, read neighbouring addresses) and
+gather them per event, instead of materializing a [B, N_out, events] weight tensor.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..backend import is_cupy_array, xp_of
+from ..spikes import SpikeTrains
+from .neuron import check_neuron, check_times, grid_up
+
+__all__ = ["simulate", "Simulation", "sort_events"]
+
+
+@dataclass
+class Simulation:
+    times: object
+    counts: object
+    overflow: object
+    t_cont: object
+    x: object
+    in_used: object
+
+    def __iter__(self):                      # times, counts = simulate(...)
+        return iter((self.times, self.counts))
+
+    @property
+    def spikes(self) -> SpikeTrains:
+        return SpikeTrains(self.times, self.counts, self.overflow)
+
+
+def sort_events(in_times, tau_s, dt=None):
+    """All input spikes of each sample in time order.
+
+    Returns ``ev_t, ev_i, ev_a, ev_b`` of shape [B, K] (K = most spikes in any sample): times (+inf
+    padded), input index, ``exp(t/tau_s)`` and ``exp(t/tau)`` (0 for padding), and the (rounded)
+    input times used."""
+    xp = xp_of(in_times)
+    B, n_in, s_in = in_times.shape
+    used = grid_up(in_times, dt) if dt is not None else in_times
+    flat = used.reshape(B, n_in * s_in)
+    order = xp.argsort(flat, axis=1, kind="stable") if xp is np else xp.argsort(flat, axis=1)
+    K = max(int(xp.isfinite(flat).sum(axis=1).max()) if B else 0, 1)
+    order = order[:, :K]
+    ev_t = xp.ascontiguousarray(xp.take_along_axis(flat, order, axis=1))
+    ev_i = xp.ascontiguousarray((order // s_in).astype(xp.int32))
+    fin = xp.isfinite(ev_t)
+    safe = xp.where(fin, ev_t, 0)
+    ev_a = xp.where(fin, xp.exp(safe / tau_s), 0).astype(ev_t.dtype)
+    ev_b = xp.where(fin, xp.exp(safe / (2 * tau_s)), 0).astype(ev_t.dtype)
+    return ev_t, ev_i, ev_a, ev_b, used
+
+
+def simulate(weight, in_times, tau_s, theta, delta_theta=None, max_spikes=1, t_max=float("inf"),
+             dt=None) -> Simulation:
+    """Exact spike times of a dense layer of BATS neurons (see the module docstring)."""
+    tau_s, theta, delta_theta, S, t_max, dt = check_neuron(tau_s, theta, delta_theta, max_spikes, t_max, dt)
+    xp = xp_of(weight)
+    if getattr(weight, "ndim", 0) != 2:
+        raise ValueError(f"weight must be a 2-d array [n_out, n_in]; got shape {getattr(weight, 'shape', None)}")
+    in_times = check_times(in_times, weight.shape[1])
+    if xp_of(in_times) is not xp:
+        raise ValueError("weight and in_times live on different devices; move both with snnkit.backend.to_device")
+    dtype = weight.dtype
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"weight must be float32 or float64; got {dtype}")
+    in_times = in_times.astype(dtype, copy=False)
+    ev_t, ev_i, ev_a, ev_b, used = sort_events(in_times, tau_s, dt)
+    if is_cupy_array(weight):
+        out = _simulate_cuda(weight, ev_t, ev_i, ev_a, ev_b, tau_s, theta, delta_theta, S, t_max, dt)
+    else:
+        out = _simulate_numpy(weight, ev_t, ev_i, ev_a, ev_b, tau_s, theta, delta_theta, S, t_max, dt)
+    times, t_cont, x, counts, overflow = out
+    return Simulation(times, counts, overflow, t_cont, x, used)
+
+
+def _simulate_numpy(weight, ev_t, ev_i, ev_a, ev_b, tau_s, theta, delta_theta, S, t_max, dt):
+    """NumPy twin of ``bats_forward``: the same event loop, vectorized over (sample, neuron)."""
+    B, K = ev_t.shape
+    N = weight.shape[0]
+    dtype = weight.dtype
+    tau = 2.0 * tau_s
+    c, r = theta / tau, delta_theta / tau
+    wT = np.ascontiguousarray(weight.T)                         # [N_in, N_out]
+    times = np.full((B, N, S), np.inf, dtype)
+    t_cont = np.full((B, N, S), np.inf, dtype) if dt is not None else times
+    x_out = np.zeros((B, N, S), dtype)
+    a = np.zeros((B, N), dtype)
+    bb = np.zeros((B, N), dtype)
+    last = np.full((B, N), -np.inf, dtype)                      # last continuous output spike
+    last_d = np.full((B, N), -np.inf, dtype)                    # ... and its grid time
+    cnt = np.zeros((B, N), np.int64)
+    rows, cols = np.indices((B, N))
+    for k in range(K):
+        tk = ev_t[:, k]
+        live = np.isfinite(tk)[:, None]                         # padding events do nothing
+        if not live.any():
+            break
+        w = wT[ev_i[:, k]]                                      # [B, N] weights of this event
+        a += np.where(live, w * ev_a[:, k, None], 0)
+        bb += np.where(live, w * ev_b[:, k, None], 0)
+        t_next = ev_t[:, k + 1] if k + 1 < K else np.full(B, np.inf, dtype)
+        limit = np.minimum(t_next, t_max)[:, None]
+        lower = np.maximum(tk[:, None], last)
+        try_ = live & np.ones((B, N), bool)
+        while True:                                             # spikes before the next event
+            with np.errstate(invalid="ignore", divide="ignore"):
+                disc = bb * bb - 4 * c * a
+                x = np.sqrt(np.maximum(disc, 0))
+                den = bb + x
+                z = 2 * a / np.where(den > 0, den, 1)
+                ts = tau * np.log(np.where(z > 0, z, 1))
+            ok = try_ & (disc >= 0) & (den > 0) & (z > 0) & (ts > lower) & (ts <= limit)
+            td = ts
+            if dt is not None:
+                td = grid_up(ts, dt)
+                ok &= td > last_d                               # one-step refractory on the grid
+            if not ok.any():
+                break
+            store = ok & (cnt < S)
+            slot = np.minimum(cnt, S - 1)
+            times[rows[store], cols[store], slot[store]] = td[store]
+            if dt is not None:
+                t_cont[rows[store], cols[store], slot[store]] = ts[store]
+            x_out[rows[store], cols[store], slot[store]] = x[store]
+            cnt += ok
+            bb = np.where(ok, bb - r * z, bb)                   # subtractive reset, through b
+            last = np.where(ok, ts, last)
+            last_d = np.where(ok, td, last_d)
+            lower = np.where(ok, ts, lower)
+            try_ = ok
+    counts = np.minimum(cnt, S).astype(np.int32)
+    overflow = (cnt - counts).astype(np.int32)
+    return times, t_cont, x_out, counts, overflow
+
+
+def _simulate_cuda(weight, ev_t, ev_i, ev_a, ev_b, tau_s, theta, delta_theta, S, t_max, dt):
+    """Launch ``bats_forward_<dtype>``: one thread per (sample, neuron), no batch cap."""
+    import cupy as cp
+    from ..kernels import get_function, launch_1d
+    B, K = ev_t.shape
+    N = weight.shape[0]
+    dtype = weight.dtype
+    f = np.float32 if dtype == np.float32 else np.float64
+    kern = get_function("bats_forward.cu", "bats_forward_" + ("f32" if f is np.float32 else "f64"))
+    wT = cp.ascontiguousarray(weight.T)
+    times = cp.full((B, N, S), cp.inf, dtype)
+    t_cont = cp.full((B, N, S), cp.inf, dtype) if dt is not None else times
+    x_out = cp.zeros((B, N, S), dtype)
+    counts = cp.empty((B, N), cp.int32)
+    overflow = cp.empty((B, N), cp.int32)
+    tau = 2.0 * tau_s
+    launch_1d(kern, B * N, (ev_t, ev_i, ev_a, ev_b, wT, np.int64(B), np.int32(N), np.int32(K), np.int32(S),
+                            f(tau), f(theta / tau), f(delta_theta / tau), f(t_max), f(dt or 0.0),
+                            times, t_cont, x_out, counts, overflow))
+    return times, t_cont, x_out, counts, overflow
