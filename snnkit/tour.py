@@ -43,14 +43,31 @@ def notebook_title(path: Path) -> str:
 
 
 def execute_notebook(path: Path, out_path: Path, parameters: dict | None = None,
-                     progress: bool = False) -> float:
-    """Run one notebook with papermill (cwd = its folder) and return the wall time in seconds."""
-    import papermill as pm
+                     progress: bool = False, timeout: float | None = None) -> float:
+    """Run one notebook with papermill (cwd = its folder) and return the wall time in seconds.
+
+    papermill runs in a child process: a kernel that stops answering then ends in a clear
+    TimeoutError after ``timeout`` seconds instead of hanging the caller, and every notebook
+    starts from a fresh client, as it does under ``papermill`` on the command line."""
+    import subprocess
+    import sys
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "papermill", str(path), str(out_path), "--cwd", str(Path(path).parent),
+           "-k", "python3", "-y", json.dumps(parameters or {})]
+    if not progress:
+        cmd.append("--no-progress-bar")
+    if timeout:
+        cmd += ["--execution-timeout", str(int(timeout))]
     t0 = time.perf_counter()
-    pm.execute_notebook(str(path), str(out_path), parameters=parameters or {},
-                        cwd=str(Path(path).parent), kernel_name="python3", progress_bar=progress)
+    try:
+        r = subprocess.run(cmd, capture_output=not progress, text=True, timeout=timeout and timeout + 60)
+    except subprocess.TimeoutExpired as e:
+        raise TimeoutError(f"{Path(path).name} did not finish within {timeout:.0f} s") from e
+    if r.returncode != 0:
+        err = (r.stderr or "")[-4000:]
+        raise RuntimeError(f"{Path(path).name} failed (papermill exit {r.returncode}); the executed "
+                           f"notebook with the error is {out_path}\n{err}")
     return time.perf_counter() - t0
 
 
