@@ -40,7 +40,7 @@ import numpy as np
 from ..backend import xp_of
 from ..spikes import SpikeTrains
 
-__all__ = ["check_neuron", "check_times", "grid_up", "X_GUARD"]
+__all__ = ["check_neuron", "check_times", "grid_up", "potential", "X_GUARD"]
 
 # f1 = tau/(x z) and f2 = tau/x diverge when a trajectory only grazes threshold (x -> 0: the
 # spike time is infinitely sensitive there). The backward uses max(x, X_GUARD * c z), where c z is
@@ -99,3 +99,24 @@ def grid_up(t, dt):
     xp = xp_of(t)
     with np.errstate(invalid="ignore"):
         return xp.where(xp.isfinite(t), t + (dt - xp.fmod(t, dt)), t)
+
+
+def potential(t, in_times, weights, out_times, tau_s, delta_theta):
+    """Membrane potential u(t) of one neuron by superposition (for plots and independent checks).
+
+    ``t`` [T] query times; ``in_times`` [K] and ``weights`` [K] its input spikes (+inf ignored);
+    ``out_times`` its own spikes, each subtracting ``delta_theta exp(-(t - t_k)/tau)`` afterwards."""
+    tau = 2.0 * tau_s
+    t = np.asarray(t, dtype=np.float64)[:, None]
+    ti = np.asarray(in_times, dtype=np.float64).ravel()
+    w = np.asarray(weights, dtype=np.float64).ravel()
+    keep = np.isfinite(ti)
+    ti, w = ti[keep], w[keep]
+    s = np.maximum(t - ti[None, :], 0)
+    u = (w * tau * np.where(t > ti, np.exp(-s / tau) - np.exp(-s / tau_s), 0)).sum(axis=1)
+    to = np.asarray(out_times, dtype=np.float64).ravel()
+    to = to[np.isfinite(to)]
+    if to.size:
+        so = np.maximum(t - to[None, :], 0)
+        u -= (delta_theta * np.where(t > to, np.exp(-so / tau), 0)).sum(axis=1)
+    return u
