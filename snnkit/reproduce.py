@@ -341,6 +341,28 @@ def recorded_results(results: Path | None = None, recorded: Path | None = None) 
     return out
 
 
+def comparison(reps=None, results: dict | None = None) -> list[dict]:
+    """One row per reproduction: the paper's number next to ours (None where not run yet), with
+    where ours comes from (date, device, command, stand-in or not)."""
+    reps = list_reproductions() if reps is None else reps
+    results = recorded_results() if results is None else results
+    rows = []
+    for r in reps:
+        rec = results.get(r.name)
+        ours = rec["metrics"].get(r.target["metric"]) if rec else None
+        rows.append({
+            "name": r.name, "title": r.title, "metric": r.target["metric"], "unit": r.target.get("unit", ""),
+            "paper": r.target.get("value"), "paper_figure": r.target.get("figure", ""), "ours": ours,
+            "source": rec["source"] if rec else "not run yet",
+            "date": (rec.get("started_utc") or "")[:10] if rec else "",
+            "device": rec.get("device", "") if rec else "", "command": rec.get("command", "") if rec else "",
+            "seconds": rec.get("seconds") if rec else None,
+            "dataset_stand_in": bool(rec and (rec.get("dataset_stand_in") or rec["metrics"].get("dataset_stand_in"))),
+            "expected_gpu_time": r.expected_gpu_time,
+        })
+    return rows
+
+
 def _fmt_target(t: dict) -> str:
     v = t.get("value")
     return f"{t.get('paper', '')}: {t.get('figure', '')}" + (f" = {v}{t.get('unit', '')}" if v is not None else "")

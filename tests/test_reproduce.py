@@ -147,3 +147,15 @@ def test_recorded_results_prefer_fresh_runs(setup, tmp_path):
     reproduce.run("tiny", {}, out, registry=reg, notebooks=nbs, executor="plain", progress=False)
     got = reproduce.recorded_results(tmp_path / "results", rec_dir)
     assert got["tiny"]["metrics"]["n"] == 3 and got["tiny"]["source"] == "results/"
+
+
+def test_comparison_puts_ours_next_to_the_paper(setup, tmp_path):
+    reg, nbs, out = setup
+    reps = reproduce.list_reproductions(reg)
+    rows = reproduce.comparison(reps, {})
+    assert rows[0]["ours"] is None and rows[0]["source"] == "not run yet" and rows[0]["paper"] == 0.8
+    reproduce.run("tiny", {"dataset_stand_in": True}, out, registry=reg, notebooks=nbs, executor="plain",
+                  progress=False)
+    rows = reproduce.comparison(reps, reproduce.recorded_results(tmp_path / "results", tmp_path / "none"))
+    assert rows[0]["ours"] == pytest.approx(0.8) and rows[0]["dataset_stand_in"] is True
+    assert rows[0]["date"] and rows[0]["command"].startswith("snnkit reproduce tiny")
