@@ -63,35 +63,63 @@ __device__ void partial_grad_sums(const F* __restrict__ g, const F* __restrict__
     }
 }
 
+// out[c] = mul * sum over chunks (mul = 1/R turns sums into means)
 template <typename F>
-__device__ void reduce_chunks(const F* __restrict__ part, int n_chunks, int C, F* __restrict__ out) {
+__device__ void reduce_chunks(const F* __restrict__ part, int n_chunks, int C, F mul, F* __restrict__ out) {
     const int c = blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= C) return;
     F s = 0;
     for (int k = 0; k < n_chunks; ++k) s += part[(long long)k * C + c];
-    out[c] = s;
+    out[c] = s * mul;
 }
 
-// y = x * scale[c] + shift[c]
+// per channel: invstd = 1/sqrt(var + eps), a = gamma scale invstd, b = beta - mean a, and
+// (update) running_mean/var <- (1 - m) running + m (mean, var * unbias)
 template <typename F>
-__device__ void affine(const F* __restrict__ x, const F* __restrict__ scale, const F* __restrict__ shift,
+__device__ void fold(const F* __restrict__ mean, const F* __restrict__ var, const F* __restrict__ gamma,
+                     const F* __restrict__ beta, F scale, F eps, int update, F momentum, F unbias,
+                     F* running_mean, F* running_var, F* __restrict__ invstd, F* __restrict__ a,
+                     F* __restrict__ b, int C) {
+    const int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    const F is = F(1) / sqrt(var[c] + eps);
+    const F ac = gamma[c] * (scale * is);
+    invstd[c] = is;
+    a[c] = ac;
+    b[c] = beta[c] - mean[c] * ac;
+    if (update) {
+        running_mean[c] = running_mean[c] * (F(1) - momentum) + momentum * mean[c];
+        running_var[c] = running_var[c] * (F(1) - momentum) + momentum * var[c] * unbias;
+    }
+}
+
+// the channel of flat element i; 32-bit division when the array allows (much cheaper than 64-bit)
+__device__ __forceinline__ int channel_of(long long i, long long n, int C) {
+    return n < 2147483647LL ? (int)((unsigned)i % (unsigned)C) : (int)(i % C);
+}
+
+// y = x * a[c] + b[c]
+template <typename F>
+__device__ void affine(const F* __restrict__ x, const F* __restrict__ a, const F* __restrict__ b,
                        F* __restrict__ y, long long n, int C) {
     const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
-    const int c = (int)(i % C);
-    y[i] = x[i] * scale[c] + shift[c];
+    const int c = channel_of(i, n, C);
+    y[i] = x[i] * a[c] + b[c];
 }
 
-// dx = k [g - mean(g) - x^ mean(g x^)]
+// dx = a [g - mean(g) - x^ mean(g x^)]   (eval mode: statistics are constants, dx = a g)
 template <typename F>
 __device__ void backward_dx(const F* __restrict__ g, const F* __restrict__ x, const F* __restrict__ mean,
-                            const F* __restrict__ invstd, const F* __restrict__ k, const F* __restrict__ mean_g,
-                            const F* __restrict__ mean_gx, F* __restrict__ dx, long long n, int C) {
+                            const F* __restrict__ invstd, const F* __restrict__ a, const F* __restrict__ mean_g,
+                            const F* __restrict__ mean_gx, int batch_statistics, F* __restrict__ dx,
+                            long long n, int C) {
     const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
-    const int c = (int)(i % C);
+    const int c = channel_of(i, n, C);
+    if (!batch_statistics) { dx[i] = a[c] * g[i]; return; }
     const F xhat = (x[i] - mean[c]) * invstd[c];
-    dx[i] = k[c] * (g[i] - mean_g[c] - xhat * mean_gx[c]);
+    dx[i] = a[c] * (g[i] - mean_g[c] - xhat * mean_gx[c]);
 }
 
 #define STBP_TDBN_INSTANTIATE(F, S)                                                                   \
@@ -101,14 +129,20 @@ extern "C" __global__ void tdbn_partial_sums_##S(const F* x, const F* mean, long
 extern "C" __global__ void tdbn_partial_grad_sums_##S(const F* g, const F* x, const F* mean,          \
         const F* invstd, long long R, int C, long long rows, F* part_g, F* part_gx) {                 \
     partial_grad_sums<F>(g, x, mean, invstd, R, C, rows, part_g, part_gx); }                          \
-extern "C" __global__ void tdbn_reduce_chunks_##S(const F* part, int n_chunks, int C, F* out) {      \
-    reduce_chunks<F>(part, n_chunks, C, out); }                                                       \
-extern "C" __global__ void tdbn_affine_##S(const F* x, const F* scale, const F* shift, F* y,         \
+extern "C" __global__ void tdbn_reduce_chunks_##S(const F* part, int n_chunks, int C, F mul, F* out) { \
+    reduce_chunks<F>(part, n_chunks, C, mul, out); }                                                  \
+extern "C" __global__ void tdbn_fold_##S(const F* mean, const F* var, const F* gamma, const F* beta,  \
+        F scale, F eps, int update, F momentum, F unbias, F* running_mean, F* running_var,            \
+        F* invstd, F* a, F* b, int C) {                                                               \
+    fold<F>(mean, var, gamma, beta, scale, eps, update, momentum, unbias, running_mean, running_var,  \
+            invstd, a, b, C); }                                                                       \
+extern "C" __global__ void tdbn_affine_##S(const F* x, const F* a, const F* b, F* y,                 \
                                            long long n, int C) {                                      \
-    affine<F>(x, scale, shift, y, n, C); }                                                            \
+    affine<F>(x, a, b, y, n, C); }                                                                    \
 extern "C" __global__ void tdbn_backward_dx_##S(const F* g, const F* x, const F* mean,                \
-        const F* invstd, const F* k, const F* mean_g, const F* mean_gx, F* dx, long long n, int C) {  \
-    backward_dx<F>(g, x, mean, invstd, k, mean_g, mean_gx, dx, n, C); }
+        const F* invstd, const F* a, const F* mean_g, const F* mean_gx, int batch_statistics, F* dx,  \
+        long long n, int C) {                                                                         \
+    backward_dx<F>(g, x, mean, invstd, a, mean_g, mean_gx, batch_statistics, dx, n, C); }
 
 STBP_TDBN_INSTANTIATE(float, f32)
 STBP_TDBN_INSTANTIATE(double, f64)

@@ -11,9 +11,10 @@ The GEMM output is already channels-last, so no transposes. Backward, with g = d
     dW = g^T col                 dcol = g W                 dx = col2im(dcol)
 
 where col2im, in gather form, lets each input element add up the (at most k*k) columns it was
-copied to -- no atomics. ``col`` is recomputed in backward instead of kept (memory stays bounded:
-one chunk of frames at a time, ``max_col_bytes``). GEMMs go through the backend's matmul (cuBLAS on
-CuPy; TF32 tensor cores when CuPy runs with CUPY_TF32=1).
+copied to -- no atomics. In training the layer keeps ``col`` from forward for backward when it
+fits in ``max_col_bytes``; bigger inputs run in chunks of frames and col is recomputed (memory
+stays bounded). GEMMs go through the backend's matmul (cuBLAS on CuPy; TF32 tensor cores when CuPy
+runs with CUPY_TF32=1).
 """
 from __future__ import annotations
 
@@ -65,6 +66,11 @@ def _fn(name, dtype):
 _INT32_LIMIT = 2 ** 31 - 1
 
 
+def _threads(C):
+    """Threads per pixel block: the channels rounded up to a warp, at most 256."""
+    return min(256, (C + 31) // 32 * 32)
+
+
 def _check_int32(n_elements, what):
     if n_elements > _INT32_LIMIT:
         raise ValueError(f"{what} would have {n_elements} elements, more than the kernels' 32-bit indices "
@@ -72,28 +78,26 @@ def _check_int32(n_elements, what):
 
 
 def _im2col_cuda(x, k, s, p):
-    from ..kernels import launch_1d
     xp = xp_of(x)
     x = xp.ascontiguousarray(x)
     N, H, W, C = x.shape
     Ho, Wo = out_size(H, k, s, p), out_size(W, k, s, p)
     _check_int32(N * Ho * Wo * k * k * C, "col")
     col = xp.empty((N * Ho * Wo, k * k * C), x.dtype)
-    launch_1d(_fn("im2col", x.dtype), col.size,
-              (x, col, np.int32(N), np.int32(H), np.int32(W), np.int32(C), np.int32(Ho), np.int32(Wo),
+    _fn("im2col", x.dtype)((N * Ho * Wo,), (_threads(C),),
+             (x, col, np.int32(N), np.int32(H), np.int32(W), np.int32(C), np.int32(Ho), np.int32(Wo),
                np.int32(k), np.int32(s), np.int32(p)))
     return col
 
 
 def _col2im_cuda(dcol, shape, k, s, p):
-    from ..kernels import launch_1d
     xp = xp_of(dcol)
     dcol = xp.ascontiguousarray(dcol)
     N, H, W, C = shape
     Ho, Wo = out_size(H, k, s, p), out_size(W, k, s, p)
     _check_int32(max(dcol.size, N * H * W * C), "col")
     dx = xp.empty((N, H, W, C), dcol.dtype)
-    launch_1d(_fn("col2im", dcol.dtype), dx.size,
+    _fn("col2im", dcol.dtype)((N * H * W,), (_threads(C),),
               (dcol, dx, np.int32(N), np.int32(H), np.int32(W), np.int32(C), np.int32(Ho), np.int32(Wo),
                np.int32(k), np.int32(s), np.int32(p)))
     return dx
@@ -122,8 +126,9 @@ def _frame_chunks(N, bytes_per_frame, max_col_bytes):
     return [(i, min(i + step, N)) for i in range(0, N, step)]
 
 
-def conv2d_forward(x, weight, stride=1, padding=0, max_col_bytes=1 << 30):
-    """y [N, Ho, Wo, Cout] for x [N, H, W, Cin] and weight [Cout, k, k, Cin]."""
+def conv2d_forward(x, weight, stride=1, padding=0, max_col_bytes=1 << 30, return_col=False):
+    """y [N, Ho, Wo, Cout] for x [N, H, W, Cin] and weight [Cout, k, k, Cin]. With ``return_col``,
+    (y, col) where col is the whole im2col matrix if it fit in one chunk, else None."""
     xp = xp_of(x)
     N, H, W, C = x.shape
     Cout, k, _, Cin = weight.shape
@@ -131,26 +136,31 @@ def conv2d_forward(x, weight, stride=1, padding=0, max_col_bytes=1 << 30):
         raise ValueError(f"input has {C} channels, the weight expects {Cin}")
     Ho, Wo = out_size(H, k, stride, padding), out_size(W, k, stride, padding)
     w2 = weight.reshape(Cout, k * k * Cin)
+    chunks = _frame_chunks(N, Ho * Wo * k * k * C * x.itemsize, max_col_bytes)
+    if len(chunks) == 1:
+        col = im2col(x, k, stride, padding)
+        y = (col @ w2.T).reshape(N, Ho, Wo, Cout)
+        return (y, col) if return_col else y
     y = xp.empty((N, Ho, Wo, Cout), x.dtype)
-    for a, b in _frame_chunks(N, Ho * Wo * k * k * C * x.itemsize, max_col_bytes):
-        col = im2col(x[a:b], k, stride, padding)
-        y[a:b] = (col @ w2.T).reshape(b - a, Ho, Wo, Cout)
-    return y
+    for a, b in chunks:
+        y[a:b] = (im2col(x[a:b], k, stride, padding) @ w2.T).reshape(b - a, Ho, Wo, Cout)
+    return (y, None) if return_col else y
 
 
-def conv2d_backward(grad_y, x, weight, stride=1, padding=0, max_col_bytes=1 << 30, need_dx=True):
-    """(dx or None, dweight) for grad_y [N, Ho, Wo, Cout]."""
+def conv2d_backward(grad_y, x, weight, stride=1, padding=0, max_col_bytes=1 << 30, need_dx=True, col=None):
+    """(dx or None, dweight) for grad_y [N, Ho, Wo, Cout]; ``col`` is forward's (else recomputed)."""
     xp = xp_of(x)
     N, H, W, C = x.shape
     Cout, k, _, _ = weight.shape
     Ho, Wo = grad_y.shape[1], grad_y.shape[2]
     w2 = weight.reshape(Cout, k * k * C)
-    dw2 = xp.zeros_like(w2)
+    dw2 = None
     dx = xp.empty_like(x) if need_dx else None
-    for a, b in _frame_chunks(N, Ho * Wo * k * k * C * x.itemsize, max_col_bytes):
-        col = im2col(x[a:b], k, stride, padding)
+    chunks = [(0, N)] if col is not None else _frame_chunks(N, Ho * Wo * k * k * C * x.itemsize, max_col_bytes)
+    for a, b in chunks:
+        c = col if col is not None else im2col(x[a:b], k, stride, padding)
         g2 = grad_y[a:b].reshape(-1, Cout)
-        dw2 += g2.T @ col
+        dw2 = g2.T @ c if dw2 is None else dw2 + g2.T @ c
         if need_dx:
             dx[a:b] = col2im(g2 @ w2, (b - a, H, W, C), k, stride, padding)
     return dx, dw2.reshape(weight.shape)
@@ -174,7 +184,16 @@ class Conv2d:
         self.need_input_grad = need_input_grad       # False for the first layer (input is data)
         self.name = name
         self.max_col_bytes = max_col_bytes
-        self._x = None
+        self.training = True
+        self._x = self._col = None
+
+    def train(self):
+        self.training = True
+        return self
+
+    def eval(self):
+        self.training = False
+        return self
 
     def forward(self, x):
         if x.ndim != 5 or x.shape[-1] != self.c_in:
@@ -183,7 +202,9 @@ class Conv2d:
         T, B = x.shape[:2]
         frames = x.reshape((T * B,) + x.shape[2:])
         self._x = frames
-        y = conv2d_forward(frames, self.params["weight"], self.stride, self.padding, self.max_col_bytes)
+        y, col = conv2d_forward(frames, self.params["weight"], self.stride, self.padding,
+                                self.max_col_bytes, return_col=True)
+        self._col = col if self.training else None   # eval: nothing to keep for a backward
         return y.reshape((T, B) + y.shape[1:])
 
     __call__ = forward
@@ -192,7 +213,8 @@ class Conv2d:
         T, B = grad_y.shape[:2]
         g = grad_y.reshape((T * B,) + grad_y.shape[2:])
         dx, dw = conv2d_backward(g, self._x, self.params["weight"], self.stride, self.padding,
-                                 self.max_col_bytes, self.need_input_grad)
+                                 self.max_col_bytes, self.need_input_grad, self._col)
+        self._col = None                             # free it: forward makes a new one
         self.grads = {"weight": dw}
         return None if dx is None else dx.reshape((T, B) + dx.shape[1:])
 

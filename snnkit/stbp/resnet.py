@@ -118,7 +118,7 @@ class SpikingResNet:
                                               dtype=dtype, name=f"s{stage + 1}.b{i + 1}"))
                 c = c_out
         self.head = Chain(GlobalAvgPool(),
-                          Linear(c, fc, seed=s(), dtype=dtype, name="fc1"),
+                          Linear(c, fc, bias=norm is None, seed=s(), dtype=dtype, name="fc1"),  # BN absorbs a bias
                           make_norm(norm, fc, alpha, v_th, dtype, "fc1_bn"),
                           LIF(**lif, name="fc1_lif"),
                           Linear(fc, num_classes, seed=s(), dtype=dtype, name="fc2"),

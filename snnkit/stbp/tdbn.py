@@ -26,68 +26,78 @@ import numpy as np
 from ..backend import is_cupy_array, to_device, xp_of
 
 
-# ---- NumPy twins of the per-channel reductions -----------------------------------------------------
-def channel_sums(x2d, mean=None):
-    """Column sums of x [R, C], or of (x - mean)^2 when ``mean`` is given."""
+# ---- NumPy twins of the kernels ---------------------------------------------------------------------
+def channel_means(x2d, mean=None):
+    """Per-channel mean of x [R, C], or of (x - mean)^2 when ``mean`` is given (variance, pass 2)."""
     if is_cupy_array(x2d):
-        return _channel_sums_cuda(x2d, mean)
-    return x2d.sum(axis=0) if mean is None else ((x2d - mean) ** 2).sum(axis=0)
+        return _channel_means_cuda(x2d, mean)
+    R = x2d.shape[0]
+    return x2d.sum(axis=0) / R if mean is None else ((x2d - mean) ** 2).sum(axis=0) / R
 
 
-def channel_grad_sums(g2d, x2d, mean, invstd):
-    """(sum_r g, sum_r g * x^) per channel, x^ = (x - mean) * invstd."""
-    if is_cupy_array(g2d):
-        return _channel_grad_sums_cuda(g2d, x2d, mean, invstd)
-    xhat = (x2d - mean) * invstd
-    return g2d.sum(axis=0), (g2d * xhat).sum(axis=0)
+def fold_stats(mean, var, gamma, beta, scale, eps, running_mean=None, running_var=None, momentum=0.1, n=2):
+    """(invstd, a, b) with y = a x + b per channel, a = gamma scale / sigma, b = beta - mu a; when
+    running buffers are given they are updated in place (momentum, unbiased variance n/(n-1))."""
+    if is_cupy_array(mean):
+        return _fold_stats_cuda(mean, var, gamma, beta, scale, eps, running_mean, running_var, momentum, n)
+    invstd = 1.0 / np.sqrt(var + eps)
+    a = gamma * (scale * invstd)
+    if running_mean is not None:
+        running_mean *= 1 - momentum
+        running_mean += momentum * mean
+        running_var *= 1 - momentum
+        running_var += momentum * var * (n / (n - 1))
+    return invstd, a, beta - mean * a
 
 
-def affine(x2d, scale, shift):
-    """y = x * scale[c] + shift[c] (the normalization folded into one multiply-add per element)."""
+def affine(x2d, a, b):
+    """y = x * a[c] + b[c] (the normalization folded into one multiply-add per element)."""
     if is_cupy_array(x2d):
-        return _affine_cuda(x2d, scale, shift)
-    return x2d * scale + shift
+        return _affine_cuda(x2d, a, b)
+    return x2d * a + b
 
 
-def backward_dx(g2d, x2d, mean, invstd, k, mean_g, mean_gx):
-    """dx = k [g - mean(g) - x^ mean(g x^)]."""
+def channel_grad_means(g2d, x2d, mean, invstd):
+    """(mean_r g, mean_r g * x^) per channel, x^ = (x - mean) * invstd."""
     if is_cupy_array(g2d):
-        return _backward_dx_cuda(g2d, x2d, mean, invstd, k, mean_g, mean_gx)
+        return _channel_grad_means_cuda(g2d, x2d, mean, invstd)
+    R = g2d.shape[0]
     xhat = (x2d - mean) * invstd
-    return k * (g2d - mean_g - xhat * mean_gx)
+    return g2d.sum(axis=0) / R, (g2d * xhat).sum(axis=0) / R
+
+
+def backward_dx(g2d, x2d, mean, invstd, a, mean_g, mean_gx, batch_statistics=True):
+    """dx = a [g - mean(g) - x^ mean(g x^)] (a = k = gamma alpha Vth / sigma); a g in eval mode."""
+    if is_cupy_array(g2d):
+        return _backward_dx_cuda(g2d, x2d, mean, invstd, a, mean_g, mean_gx, batch_statistics)
+    if not batch_statistics:
+        return a * g2d
+    xhat = (x2d - mean) * invstd
+    return a * (g2d - mean_g - xhat * mean_gx)
 
 
 # ---- the pure functions ----------------------------------------------------------------------------
 def batch_stats(x2d):
     """Per-channel mean and biased variance of x [R, C], two-pass."""
-    R = x2d.shape[0]
-    mean = channel_sums(x2d) / R
-    var = channel_sums(x2d, mean) / R
-    return mean, var
+    mean = channel_means(x2d)
+    return mean, channel_means(x2d, mean)
 
 
 def tdbn_forward(x, gamma, beta, mean, var, scale=1.0, eps=1e-5):
-    """y for x [..., C] given the statistics; ``scale`` = alpha * Vth. Returns (y, invstd)."""
-    xp = xp_of(x)
+    """y for x [..., C] given the statistics; ``scale`` = alpha * Vth. Returns (y, invstd, a)."""
     C = x.shape[-1]
-    invstd = 1.0 / xp.sqrt(var + eps)
-    a = gamma * (scale * invstd)
-    y = affine(x.reshape(-1, C), a, beta - mean * a)
-    return y.reshape(x.shape), invstd
+    invstd, a, b = fold_stats(mean, var, gamma, beta, scale, eps)
+    return affine(x.reshape(-1, C), a, b).reshape(x.shape), invstd, a
 
 
-def tdbn_backward(grad_y, x, gamma, mean, invstd, scale=1.0, batch_statistics=True):
+def tdbn_backward(grad_y, x, mean, invstd, a, scale=1.0, batch_statistics=True):
     """(dx, dgamma, dbeta); ``batch_statistics`` False for eval mode (statistics are constants)."""
     C = x.shape[-1]
     g2d, x2d = grad_y.reshape(-1, C), x.reshape(-1, C)
     R = g2d.shape[0]
-    sum_g, sum_gx = channel_grad_sums(g2d, x2d, mean, invstd)
-    k = gamma * (scale * invstd)
-    if batch_statistics:
-        dx = backward_dx(g2d, x2d, mean, invstd, k, sum_g / R, sum_gx / R)
-    else:
-        dx = backward_dx(g2d, x2d, mean, invstd, k, 0 * sum_g, 0 * sum_gx)
-    return dx.reshape(x.shape), scale * sum_gx, sum_g
+    mean_g, mean_gx = channel_grad_means(g2d, x2d, mean, invstd)
+    dx = backward_dx(g2d, x2d, mean, invstd, a, mean_g, mean_gx, batch_statistics)
+    return dx.reshape(x.shape), (scale * R) * mean_gx, R * mean_g
 
 
 # ---- the layer -------------------------------------------------------------------------------------
@@ -126,39 +136,34 @@ class TDBatchNorm:
     def forward(self, x):
         if x.shape[-1] != self.C:
             raise ValueError(f"{self!r} expects {self.C} channels on the last axis, got shape {x.shape}")
+        x2d = x.reshape(-1, self.C)
+        R = x2d.shape[0]
+        g, b = self.params["gamma"], self.params["beta"]
         if self.training:
-            x2d = x.reshape(-1, self.C)
-            R = x2d.shape[0]
             if R < 2:
                 raise ValueError("tdBN in training mode needs at least 2 values per channel (T*B*H*W >= 2)")
             mean, var = batch_stats(x2d)
-            m = self.momentum
-            rm, rv = self.buffers["running_mean"], self.buffers["running_var"]
-            rm *= 1 - m
-            rm += m * mean
-            rv *= 1 - m
-            rv += m * var * (R / (R - 1))
+            invstd, a, shift = fold_stats(mean, var, g, b, self.scale, self.eps, self.buffers["running_mean"],
+                                          self.buffers["running_var"], self.momentum, R)
         else:
-            mean, var = self.buffers["running_mean"], self.buffers["running_var"]
-        y, invstd = tdbn_forward(x, self.params["gamma"], self.params["beta"], mean, var, self.scale, self.eps)
-        self._cache = (x, mean, invstd, self.training)
-        return y
+            mean = self.buffers["running_mean"]
+            invstd, a, shift = fold_stats(mean, self.buffers["running_var"], g, b, self.scale, self.eps)
+        self._cache = (x, mean, invstd, a, self.training)
+        return affine(x2d, a, shift).reshape(x.shape)
 
     __call__ = forward
 
     def backward(self, grad_y):
-        x, mean, invstd, batch_statistics = self._cache
-        dx, dgamma, dbeta = tdbn_backward(grad_y, x, self.params["gamma"], mean, invstd, self.scale,
-                                          batch_statistics)
+        x, mean, invstd, a, batch_statistics = self._cache
+        dx, dgamma, dbeta = tdbn_backward(grad_y, x, mean, invstd, a, self.scale, batch_statistics)
         self.grads = {"gamma": dgamma, "beta": dbeta}
         return dx
 
     def folded(self):
         """(a, b) with eval-mode y = a * x + b per channel (fold into the preceding conv's weights)."""
-        xp = xp_of(self.params["gamma"])
-        invstd = 1.0 / xp.sqrt(self.buffers["running_var"] + self.eps)
-        a = self.params["gamma"] * self.scale * invstd
-        return a, self.params["beta"] - self.buffers["running_mean"] * a
+        _, a, b = fold_stats(self.buffers["running_mean"], self.buffers["running_var"], self.params["gamma"],
+                             self.params["beta"], self.scale, self.eps)
+        return a, b
 
     def __repr__(self):
         return f"{type(self).__name__}({self.C}, alpha={self.alpha:.4g}, v_th={self.v_th})"
@@ -194,15 +199,15 @@ def _chunks(R, C):
     return c_tiles, (R + rows - 1) // rows, rows
 
 
-def _reduce(part, C):
-    xp = xp_of(part)
-    out = xp.empty(C, part.dtype)
+def _reduce(part, C, mul):
     from ..kernels import launch_1d
-    launch_1d(_fn("tdbn_reduce_chunks", part.dtype), C, (part, np.int32(part.shape[0]), np.int32(C), out))
+    out = xp_of(part).empty(C, part.dtype)
+    launch_1d(_fn("tdbn_reduce_chunks", part.dtype), C,
+              (part, np.int32(part.shape[0]), np.int32(C), part.dtype.type(mul), out))
     return out
 
 
-def _channel_sums_cuda(x2d, mean):
+def _channel_means_cuda(x2d, mean):
     xp = xp_of(x2d)
     x2d = xp.ascontiguousarray(x2d)
     R, C = x2d.shape
@@ -212,10 +217,26 @@ def _channel_sums_cuda(x2d, mean):
     _fn("tdbn_partial_sums", x2d.dtype)((c_tiles, n_chunks), (_TILE_C, _TILE_R),
                                         (x2d, mean_arg, np.int64(R), np.int32(C), np.int64(rows),
                                          np.int32(mean is not None), part))
-    return _reduce(part, C)
+    return _reduce(part, C, 1.0 / R)
 
 
-def _channel_grad_sums_cuda(g2d, x2d, mean, invstd):
+def _fold_stats_cuda(mean, var, gamma, beta, scale, eps, running_mean, running_var, momentum, n):
+    from ..kernels import launch_1d
+    xp = xp_of(mean)
+    C, d = mean.shape[0], mean.dtype
+    invstd, a, b = xp.empty(C, d), xp.empty(C, d), xp.empty(C, d)
+    update = running_mean is not None
+    rm = running_mean if update else mean                  # unused when update == 0
+    rv = running_var if update else var
+    f = d.type
+    launch_1d(_fn("tdbn_fold", d), C,
+              (mean, var, xp.ascontiguousarray(gamma, dtype=d), xp.ascontiguousarray(beta, dtype=d),
+               f(scale), f(eps), np.int32(update), f(momentum), f(n / max(n - 1, 1)), rm, rv,
+               invstd, a, b, np.int32(C)))
+    return invstd, a, b
+
+
+def _channel_grad_means_cuda(g2d, x2d, mean, invstd):
     xp = xp_of(g2d)
     g2d, x2d = xp.ascontiguousarray(g2d), xp.ascontiguousarray(x2d, dtype=g2d.dtype)
     R, C = g2d.shape
@@ -226,28 +247,28 @@ def _channel_grad_sums_cuda(g2d, x2d, mean, invstd):
         (c_tiles, n_chunks), (_TILE_C, _TILE_R),
         (g2d, x2d, xp.ascontiguousarray(mean, dtype=g2d.dtype), xp.ascontiguousarray(invstd, dtype=g2d.dtype),
          np.int64(R), np.int32(C), np.int64(rows), part_g, part_gx))
-    return _reduce(part_g, C), _reduce(part_gx, C)
+    return _reduce(part_g, C, 1.0 / R), _reduce(part_gx, C, 1.0 / R)
 
 
-def _affine_cuda(x2d, scale, shift):
+def _affine_cuda(x2d, a, b):
     from ..kernels import launch_1d
     xp = xp_of(x2d)
     x2d = xp.ascontiguousarray(x2d)
     y = xp.empty_like(x2d)
     d = x2d.dtype
     launch_1d(_fn("tdbn_affine", d), x2d.size,
-              (x2d, xp.ascontiguousarray(scale, dtype=d), xp.ascontiguousarray(shift, dtype=d), y,
+              (x2d, xp.ascontiguousarray(a, dtype=d), xp.ascontiguousarray(b, dtype=d), y,
                np.int64(x2d.size), np.int32(x2d.shape[1])))
     return y
 
 
-def _backward_dx_cuda(g2d, x2d, mean, invstd, k, mean_g, mean_gx):
+def _backward_dx_cuda(g2d, x2d, mean, invstd, a, mean_g, mean_gx, batch_statistics):
     from ..kernels import launch_1d
     xp = xp_of(g2d)
     d = g2d.dtype
     g2d, x2d = xp.ascontiguousarray(g2d), xp.ascontiguousarray(x2d, dtype=d)
     dx = xp.empty_like(g2d)
-    vec = [xp.ascontiguousarray(v, dtype=d) for v in (mean, invstd, k, mean_g, mean_gx)]
+    vec = [xp.ascontiguousarray(v, dtype=d) for v in (mean, invstd, a, mean_g, mean_gx)]
     launch_1d(_fn("tdbn_backward_dx", d), g2d.size,
-              (g2d, x2d, *vec, dx, np.int64(g2d.size), np.int32(g2d.shape[1])))
+              (g2d, x2d, *vec, np.int32(bool(batch_statistics)), dx, np.int64(g2d.size), np.int32(g2d.shape[1])))
     return dx
