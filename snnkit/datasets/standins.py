@@ -11,7 +11,7 @@ stand-in gives measure the code (shapes, speed, that training learns), not the p
   2 pixels and scaled in brightness: learnable, but not trivially.
 * SHD: 700 channels, 20 classes, ~0.5-1 s. Each class is three channel "formant" tracks that drift
   over time; a sample scatters events around its class's tracks with time-warp, channel jitter and
-  10% background events.
+  30% background events.
 * N-MNIST: 34x34 sensor, two polarities, three 100 ms saccades; events fall on the bright pixels of
   an image stand-in, shifted by each saccade.
 """
@@ -82,8 +82,8 @@ def shd(n: int, seed: int, n_channels: int = 700, n_classes: int = 20, events_pe
     k = rng.integers(0, 3, E)
     warp = rng.uniform(0.9, 1.1, n)[row]
     ch = centre[c, k] + swing[c, k] * np.sin(2 * np.pi * freq[c, k] * t * warp + phase[c, k])
-    ch += rng.normal(0, 12, E) + rng.normal(0, 8, n)[row]
-    noise = rng.random(E) < 0.1
+    ch += rng.normal(0, 25, E) + rng.normal(0, 30, n)[row]
+    noise = rng.random(E) < 0.3
     ch[noise] = rng.uniform(0, n_channels, int(noise.sum()))
     ch = np.clip(np.round(ch), 0, n_channels - 1).astype(np.int32)
     order = np.lexsort((t, row))                                 # time-sorted within each sample
