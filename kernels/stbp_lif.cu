@@ -2,6 +2,7 @@
 // Layout: time-major [T, M]; thread i owns neuron i and loops over time, so at each step the
 // threads of a warp touch consecutive addresses (coalesced). STBP_T (the number of steps) is a
 // compile-time constant: the backward keeps u[0..T-1] in registers instead of memory.
+// compile-options: -DSTBP_T=4
 //
 //   u[t] = tau * u[t-1] * (1 - o[t-1]) + x[t]        o[t] = (u[t] >= Vth)
 //   dL/do[t] = G[t] - tau * u[t] * delta[t+1]        (reset path, unless detach_reset)

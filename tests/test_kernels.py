@@ -10,6 +10,15 @@ from snnkit import kernels
 CU_FILES = kernels.list_kernel_files()
 
 
+def _declared_options(path):
+    """Options a kernel file needs (e.g. a compile-time size), declared in the file itself as
+    ``// compile-options: -DNAME=VALUE ...`` so that the nvcc check compiles what NVRTC compiles."""
+    for line in path.read_text().splitlines():
+        if line.strip().startswith("// compile-options:"):
+            return line.split(":", 1)[1].split()
+    return []
+
+
 def test_kernel_sources_are_found():
     d = kernels.kernel_dir()
     assert d.is_dir()
@@ -31,16 +40,17 @@ def test_cuda_source_compiles_with_nvcc(path, tmp_path):
     nvcc = shutil.which("nvcc")
     if nvcc is None:
         pytest.skip("nvcc is not on this machine; the GPU tests compile the kernels with NVRTC instead")
-    r = subprocess.run([nvcc, "--ptx", "-std=c++14", "-arch=sm_80", f"-I{path.parent}", "-o",
-                        str(tmp_path / "out.ptx"), str(path)], capture_output=True, text=True)
+    r = subprocess.run([nvcc, "--ptx", "-std=c++14", "-arch=sm_80", f"-I{path.parent}", *_declared_options(path),
+                        "-o", str(tmp_path / "out.ptx"), str(path)], capture_output=True, text=True)
     assert r.returncode == 0, f"nvcc failed on {path.name}:\n{r.stderr}"
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("path", CU_FILES, ids=[p.name for p in CU_FILES])
 def test_cuda_source_compiles_with_nvrtc(path):
-    mod = kernels.get_module(path.name)
-    assert mod is kernels.get_module(path.name)          # cached
+    opts = tuple(_declared_options(path))
+    mod = kernels.get_module(path.name, opts)
+    assert mod is kernels.get_module(path.name, opts)          # cached
 
 
 @pytest.mark.gpu
