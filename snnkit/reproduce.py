@@ -9,9 +9,9 @@ A reproduction is one of the teaching notebooks run with its full (GPU) paramete
     target              the paper's figure or number, and the metric key it is compared with
     expected_gpu_time   how long the full run takes on one GPU (measured or estimated, said which)
 
-The contract with a reproduction notebook: its ``parameters`` cell declares ``results_dir`` and
-``dataset_stand_in`` (plus its own settings); it writes ``metrics.json`` (a flat JSON object of
-numbers and strings) and any HTML figures into ``results_dir``. The runner
+The contract with a reproduction notebook: its ``parameters`` cell declares ``results_dir`` (plus
+its own settings, and ``dataset_stand_in`` if it can run on a stand-in); it writes ``metrics.json``
+(a flat JSON object of numbers and strings) and any HTML figures into ``results_dir``. The runner
 
 1. checks that every parameter it injects is declared in that cell (a typo would otherwise be
    injected silently and ignored),
@@ -46,7 +46,7 @@ REGISTRY = ROOT / "reproductions" / "registry.json"
 RECORDED = ROOT / "reproductions" / "recorded"
 NOTEBOOKS = ROOT / "notebooks"
 RESULTS = ROOT / "results"
-CONTRACT = ("results_dir", "dataset_stand_in")
+CONTRACT = ("results_dir",)
 
 
 @dataclass
@@ -129,6 +129,9 @@ def check_parameters(nb: dict, params: dict, where: str) -> None:
     if missing_contract:
         raise ValueError(f"{where}: its parameters cell must declare {list(CONTRACT)} to be a reproduction "
                          f"(missing {missing_contract}); see snnkit/reproduce.py.")
+    if params.get("dataset_stand_in") and "dataset_stand_in" not in declared:
+        raise ValueError(f"{where}: does not declare dataset_stand_in, so it cannot run on a synthetic stand-in; "
+                         "run it on the real data set, or add the parameter to the notebook.")
     unknown = sorted(set(params) - declared)
     if unknown:
         raise ValueError(f"{where}: parameter(s) {unknown} are not declared in its parameters cell "

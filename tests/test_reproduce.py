@@ -42,7 +42,7 @@ def make_registry(tmp_path, **params):
     reg = tmp_path / "registry.json"
     reg.write_text(json.dumps({"reproductions": [{
         "name": "tiny", "title": "a tiny reproduction", "notebook": "09_*.ipynb", "dataset": "mnist",
-        "parameters": {"n": 3, "dataset_stand_in": False, **params},
+        "parameters": {"n": 3, **params},
         "target": {"paper": "nobody", "figure": "Fig. 0", "metric": "test_accuracy", "value": 0.8},
         "expected_gpu_time": "1 s"}]}))
     return reg
@@ -60,8 +60,16 @@ def test_registry_covers_the_issue_and_is_well_formed():
     assert REQUIRED <= {r.name for r in reps}
     for r in reps:
         assert r.target["metric"] and r.target["paper"] and r.expected_gpu_time
-        assert r.notebook.endswith(".ipynb") and "dataset_stand_in" in r.parameters
-        assert r.parameters["dataset_stand_in"] is False          # a stand-in is never the default
+        assert r.notebook.endswith(".ipynb")
+        assert not r.parameters.get("dataset_stand_in")           # a stand-in is never the default
+
+
+@pytest.mark.parametrize("rep", reproduce.list_reproductions(), ids=lambda r: r.name)
+def test_registry_agrees_with_the_notebooks_that_exist(rep):
+    nb = rep.notebook_path()
+    if nb is None:
+        pytest.skip(f"notebooks/{rep.notebook} is not written yet")
+    reproduce.check_parameters(json.loads(nb.read_text()), {**rep.parameters, "results_dir": "x"}, str(nb))
 
 
 def test_list_works_from_the_command_line():
@@ -102,6 +110,10 @@ def test_unknown_or_missing_parameters_are_errors(setup, tmp_path):
     reg, nbs, out = setup
     with pytest.raises(ValueError, match=r"\['epocs'\] are not declared"):
         reproduce.run("tiny", {"epocs": 3}, out, registry=reg, notebooks=nbs, executor="plain", progress=False)
+    make_notebook(nbs, params="results_dir = None\nn = 2\n")
+    with pytest.raises(ValueError, match="cannot run on a synthetic stand-in"):
+        reproduce.run("tiny", {"dataset_stand_in": True}, out, registry=reg, notebooks=nbs, executor="plain",
+                      progress=False)
     make_notebook(nbs, params="n = 2\n")
     with pytest.raises(ValueError, match="must declare"):
         reproduce.run("tiny", {}, out, registry=reg, notebooks=nbs, executor="plain", progress=False)
@@ -159,3 +171,15 @@ def test_comparison_puts_ours_next_to_the_paper(setup, tmp_path):
     rows = reproduce.comparison(reps, reproduce.recorded_results(tmp_path / "results", tmp_path / "none"))
     assert rows[0]["ours"] == pytest.approx(0.8) and rows[0]["dataset_stand_in"] is True
     assert rows[0]["date"] and rows[0]["command"].startswith("snnkit reproduce tiny")
+
+
+def test_plain_executor_needs_no_jupyter(tmp_path):
+    """The bare GPU machine has no papermill/jupyter: the plain executor runs cells in order, skips
+    IPython magics and injects the parameters right after the parameters cell."""
+    path = make_notebook(tmp_path / "nbs", body="%matplotlib inline\n!echo hi\nprint('n is', n)")
+    nb = reproduce.execute_plain(json.loads(path.read_text()), {"n": 7, "results_dir": "r"}, tmp_path, progress=False)
+    tags = [c.get("metadata", {}).get("tags", []) for c in nb["cells"]]
+    assert tags.index(["injected-parameters"]) == tags.index(["parameters"]) + 1
+    outs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
+    assert any("n is 7" in o.get("text", "") for o in outs)
+    assert any(o.get("data", {}).get("text/plain") == "70" for o in outs)
