@@ -25,6 +25,7 @@ extern "C" __global__ void s3gd_lif_backward_dense(const real* __restrict__ grad
     long long b = col / N, j = col % N;
     const real rj = r[col];
     real d = 0;
+    #pragma unroll 8          // lets the compiler issue several steps' loads ahead (ILP)
     for (int t = T - 1; t >= 0; --t) {
         long long k = (b * T + t) * N + j;
         real x = V[k] - threshold;
@@ -44,6 +45,7 @@ extern "C" __global__ void s3gd_scan_backward(const real* __restrict__ gy, real*
     if (col >= (long long)B * N) return;
     long long b = col / N, j = col % N;
     real e = 0;
+    #pragma unroll 8          // lets the compiler issue several steps' loads ahead (ILP)
     for (int t = T - 1; t >= 0; --t) {
         long long k = (b * T + t) * N + j;
         e = gy[k] + a * e;

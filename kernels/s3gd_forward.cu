@@ -20,6 +20,7 @@ extern "C" __global__ void s3gd_lif_forward(const real* __restrict__ h, real* __
     if (col >= (long long)B * N) return;
     long long b = col / N, j = col % N;
     real v = 0, s = 0;
+    #pragma unroll 8          // lets the compiler issue several steps' loads ahead (ILP)
     for (int t = 0; t < T; ++t) {
         long long k = (b * T + t) * N + j;
         v = beta * v + h[k] - s;               // the reset subtracts the previous spike
@@ -36,6 +37,7 @@ extern "C" __global__ void s3gd_scan_forward(const real* __restrict__ x, real* _
     if (col >= (long long)B * N) return;
     long long b = col / N, j = col % N;
     real acc = 0;
+    #pragma unroll 8          // lets the compiler issue several steps' loads ahead (ILP)
     for (int t = 0; t < T; ++t) {
         long long k = (b * T + t) * N + j;
         acc = a * acc + c * x[k];

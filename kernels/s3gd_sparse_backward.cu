@@ -1,23 +1,31 @@
 // S3GD sparse backward: gradient only through the active set A = {(b,t,j) : |V - threshold| < delta}.
-// Mirrors snnkit/s3gd/sparse.py. Four kernels, none of which touches a dense [B, T, N] gradient:
+// Mirrors snnkit/s3gd/sparse.py. None of these kernels touches a dense [B, T, N] gradient:
 //
-// 1. s3gd_active_count  one thread per (b, j): how many steps of neuron j in sample b are active.
-// 2. (exclusive scan of the counts in Python -> offsets[b*N + j], CSR over (b, j))
-// 3. s3gd_active_fill   one thread per (b, j): writes the entries (b, t, j, V) of its segment, t
-//                       ascending. Entries are thus grouped by sample, then neuron, then time.
-// 4. s3gd_sparse_weight_grad   dW[i, j] = sum_{e in A, j_e = j} g_e tr[b_e, t_e, i]
+// 1. s3gd_active_count  one thread per (b, time chunk c, j): active steps of neuron j of sample b
+//                       within chunk c (32 steps). Chunking gives T/32 times more threads than one
+//                       thread per (b, j) walking all of T, and keeps the reads coalesced over j.
+// 2. (exclusive scan of the counts in (b, j, c) order, in Python -> chunk offsets)
+// 3. s3gd_active_fill   same threads: write the entries (b, t, j, V) of the chunk at its offset.
+//                       Entries are thus grouped by sample, then neuron, then time (CSR over (b, j)).
+// 4. s3gd_entry_grad    g_e = (dL/dS_e + r[b_e, j_e]) sigma'(V_e - threshold), one thread per entry
+//                       (r: the activity regularizer's time-constant part of dL/dS).
+// 5. s3gd_sparse_weight_grad   dW[i, j] = sum_{e in A, j_e = j} g_e tr[b_e, t_e, i]
 //                       tr is the input trace tr[t] = beta tr[t-1] + S_in[t] (saved by the forward).
 //                       Thread (i, j), i fastest, so a warp reads one contiguous trace row per entry;
 //                       the loop over b visits the (b, j) segments: no atomics, deterministic.
-// 5. s3gd_sparse_input_grad    dL/dS_in at the entries q = (b, k, i) that the layer below needs
+// 6. s3gd_sparse_input_grad    dL/dS_in at the entries q = (b, k, i) that the layer below needs
 //                       (its own active set): sum over this layer's entries e of sample b with
-//                       t_e >= k of beta^(t_e - k) g_e W[i, j_e]. One thread per q; the cost is
-//                       |A_below| x |A_this| / B, i.e. it shrinks with the square of the activity.
+//                       t_e >= k of beta^(t_e - k) g_e W[i, j_e]. A block serves queries of one
+//                       sample and stages that sample's entries through shared memory in tiles.
+//                       Cost |A_below| x |A_this| / B: it shrinks with the square of the activity.
 // pw[n] = beta^n is precomputed on the host, so no thread ever indexes before t = 0.
 #ifndef REAL
 #define REAL float
 #endif
 typedef REAL real;
+
+#define S3GD_CHUNK 32
+#define S3GD_TILE 256
 
 __device__ __forceinline__ bool s3gd_in_band(real v, real threshold, real delta) {
     real x = v - threshold;
@@ -26,32 +34,50 @@ __device__ __forceinline__ bool s3gd_in_band(real v, real threshold, real delta)
 
 extern "C" __global__ void s3gd_active_count(const real* __restrict__ V, int* __restrict__ count,
                                              const real threshold, const real delta, const int B,
-                                             const int T, const int N) {
-    long long col = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (col >= (long long)B * N) return;
-    long long b = col / N, j = col % N;
-    int c = 0;
-    for (int t = 0; t < T; ++t) c += s3gd_in_band(V[(b * T + t) * N + j], threshold, delta);
-    count[col] = c;
+                                             const int T, const int N, const int n_chunks) {
+    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;   // ((b * n_chunks + c) * N + j)
+    if (idx >= (long long)B * n_chunks * N) return;
+    long long j = idx % N, rest = idx / N;
+    long long c = rest % n_chunks, b = rest / n_chunks;
+    int t1 = min(T, (int)(c + 1) * S3GD_CHUNK);
+    int cnt = 0;
+    for (int t = (int)c * S3GD_CHUNK; t < t1; ++t)
+        cnt += s3gd_in_band(V[(b * T + t) * N + j], threshold, delta);
+    count[(b * N + j) * n_chunks + c] = cnt;                            // scanned in (b, j, c) order
 }
 
 extern "C" __global__ void s3gd_active_fill(const real* __restrict__ V,
-                                            const long long* __restrict__ offsets,
+                                            const long long* __restrict__ chunk_offsets,
                                             int* __restrict__ eb, int* __restrict__ et,
                                             int* __restrict__ ej, real* __restrict__ ev,
                                             const real threshold, const real delta, const int B,
-                                            const int T, const int N) {
-    long long col = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (col >= (long long)B * N) return;
-    long long b = col / N, j = col % N;
-    long long e = offsets[col];
-    for (int t = 0; t < T; ++t) {
+                                            const int T, const int N, const int n_chunks) {
+    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= (long long)B * n_chunks * N) return;
+    long long j = idx % N, rest = idx / N;
+    long long c = rest % n_chunks, b = rest / n_chunks;
+    int t1 = min(T, (int)(c + 1) * S3GD_CHUNK);
+    long long e = chunk_offsets[(b * N + j) * n_chunks + c];
+    for (int t = (int)c * S3GD_CHUNK; t < t1; ++t) {
         real v = V[(b * T + t) * N + j];
         if (s3gd_in_band(v, threshold, delta)) {
             eb[e] = (int)b; et[e] = t; ej[e] = (int)j; ev[e] = v;
             ++e;
         }
     }
+}
+
+extern "C" __global__ void s3gd_entry_grad(const real* __restrict__ grad_s,
+                                           const real* __restrict__ r,
+                                           const int* __restrict__ eb, const int* __restrict__ ej,
+                                           const real* __restrict__ ev, real* __restrict__ g,
+                                           const real threshold, const real scale,
+                                           const long long n, const int N) {
+    long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (e >= n) return;
+    real x = ev[e] - threshold;
+    real den = scale * (x < 0 ? -x : x) + real(1);
+    g[e] = (grad_s[e] + r[(long long)eb[e] * N + ej[e]]) * (real(1) / (den * den));
 }
 
 extern "C" __global__ void s3gd_sparse_weight_grad(const real* __restrict__ g,
@@ -72,26 +98,44 @@ extern "C" __global__ void s3gd_sparse_weight_grad(const real* __restrict__ g,
     dW[(long long)i * N + j] = acc;
 }
 
+// grid: x = query chunks of one sample, y strides over samples (no batch cap).
 extern "C" __global__ void s3gd_sparse_input_grad(const real* __restrict__ g,
                                                   const int* __restrict__ et,
                                                   const int* __restrict__ ej,
                                                   const long long* __restrict__ offsets,
-                                                  const int* __restrict__ qb,
+                                                  const long long* __restrict__ q_offsets,
                                                   const int* __restrict__ qt,
                                                   const int* __restrict__ qi,
                                                   const real* __restrict__ W,
                                                   const real* __restrict__ pw,
-                                                  real* __restrict__ out, const long long n_q,
-                                                  const int N) {
-    long long q = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (q >= n_q) return;
-    const long long b = qb[q];
-    const int k = qt[q];
-    const real* Wi = W + (long long)qi[q] * N;
-    real acc = 0;
-    for (long long e = offsets[b * N], stop = offsets[(b + 1) * N]; e < stop; ++e) {
-        int t = et[e];
-        if (t >= k) acc += pw[t - k] * g[e] * Wi[ej[e]];
+                                                  real* __restrict__ out, const int B, const int N,
+                                                  const int N_in) {
+    __shared__ real s_g[S3GD_TILE];
+    __shared__ int s_t[S3GD_TILE];
+    __shared__ int s_j[S3GD_TILE];
+    for (long long b = blockIdx.y; b < B; b += gridDim.y) {
+        const long long q_begin = q_offsets[b * N_in], q_end = q_offsets[(b + 1) * N_in];
+        const long long q_first = q_begin + (long long)blockIdx.x * blockDim.x;
+        if (q_first >= q_end) continue;               // the same for the whole block
+        const long long q = q_first + threadIdx.x;
+        const bool live = q < q_end;
+        const int k = live ? qt[q] : 0;
+        const real* Wi = W + (long long)(live ? qi[q] : 0) * N;
+        real acc = 0;
+        const long long e_begin = offsets[b * N], e_end = offsets[(b + 1) * N];
+        for (long long tile = e_begin; tile < e_end; tile += S3GD_TILE) {
+            const int n = (int)min((long long)S3GD_TILE, e_end - tile);
+            __syncthreads();                          // the previous tile is no longer read
+            for (int s = threadIdx.x; s < n; s += blockDim.x) {
+                s_g[s] = g[tile + s]; s_t[s] = et[tile + s]; s_j[s] = ej[tile + s];
+            }
+            __syncthreads();
+            if (live)
+                for (int s = 0; s < n; ++s) {
+                    int t = s_t[s];
+                    if (t >= k) acc += pw[t - k] * s_g[s] * Wi[s_j[s]];
+                }
+        }
+        if (live) out[q] = acc;
     }
-    out[q] = acc;
 }

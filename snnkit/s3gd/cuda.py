@@ -71,24 +71,40 @@ def lif_delta_dense(grad_s, V, r, beta, threshold, scale, band):
     return d
 
 
+CHUNK = 32          # time steps per compaction thread (S3GD_CHUNK in the .cu)
+
+
 def active_entries(V, threshold, delta):
     """Compact the band |V - threshold| < delta: (offsets [B*N+1] int64, b, t, j int32, v)."""
     import cupy as cp
     V = cp.ascontiguousarray(V)
     B, T, N = V.shape
+    n_chunks = (T + CHUNK - 1) // CHUNK
     f = V.dtype.type
-    cnt = cp.empty(B * N, dtype=cp.int32)
-    args = (f(threshold), f(delta), np.int32(B), np.int32(T), np.int32(N))
-    launch_1d(_fn("s3gd_sparse_backward.cu", "s3gd_active_count", V.dtype), B * N, (V, cnt) + args)
-    offsets = cp.zeros(B * N + 1, dtype=cp.int64)
-    cp.cumsum(cnt, out=offsets[1:])
-    n = int(offsets[-1])
+    cnt = cp.empty(B * N * n_chunks, dtype=cp.int32)
+    args = (f(threshold), f(delta), np.int32(B), np.int32(T), np.int32(N), np.int32(n_chunks))
+    launch_1d(_fn("s3gd_sparse_backward.cu", "s3gd_active_count", V.dtype), cnt.size, (V, cnt) + args)
+    chunk_offsets = cp.zeros(cnt.size + 1, dtype=cp.int64)
+    chunk_offsets[1:] = cp.cumsum(cnt, dtype=cp.int64)
+    n = int(chunk_offsets[-1])
     eb, et, ej = (cp.empty(n, dtype=cp.int32) for _ in range(3))
     ev = cp.empty(n, dtype=V.dtype)
     if n:
-        launch_1d(_fn("s3gd_sparse_backward.cu", "s3gd_active_fill", V.dtype), B * N,
-                  (V, offsets, eb, et, ej, ev) + args)
-    return offsets, eb, et, ej, ev
+        launch_1d(_fn("s3gd_sparse_backward.cu", "s3gd_active_fill", V.dtype), cnt.size,
+                  (V, chunk_offsets, eb, et, ej, ev) + args)
+    return cp.ascontiguousarray(chunk_offsets[::n_chunks]), eb, et, ej, ev
+
+
+def entry_grad(grad_s, r, eb, ej, ev, threshold, scale, n_out):
+    """g_e = (dL/dS_e + r[b_e, j_e]) sigma'(V_e - threshold) on the active entries."""
+    import cupy as cp
+    n = int(ev.shape[0])
+    g = cp.empty_like(ev)
+    k = _fn("s3gd_sparse_backward.cu", "s3gd_entry_grad", ev.dtype)
+    f = ev.dtype.type
+    launch_1d(k, n, (cp.ascontiguousarray(grad_s, dtype=ev.dtype), cp.ascontiguousarray(r, dtype=ev.dtype),
+                     eb, ej, ev, g, f(threshold), f(scale), np.int64(n), np.int32(n_out)))
+    return g
 
 
 def sparse_weight_grad(g, et, offsets, trace, n_out):
@@ -106,13 +122,21 @@ def sparse_weight_grad(g, et, offsets, trace, n_out):
     return dW
 
 
-def sparse_input_grad(g, et, ej, offsets, qb, qt, qi, W, pw):
-    """dL/dS_in at the entries q = (qb, qt, qi) of the layer below."""
+def sparse_input_grad(g, et, ej, offsets, q_offsets, qt, qi, W, pw, n_q):
+    """dL/dS_in at the entries q of the layer below (CSR q_offsets over (b, i), times qt, inputs qi)."""
     import cupy as cp
-    n_q = int(qb.shape[0])
     out = cp.empty(n_q, dtype=W.dtype)
+    if n_q == 0:
+        return out
+    N_in, N = W.shape
+    B = (int(q_offsets.shape[0]) - 1) // N_in
+    per_sample = cp.diff(q_offsets[::N_in])
+    block = 256
+    chunks = (int(per_sample.max()) + block - 1) // block
+    if chunks == 0:
+        return out
     k = _fn("s3gd_sparse_backward.cu", "s3gd_sparse_input_grad", W.dtype)
-    launch_1d(k, n_q, (cp.ascontiguousarray(g), et, ej, offsets, qb, qt, qi,
-                       cp.ascontiguousarray(W), cp.asarray(pw, dtype=W.dtype), out,
-                       np.int64(n_q), np.int32(W.shape[1])))
+    k((chunks, min(B, 65535)), (block,),
+      (cp.ascontiguousarray(g), et, ej, offsets, q_offsets, qt, qi, cp.ascontiguousarray(W),
+       cp.asarray(pw, dtype=W.dtype), out, np.int32(B), np.int32(N), np.int32(N_in)))
     return out

@@ -29,7 +29,8 @@ import numpy as np
 
 from ..backend import is_cupy_array, rng as host_rng, to_device, xp_of
 from .scan import scan_forward
-from .sparse import ActiveGrad, ActiveSet, active_set, full_set, sparse_input_grad, sparse_weight_grad
+from .sparse import (ActiveGrad, ActiveSet, active_set, entry_grad, full_set, sparse_input_grad,
+                     sparse_weight_grad)
 
 
 def fast_sigmoid_grad(v, threshold=1.0, scale=100.0):
@@ -199,9 +200,7 @@ class LIFDense:
             if tuple(grad.shape) != tuple(c["V"].shape):
                 raise ValueError(f"{self.name}: grad must have shape {tuple(c['V'].shape)}, got {tuple(grad.shape)}")
             gs = A.gather(grad)
-        if grad_const is not None:
-            gs = gs + grad_const[A.b, A.j]
-        g = (gs * fast_sigmoid_grad(A.v, self.threshold, self.scale)).astype(self.dtype)
+        g = entry_grad(gs, A, grad_const, self.threshold, self.scale)
         if c["trace"] is None:                     # forward ran in dense mode: build the trace now
             c["trace"] = scan_forward(c["s_in"], self.beta)
         W = self.params["weight"]

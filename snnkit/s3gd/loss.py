@@ -28,21 +28,26 @@ class ActivityRegularizer:
                 f"lambda_low={self.lambda_low}, f_low={self.f_low})")
 
     def value(self, S) -> float:
-        xp = xp_of(S)
-        B, _, N = S.shape
-        c = S.sum(axis=1)
+        return self.value_from_counts(S.sum(axis=1))
+
+    def value_from_counts(self, c) -> float:
+        """The same from the spike counts c [B, N] (a network keeps them from its forward)."""
+        xp = xp_of(c)
+        B, N = c.shape
         up = self.lambda_up * xp.maximum(c.sum(axis=1) / N - self.f_up, 0)
         low = self.lambda_low * (xp.maximum(self.f_low - c, 0) ** 2).sum(axis=1) / N
         return float((up + low).mean())
 
     def grad(self, S):
         """r[b, j] = dL/dS[b, t, j] (the same at every t)."""
-        xp = xp_of(S)
-        B, _, N = S.shape
-        c = S.sum(axis=1)
+        return self.grad_from_counts(S.sum(axis=1))
+
+    def grad_from_counts(self, c):
+        xp = xp_of(c)
+        B, N = c.shape
         up = self.lambda_up / (B * N) * (c.sum(axis=1, keepdims=True) / N - self.f_up > 0)
         low = -2.0 * self.lambda_low / (B * N) * xp.maximum(self.f_low - c, 0)
-        return (up + low).astype(S.dtype)
+        return (up + low).astype(c.dtype)
 
 
 class S3GDLoss(SoftmaxCrossEntropy):

@@ -107,7 +107,8 @@ class Network:
             s = layer.forward(s)
         logits = self.readout.forward(s)
         self.last_logits = logits
-        self.reg_value = sum(self.regularizer.value(h._cache["S"]) for h in self.hidden)
+        self._counts = [h._cache["S"].sum(axis=1) for h in self.hidden]     # spikes per (b, j)
+        self.reg_value = sum(self.regularizer.value_from_counts(c) for c in self._counts)
         return logits
 
     __call__ = forward
@@ -116,7 +117,7 @@ class Network:
         """``timer(name)``: optional context-manager factory wrapped around each step (profiling)."""
         step = timer or (lambda name: nullcontext())
         h1, h2 = self.hidden
-        r1, r2 = (self.regularizer.grad(h._cache["S"]) for h in self.hidden)
+        r1, r2 = (self.regularizer.grad_from_counts(c) for c in self._counts)
         if self.sparse:
             with step("compact"):
                 a1, a2 = h1.active_set(), h2.active_set()

@@ -65,8 +65,8 @@ class LeakyReadout:
         B, T, C = out.shape
         grad_logits = xp.asarray(grad_logits, dtype=self.dtype)
         if self.mode == "max":
-            gout = xp.zeros_like(out)
-            xp.put_along_axis(gout, c["t_max"][:, None, :], grad_logits[:, None, :], axis=1)
+            at_max = xp.arange(T)[None, :, None] == c["t_max"][:, None, :]   # only the arg-max step
+            gout = at_max * grad_logits[:, None, :]
         else:
             gout = xp.ascontiguousarray(xp.broadcast_to(grad_logits[:, None, :], out.shape))
         e = scan_backward(gout, self.beta, 1.0 - self.beta)            # dL/dz [B, T, C]

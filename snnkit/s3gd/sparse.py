@@ -101,6 +101,19 @@ def full_set(shape, xp=np) -> ActiveSet:
     return ActiveSet((B, T, N), *(xp.asarray(a) for a in (offsets, b, t, j)), None)
 
 
+def entry_grad(grad_s, A: ActiveSet, r, threshold=1.0, scale=100.0):
+    """g_e = (dL/dS_e + r[b_e, j_e]) sigma'(V_e - threshold) with the fast sigmoid
+    sigma'(x) = 1 / (scale |x| + 1)^2; ``r`` [B, N] may be None."""
+    xp = xp_of(A.v)
+    if r is None:
+        r = xp.zeros((A.shape[0], A.shape[2]), dtype=A.v.dtype)
+    if is_cupy_array(A.v):
+        from . import cuda
+        return cuda.entry_grad(grad_s, r, A.b, A.j, A.v, threshold, scale, A.shape[2])
+    den = scale * np.abs(A.v - threshold) + 1
+    return ((grad_s + r[A.b, A.j]) * (1 / (den * den))).astype(A.v.dtype)
+
+
 def sparse_weight_grad(g, A: ActiveSet, trace):
     """dW [N_in, N] = sum over entries e of g_e tr[b_e, t_e, :] in column j_e."""
     N = A.shape[2]
@@ -118,7 +131,7 @@ def sparse_input_grad(g, A: ActiveSet, Q: ActiveSet, W, beta):
     pw = beta ** np.arange(T, dtype=np.float64)              # beta^(t - k), never a negative power
     if is_cupy_array(W):
         from . import cuda
-        return cuda.sparse_input_grad(g, A.t, A.j, A.offsets, Q.b, Q.t, Q.j, W, pw)
+        return cuda.sparse_input_grad(g, A.t, A.j, A.offsets, Q.offsets, Q.t, Q.j, W, pw, Q.n)
     pw = pw.astype(W.dtype)
     out = np.zeros(Q.n, dtype=W.dtype)
     if Q.n == 0 or A.n == 0:
