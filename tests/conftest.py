@@ -40,3 +40,13 @@ def numpy_backend(monkeypatch):
     backend.use("numpy")
     yield
     backend.use(None)
+
+
+# Modules that test the notebook stack (papermill, nbformat, ...) need the `dev` extra. A bare GPU
+# machine running `make test-gpu` may not have it: collect them only where it is installed.
+def _has(mod):
+    import importlib.util
+    return importlib.util.find_spec(mod) is not None
+
+
+collect_ignore = [] if (_has("nbformat") and _has("papermill")) else ["test_reproduce.py", "test_notebooks.py"]
