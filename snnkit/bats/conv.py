@@ -105,7 +105,8 @@ class ConvLIF:
         self.params = {"weight": to_device(np.asarray(w, dtype=dtype))}
         self.grads = {"weight": xp_of(self.params["weight"]).zeros_like(self.params["weight"])}
         self.name = name
-        self.sim = None            # the dense simulation of the last forward (batch B * positions)
+        self.need_input_grad = True   # a network's first layer turns it off (its inputs are data)
+        self.last = None              # the dense Simulation of the last forward (batch B * positions)
         self.continuous = None
         self._batch = None
 
@@ -117,28 +118,33 @@ class ConvLIF:
         B = t.shape[0]
         cols = gather_patches(t, self.input_shape, self.kernel_size)          # [B*P, K, S_in]
         w = self.params["weight"].reshape(self.channels, -1)                  # [C_out, K]
-        self.sim = simulate(w, cols, self.tau_s, self.theta, self.delta_theta, self.max_spikes,
-                            self.t_max, self.dt)
+        trusted = getattr(spikes, "_bats_checked", False)      # made by a BATS layer: already valid
+        self.last = simulate(w, cols, self.tau_s, self.theta, self.delta_theta, self.max_spikes,
+                             self.t_max, self.dt, check=not trusted)
         self._batch = B
         to_map = lambda a: a.reshape(B, self.n_out, *a.shape[2:])           # [B*P, C_out] -> [B, P*C_out]
-        out = SpikeTrains(to_map(self.sim.times), to_map(self.sim.counts), to_map(self.sim.overflow))
-        self.continuous = None if self.dt is None else SpikeTrains(to_map(self.sim.t_cont), out.counts)
+        out = SpikeTrains(to_map(self.last.times), to_map(self.last.counts), to_map(self.last.overflow))
+        self.continuous = None if self.dt is None else SpikeTrains(to_map(self.last.t_cont), out.counts)
+        out._bats_checked = True
         return out
 
     __call__ = forward
 
     def backward(self, grad_out):
-        if self.sim is None:
+        if self.last is None:
             raise RuntimeError("ConvLIF.backward called before forward")
         B = self._batch
-        S = self.sim.times.shape[2]
+        S = self.last.times.shape[2]
         if grad_out.ndim != 3 or tuple(grad_out.shape) != (B, self.n_out, S):
             raise ValueError(f"grad_out must be [{B}, {self.n_out}, {S}] (the forward output's shape); "
                              f"got {tuple(grad_out.shape)}")
         g = grad_out.reshape(B * self.n_positions, self.channels, S)
         w = self.params["weight"].reshape(self.channels, -1)
-        dw, d_cols = dense_backward(w, self.sim, g, self.tau_s, self.theta, self.delta_theta)
+        dw, d_cols = dense_backward(w, self.last, g, self.tau_s, self.theta, self.delta_theta,
+                                    need_input_grad=self.need_input_grad)
         self.grads["weight"] = dw.reshape(self.params["weight"].shape)      # summed over B and positions
+        if d_cols is None:                   # first layer of a network: the inputs are data
+            return None
         return fold_patches(d_cols, B, self.input_shape, self.kernel_size)
 
     def __repr__(self):

@@ -114,6 +114,7 @@ class SpikePool2d:
     def forward(self, spikes: SpikeTrains) -> SpikeTrains:
         out, order = merge_pool(spikes, self.input_shape)
         self._order, self._in_slots, self._out_times = order, spikes.times.shape[2], out.times
+        out._bats_checked = getattr(spikes, "_bats_checked", False)   # merging keeps trains valid
         return out
 
     __call__ = forward
