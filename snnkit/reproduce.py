@@ -173,6 +173,15 @@ class _Tee(io.TextIOBase):
             st.flush()
 
 
+def _display_fallback():
+    """IPython's ``display`` where IPython exists; else print each object's repr."""
+    try:
+        from IPython.display import display
+        return display
+    except ImportError:
+        return lambda *objs, **kw: print(*(repr(o) for o in objs))
+
+
 def execute_plain(nb: dict, params: dict, cwd: Path, progress: bool = True) -> dict:
     """Run the code cells of ``nb`` in one namespace, in order, without Jupyter. Printed output is
     stored in each cell; the value of a last bare expression becomes its ``execute_result``."""
@@ -180,7 +189,9 @@ def execute_plain(nb: dict, params: dict, cwd: Path, progress: bool = True) -> d
     i_par, _ = parameters_cell(nb)
     nb = json.loads(json.dumps(nb))
     nb["cells"].insert(i_par + 1, _injected_cell(params))
-    ns = {"__name__": "__main__"}
+    ns = {"__name__": "__main__", "display": _display_fallback()}
+    if str(ROOT) not in sys.path:              # a relative PYTHONPATH=. breaks once we chdir below
+        sys.path.insert(0, str(ROOT))
     code_cells = [c for c in nb["cells"] if c["cell_type"] == "code"]
     old = os.getcwd()
     os.chdir(cwd)
@@ -376,6 +387,13 @@ def format_list(reps, notebooks: Path | None = None) -> str:
     for r in reps:
         nb = r.notebook_path(notebooks)
         status = nb.name if nb else f"{r.notebook} (not written yet)"
+        if nb:
+            try:
+                declared = declared_parameters(parameters_cell(json.loads(nb.read_text()))[1])
+            except (ValueError, KeyError, SyntaxError) as e:
+                declared, status = [], status + f" (parameters cell unreadable: {e})"
+            if "results_dir" not in declared:
+                status += " (does not declare results_dir yet: cannot be run as a reproduction)"
         lines += [f"{r.name}", f"    {r.title}", f"    target:   {_fmt_target(r.target)}",
                   f"    GPU time: {r.expected_gpu_time}", f"    notebook: {status}", ""]
     return "\n".join(lines)
