@@ -170,7 +170,7 @@ def _download(spec: RemoteFile, url: str, path: Path, timeout: float, progress: 
     _write_stamp(spec, path)
 
 
-def fetch(spec: RemoteFile, subdir: str = "", timeout: float = 20.0, progress: bool = True) -> Path:
+def fetch(spec: RemoteFile, subdir: str = "", timeout: float = 10.0, progress: bool = True) -> Path:
     """Local path of ``spec`` in the cache, downloading and verifying it when needed."""
     folder = data_dir() / subdir
     path = folder / spec.filename
