@@ -12,9 +12,10 @@ from .loss import ActivityRegularizer, S3GDLoss
 from .network import Network, DeadLayerGuard, DeadNetworkWarning
 from .instruments import (active_fractions, gradient_cosine, backward_profile, weight_gradients,
                           PeakMemory)
+from .recipes import DIGITS, train_digits, digits_encoder
 
 __all__ = ["LIFDense", "lif_simulate", "lif_delta_dense", "fast_sigmoid_grad", "ActiveSet",
            "ActiveGrad", "active_set", "sparse_weight_grad", "sparse_input_grad", "scan_forward",
            "scan_backward", "LeakyReadout", "ActivityRegularizer", "S3GDLoss", "Network",
            "DeadLayerGuard", "DeadNetworkWarning", "active_fractions", "gradient_cosine",
-           "backward_profile", "weight_gradients", "PeakMemory"]
+           "backward_profile", "weight_gradients", "PeakMemory", "DIGITS", "train_digits", "digits_encoder"]
