@@ -71,8 +71,11 @@ def check_neuron(tau_s, theta, delta_theta, max_spikes, t_max, dt):
     return tau_s, theta, delta_theta, int(max_spikes), t_max, dt
 
 
-def check_times(in_times, n_in, name="in_times"):
-    """``in_times`` (array [B, N_in, S] or SpikeTrains) -> array; ValueError naming the problem."""
+def check_times(in_times, n_in, name="in_times", values=True):
+    """``in_times`` (array [B, N_in, S] or SpikeTrains) -> array; ValueError naming the problem.
+
+    The value checks (NaN, -inf, sorted slots) are one fused reduction (one device sync on a GPU);
+    ``values=False`` keeps only the shape checks."""
     if isinstance(in_times, SpikeTrains):
         in_times = in_times.times
     xp = xp_of(in_times)
@@ -85,11 +88,16 @@ def check_times(in_times, n_in, name="in_times"):
                          f"(weight is [n_out, n_in]); got {name}.shape={tuple(t.shape)}")
     if t.shape[2] < 1:
         raise ValueError(f"{name} needs at least one slot per input (got shape {tuple(t.shape)})")
-    if bool(xp.isnan(t).any()):
-        raise ValueError(f"{name} contains NaN; mark 'no spike' with +inf")
-    if bool((t == -xp.inf).any()):
-        raise ValueError(f"{name} contains -inf; spike times must be finite or +inf (no spike)")
-    if t.shape[2] > 1 and bool((t[:, :, 1:] < t[:, :, :-1]).any()):
+    if not values:
+        return t
+    bad = xp.isnan(t) | (t == -xp.inf)
+    if t.shape[2] > 1:
+        bad[:, :, 1:] |= t[:, :, 1:] < t[:, :, :-1]
+    if bool(bad.any()):
+        if bool(xp.isnan(t).any()):
+            raise ValueError(f"{name} contains NaN; mark 'no spike' with +inf")
+        if bool((t == -xp.inf).any()):
+            raise ValueError(f"{name} contains -inf; spike times must be finite or +inf (no spike)")
         raise ValueError(f"{name} must be sorted along the slot axis (+inf last); use xp.sort({name}, axis=2)")
     return t
 

@@ -53,33 +53,62 @@ class Simulation:
 def sort_events(in_times, tau_s, dt=None):
     """All input spikes of each sample in time order.
 
-    Returns ``ev_t, ev_i, ev_a, ev_b`` of shape [B, K] (K = most spikes in any sample): times (+inf
-    padded), input index, ``exp(t/tau_s)`` and ``exp(t/tau)`` (0 for padding), and the (rounded)
-    input times used."""
+    Returns ``ev_t, ev_i, ev_a, ev_b, used``: [B, K] arrays of times (+inf padded), input index,
+    ``exp(t/tau_s)`` and ``exp(t/tau)`` (0 for padding), and the (rounded) input times used. NumPy
+    keeps K = the most spikes of any sample (its loop runs over K); CuPy keeps all N_in * S_in
+    events (the kernel stops at the first +inf, and no device-to-host sync is needed for K)."""
     xp = xp_of(in_times)
     B, n_in, s_in = in_times.shape
     used = grid_up(in_times, dt) if dt is not None else in_times
     flat = used.reshape(B, n_in * s_in)
-    order = xp.argsort(flat, axis=1, kind="stable") if xp is np else xp.argsort(flat, axis=1)
-    K = max(int(xp.isfinite(flat).sum(axis=1).max()) if B else 0, 1)
+    if xp is not np:
+        return _sort_events_cuda(flat, s_in, tau_s) + (used,)
+    order = np.argsort(flat, axis=1, kind="stable")
+    K = max(int(np.isfinite(flat).sum(axis=1).max()) if B else 0, 1)
     order = order[:, :K]
-    ev_t = xp.ascontiguousarray(xp.take_along_axis(flat, order, axis=1))
-    ev_i = xp.ascontiguousarray((order // s_in).astype(xp.int32))
-    fin = xp.isfinite(ev_t)
-    safe = xp.where(fin, ev_t, 0)
-    ev_a = xp.where(fin, xp.exp(safe / tau_s), 0).astype(ev_t.dtype)
-    ev_b = xp.where(fin, xp.exp(safe / (2 * tau_s)), 0).astype(ev_t.dtype)
+    ev_t = np.ascontiguousarray(np.take_along_axis(flat, order, axis=1))
+    ev_i = (order // s_in).astype(np.int32)
+    fin = np.isfinite(ev_t)
+    safe = np.where(fin, ev_t, 0)
+    ev_a = np.where(fin, np.exp(safe / tau_s), 0).astype(ev_t.dtype)
+    ev_b = np.where(fin, np.exp(safe / (2 * tau_s)), 0).astype(ev_t.dtype)
     return ev_t, ev_i, ev_a, ev_b, used
 
 
+def _sort_events_cuda(flat, s_in, tau_s):
+    import cupy as cp
+    from ..kernels import get_function, launch_1d
+    B, NS = flat.shape
+    flat = cp.ascontiguousarray(flat)
+    if flat.dtype == np.float32:            # one radix sort over (sample, time-bits) keys
+        keys = cp.empty(B * NS, cp.uint64)
+        launch_1d(get_function("bats_forward.cu", "bats_sort_keys_f32"), B * NS,
+                  (flat, np.int64(B * NS), np.int32(NS), keys))
+        order, is_global, f, sfx = cp.argsort(keys), 1, np.float32, "f32"
+    else:
+        order, is_global, f, sfx = cp.argsort(flat, axis=1), 0, np.float64, "f64"
+    order = cp.ascontiguousarray(order.astype(cp.int64, copy=False))
+    ev_t = cp.empty((B, NS), flat.dtype)
+    ev_i = cp.empty((B, NS), cp.int32)
+    ev_a = cp.empty((B, NS), flat.dtype)
+    ev_b = cp.empty((B, NS), flat.dtype)
+    launch_1d(get_function("bats_forward.cu", "bats_gather_events_" + sfx), B * NS,
+              (flat, order, np.int64(B), np.int32(NS), np.int32(s_in), np.int32(is_global), f(tau_s),
+               ev_t, ev_i, ev_a, ev_b))
+    return ev_t, ev_i, ev_a, ev_b
+
+
 def simulate(weight, in_times, tau_s, theta, delta_theta=None, max_spikes=1, t_max=float("inf"),
-             dt=None) -> Simulation:
-    """Exact spike times of a dense layer of BATS neurons (see the module docstring)."""
+             dt=None, check=True) -> Simulation:
+    """Exact spike times of a dense layer of BATS neurons (see the module docstring).
+
+    ``check=False`` skips the value checks of ``in_times`` (NaN, -inf, sorting), which cost a
+    device sync on the GPU; layers use it for trains that a BATS layer produced itself."""
     tau_s, theta, delta_theta, S, t_max, dt = check_neuron(tau_s, theta, delta_theta, max_spikes, t_max, dt)
     xp = xp_of(weight)
     if getattr(weight, "ndim", 0) != 2:
         raise ValueError(f"weight must be a 2-d array [n_out, n_in]; got shape {getattr(weight, 'shape', None)}")
-    in_times = check_times(in_times, weight.shape[1])
+    in_times = check_times(in_times, weight.shape[1], values=check)
     if xp_of(in_times) is not xp:
         raise ValueError("weight and in_times live on different devices; move both with snnkit.backend.to_device")
     dtype = weight.dtype

@@ -1,0 +1,133 @@
+// BATS forward: exact event-driven LIF, one thread per (sample, neuron).
+// Twin of snnkit/bats/simulate.py::_simulate_numpy (same loop, same names).
+//
+// Inputs (per sample b, K events sorted in time, +inf padded):
+//   ev_t[b,k] time, ev_i[b,k] input index, ev_a[b,k] = exp(t/tau_s), ev_b[b,k] = exp(t/tau)
+//   wT[i, n] weights transposed, so that the neurons of a warp read neighbouring addresses.
+// Outputs [B, N, S] (+inf / 0 pre-filled by the launcher): times (grid times when dt > 0),
+//   t_cont (continuous; may alias times when dt == 0), x; counts and overflow [B, N].
+// Threads are indexed with 64-bit arithmetic: the grid grows with B * N, no batch cap.
+
+template <typename T> __device__ __forceinline__ T sqrt_(T v);
+template <> __device__ __forceinline__ float sqrt_<float>(float v) { return sqrtf(v); }
+template <> __device__ __forceinline__ double sqrt_<double>(double v) { return sqrt(v); }
+template <typename T> __device__ __forceinline__ T log_(T v);
+template <> __device__ __forceinline__ float log_<float>(float v) { return logf(v); }
+template <> __device__ __forceinline__ double log_<double>(double v) { return log(v); }
+template <typename T> __device__ __forceinline__ T exp_(T v);
+template <> __device__ __forceinline__ float exp_<float>(float v) { return expf(v); }
+template <> __device__ __forceinline__ double exp_<double>(double v) { return exp(v); }
+template <typename T> __device__ __forceinline__ T fmod_(T a, T b);
+template <> __device__ __forceinline__ float fmod_<float>(float a, float b) { return fmodf(a, b); }
+template <> __device__ __forceinline__ double fmod_<double>(double a, double b) { return fmod(a, b); }
+
+template <typename T>
+__device__ void bats_forward(const T* __restrict__ ev_t, const int* __restrict__ ev_i,
+                             const T* __restrict__ ev_a, const T* __restrict__ ev_b,
+                             const T* __restrict__ wT, long long B, int N, int K, int S,
+                             T tau, T c, T r, T t_max, T dt,
+                             T* times, T* t_cont, T* x_out, int* counts, int* overflow) {
+    long long tid = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (tid >= B * N) return;
+    const long long b = tid / N;
+    const int n = (int)(tid - b * N);
+    const T INF = (T)1.0 / (T)0.0;
+    const T* et = ev_t + b * K;
+    T a = 0, bb = 0;
+    T last = -INF, last_d = -INF;            // last continuous output spike, and its grid time
+    int cnt = 0;
+    T* o_t = times + tid * S;
+    T* o_c = t_cont + tid * S;
+    T* o_x = x_out + tid * S;
+    for (int k = 0; k < K; ++k) {
+        const T tk = et[k];
+        if (!(tk < INF)) break;              // events are sorted: only padding follows
+        const T w = wT[(long long)ev_i[b * K + k] * N + n];
+        a += w * ev_a[b * K + k];
+        bb += w * ev_b[b * K + k];
+        const T t_next = (k + 1 < K) ? et[k + 1] : INF;
+        const T limit = t_next < t_max ? t_next : t_max;
+        T lower = tk > last ? tk : last;
+        while (true) {                       // spikes before the next event
+            const T disc = bb * bb - 4 * c * a;
+            if (disc < 0) break;
+            const T x = sqrt_(disc);
+            const T den = bb + x;
+            if (!(den > 0)) break;
+            const T z = 2 * a / den;
+            if (!(z > 0)) break;
+            const T ts = tau * log_(z);
+            if (!(ts > lower) || ts > limit) break;
+            T td = ts;
+            if (dt > 0) {
+                td = ts + (dt - fmod_(ts, dt));
+                if (!(td > last_d)) break;   // one-step refractory on the grid
+            }
+            if (cnt < S) {
+                o_t[cnt] = td;
+                o_c[cnt] = ts;
+                o_x[cnt] = x;
+            }
+            ++cnt;
+            bb -= r * z;                     // subtractive reset, through b
+            last = ts;
+            last_d = td;
+            lower = ts;
+        }
+    }
+    const int stored = cnt < S ? cnt : S;
+    counts[tid] = stored;
+    overflow[tid] = cnt - stored;
+}
+
+#define BATS_FORWARD(SFX, T)                                                                       \
+extern "C" __global__ void bats_forward_##SFX(                                                     \
+    const T* ev_t, const int* ev_i, const T* ev_a, const T* ev_b, const T* wT, long long B, int N,  \
+    int K, int S, T tau, T c, T r, T t_max, T dt, T* times, T* t_cont, T* x_out, int* counts,       \
+    int* overflow) {                                                                               \
+    bats_forward<T>(ev_t, ev_i, ev_a, ev_b, wT, B, N, K, S, tau, c, r, t_max, dt, times, t_cont,    \
+                    x_out, counts, overflow);                                                      \
+}
+BATS_FORWARD(f32, float)
+BATS_FORWARD(f64, double)
+
+// --- event list (twin: simulate.py::sort_events) ----------------------------------------------
+// Sort keys for float32 times: sample index in the high 32 bits, the time's bits in the low 32,
+// flipped so that unsigned order == float order (negative times included). One 1-D radix sort of
+// these keys orders every sample's spikes at once.
+extern "C" __global__ void bats_sort_keys_f32(const float* __restrict__ t, long long total, int per_sample,
+                                              unsigned long long* keys) {
+    long long tid = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (tid >= total) return;
+    unsigned int u = __float_as_uint(t[tid]);
+    u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+    keys[tid] = ((unsigned long long)(tid / per_sample) << 32) | u;
+}
+
+// Gather the sorted events: order[b, k] is a flat index (global over the batch when
+// order_is_global, else within the sample). Padding (+inf) events get a = b = 0.
+template <typename T>
+__device__ void gather_events(const T* __restrict__ flat, const long long* __restrict__ order,
+                              long long B, int NS, int S_in, int order_is_global, T tau_s,
+                              T* ev_t, int* ev_i, T* ev_a, T* ev_b) {
+    long long tid = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (tid >= B * NS) return;
+    const long long b = tid / NS;
+    long long j = order[tid];
+    if (order_is_global) j -= b * NS;
+    const T t = flat[b * NS + j];
+    const T INF = (T)1.0 / (T)0.0;
+    const bool fin = t < INF;
+    ev_t[tid] = t;
+    ev_i[tid] = (int)(j / S_in);
+    ev_a[tid] = fin ? exp_(t / tau_s) : (T)0;
+    ev_b[tid] = fin ? exp_(t / (2 * tau_s)) : (T)0;
+}
+extern "C" __global__ void bats_gather_events_f32(const float* flat, const long long* order, long long B,
+    int NS, int S_in, int order_is_global, float tau_s, float* ev_t, int* ev_i, float* ev_a, float* ev_b) {
+    gather_events<float>(flat, order, B, NS, S_in, order_is_global, tau_s, ev_t, ev_i, ev_a, ev_b);
+}
+extern "C" __global__ void bats_gather_events_f64(const double* flat, const long long* order, long long B,
+    int NS, int S_in, int order_is_global, double tau_s, double* ev_t, int* ev_i, double* ev_a, double* ev_b) {
+    gather_events<double>(flat, order, B, NS, S_in, order_is_global, tau_s, ev_t, ev_i, ev_a, ev_b);
+}

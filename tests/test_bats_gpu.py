@@ -1,0 +1,125 @@
+"""CUDA kernels of the dense BATS layer against their NumPy twins (fresh random inputs, several
+sizes, batch > 1024). Float64 CUDA must equal float64 NumPy to rounding; float32 CUDA is compared
+with the float64 NumPy reference. Numbers are printed (run with -s) for the record."""
+import numpy as np
+import pytest
+
+import snnkit.bats as sb
+from snnkit.bats.simulate import Simulation
+
+pytestmark = pytest.mark.gpu
+
+# name, batch, n_in, n_out, in slots, max_spikes, tau_s, theta, t_max, weight range, input prob
+CASES = [
+    ("small", 3, 20, 7, 1, 4, 0.05, 0.06, 0.2, (-0.3, 1.2), 0.8),
+    ("batch1500", 1500, 100, 30, 2, 8, 0.05, 0.4, 0.2, (-0.3, 1.0), 0.5),
+    ("mnist-hidden", 64, 784, 100, 1, 30, 0.13, 0.2, 0.2, (-1.0, 1.0), 0.19),
+    ("multi-in", 50, 100, 10, 30, 30, 0.13, 1.3, 0.2, (-1.0, 1.0), 0.3),
+]
+
+
+def _inputs(case, seed):
+    _, B, n_in, n_out, s_in, S, tau_s, theta, t_max, (lo, hi), p = case
+    rng = np.random.default_rng(seed)
+    w = rng.uniform(lo, hi, (n_out, n_in))
+    t = np.where(rng.random((B, n_in, s_in)) < p, rng.uniform(0, 0.1, (B, n_in, s_in)), np.inf)
+    return w, np.sort(t, axis=2), rng
+
+
+def _to_gpu_sim(sim, dtype):
+    import cupy as cp
+    return Simulation(*(cp.asarray(a if a.dtype.kind in "iu" else a.astype(dtype))
+                        for a in (sim.times, sim.counts, sim.overflow, sim.t_cont, sim.x, sim.in_used)))
+
+
+def _rel(a, b):
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("dt", [None, 0.002])
+def test_forward_cuda_matches_numpy(case, dt):
+    import cupy as cp
+    name, B, n_in, n_out, s_in, S, tau_s, theta, t_max, _, _ = case
+    w, t, _ = _inputs(case, seed=11)
+    ref = sb.simulate(w, t, tau_s, theta, max_spikes=S, t_max=t_max, dt=dt)
+    assert ref.counts.sum() > 0
+    g64 = sb.simulate(cp.asarray(w), cp.asarray(t), tau_s, theta, max_spikes=S, t_max=t_max, dt=dt)
+    assert np.array_equal(cp.asnumpy(g64.counts), ref.counts)
+    assert np.array_equal(cp.asnumpy(g64.overflow), ref.overflow)
+    fin = np.isfinite(ref.times)
+    assert np.array_equal(np.isfinite(cp.asnumpy(g64.times)), fin)
+    e64 = _rel(cp.asnumpy(g64.t_cont)[fin], ref.t_cont[fin])
+    assert e64 < 1e-10
+    assert np.allclose(cp.asnumpy(g64.x)[fin], ref.x[fin], rtol=1e-8, atol=1e-12 * np.abs(ref.x).max())
+    # float32 kernel vs float64 reference: spike counts, then times of the neurons that agree
+    g32 = sb.simulate(cp.asarray(w, dtype=cp.float32), cp.asarray(t, dtype=cp.float32), tau_s, theta,
+                      max_spikes=S, t_max=t_max, dt=dt)
+    c32 = cp.asnumpy(g32.counts) + cp.asnumpy(g32.overflow)
+    same = c32 == ref.counts + ref.overflow
+    mism = 1 - same.mean()
+    t32 = cp.asnumpy(g32.t_cont).astype(np.float64)
+    m = fin & same[:, :, None]
+    rel = np.abs(t32[m] - ref.t_cont[m]) / np.abs(ref.t_cont[m]).clip(1e-3)
+    print(f"\n[forward {name} dt={dt}] B={B} spikes/neuron={ref.counts.mean():.2f} (max {ref.counts.max()}, "
+          f"overflow {ref.overflow.sum()}); f64 max rel err {e64:.1e}; f32: count mismatch {mism:.2e}, "
+          f"time rel err median {np.median(rel):.1e} p99.9 {np.quantile(rel, 0.999):.1e} max {rel.max():.1e}")
+    assert mism <= 2e-3
+    assert np.quantile(rel, 0.99) <= 1e-5 and rel.max() <= 1e-3
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_backward_cuda_matches_numpy(case):
+    import cupy as cp
+    name, B, n_in, n_out, s_in, S, tau_s, theta, t_max, _, _ = case
+    w, t, rng = _inputs(case, seed=12)
+    sim = sb.simulate(w, t, tau_s, theta, max_spikes=S, t_max=t_max)
+    grad = np.where(np.isfinite(sim.times), rng.normal(size=sim.times.shape), 0)
+    dw, dx = sb.backward(w, sim, grad, tau_s, theta)
+    for dtype, tol in ((np.float64, 1e-9), (np.float32, 1e-4)):
+        gsim = _to_gpu_sim(sim, dtype)
+        gdw, gdx = sb.backward(cp.asarray(w, dtype=dtype), gsim, cp.asarray(grad, dtype=dtype), tau_s, theta)
+        ew, ex = _rel(cp.asnumpy(gdw).astype(np.float64), dw), _rel(cp.asnumpy(gdx).astype(np.float64), dx)
+        big = np.abs(dw) > 1e-3 * np.abs(dw).max()
+        med = float(np.median(np.abs(cp.asnumpy(gdw).astype(np.float64)[big] - dw[big]) / np.abs(dw[big])))
+        print(f"\n[backward {name} {np.dtype(dtype).name}] dW max err/max {ew:.1e} (median elementwise rel "
+              f"{med:.1e}); dt_in max err/max {ex:.1e}")
+        assert ew < tol and ex < tol
+
+
+@pytest.fixture
+def cupy_backend():
+    from snnkit import backend
+    backend.use("cupy")
+    yield
+    backend.use(None)
+
+
+def test_layer_trains_on_gpu_batch_4096(cupy_backend):
+    """The whole path on CuPy with a batch far above 1024: forward, count loss, backward, Adam."""
+    import cupy as cp
+    from snnkit.nn import Adam
+    rng = np.random.default_rng(0)
+    B = 4096
+    x = (rng.random((B, 64)) < 0.3) * rng.random((B, 64))
+    t = np.where(x > 0, 0.1 * (1 - x), np.inf)[:, :, None]
+    from snnkit.spikes import SpikeTrains
+    st = SpikeTrains(cp.asarray(t, dtype=cp.float32), cp.asarray(np.isfinite(t[:, :, 0]).astype(np.int32)))
+    y = cp.asarray(rng.integers(0, 4, B))
+    net = sb.Network(sb.LIFDense(64, 50, 0.13, 0.1, max_spikes=10, t_max=0.2, seed=1),
+                     sb.LIFDense(50, 4, 0.13, 0.2, max_spikes=10, t_max=0.2, seed=2, init=(0, 1)))
+    loss = sb.SpikeCountLoss(8, 2)
+    opt = Adam(net, lr=3e-3)
+    values = []
+    for _ in range(30):
+        out = net.forward(st)
+        v, g = loss(out, y)
+        net.backward(g)
+        opt.step()
+        values.append(v)
+    assert np.isfinite(values).all() and values[-1] < values[0]
+    # same network on NumPy gives the same first forward
+    w1 = cp.asnumpy(net.layers[0].params["weight"])
+    ref = sb.simulate(w1.astype(np.float64), t[:256], 0.13, 0.1, max_spikes=10, t_max=0.2)
+    gpu = sb.simulate(net.layers[0].params["weight"], st.times[:256], 0.13, 0.1, max_spikes=10, t_max=0.2)
+    assert (cp.asnumpy(gpu.counts) == ref.counts).mean() > 0.998
