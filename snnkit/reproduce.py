@@ -59,6 +59,8 @@ class Reproduction:
     expected_gpu_time: str
     dataset: str = ""
     notes: str = ""
+    status: str = "ready"              # "planned": the notebook cannot run it yet (``needs`` says why)
+    needs: str = ""
     extra: dict = field(default_factory=dict)
 
     def notebook_path(self, folder: Path | None = None) -> Path | None:
@@ -286,6 +288,8 @@ def run(name: str, params: dict | None = None, out_dir: Path | str | None = None
     """Run reproduction ``name`` with the registry's parameters updated by ``params``; returns the
     run record (also written to ``out_dir/run.json``)."""
     rep = get(name, registry)
+    if rep.status == "planned":
+        raise ValueError(f"reproduction {name!r} is planned, not runnable yet: {rep.needs}")
     nb_path = rep.notebook_path(notebooks)
     if nb_path is None:
         raise FileNotFoundError(f"reproduction {name!r} needs notebooks/{rep.notebook}, which does not exist "
@@ -394,6 +398,8 @@ def format_list(reps, notebooks: Path | None = None) -> str:
                 declared, status = [], status + f" (parameters cell unreadable: {e})"
             if "results_dir" not in declared:
                 status += " (does not declare results_dir yet: cannot be run as a reproduction)"
+        if r.status == "planned":
+            status += f"\n    PLANNED:  {r.needs}"
         lines += [f"{r.name}", f"    {r.title}", f"    target:   {_fmt_target(r.target)}",
                   f"    GPU time: {r.expected_gpu_time}", f"    notebook: {status}", ""]
     return "\n".join(lines)

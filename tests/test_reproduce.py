@@ -40,11 +40,12 @@ def make_notebook(folder, body=BODY, params="results_dir = None\ndataset_stand_i
 
 def make_registry(tmp_path, **params):
     reg = tmp_path / "registry.json"
-    reg.write_text(json.dumps({"reproductions": [{
-        "name": "tiny", "title": "a tiny reproduction", "notebook": "09_*.ipynb", "dataset": "mnist",
-        "parameters": {"n": 3, **params},
-        "target": {"paper": "nobody", "figure": "Fig. 0", "metric": "test_accuracy", "value": 0.8},
-        "expected_gpu_time": "1 s"}]}))
+    entry = {"name": "tiny", "title": "a tiny reproduction", "notebook": "09_*.ipynb", "dataset": "mnist",
+             "parameters": {"n": 3, **params},
+             "target": {"paper": "nobody", "figure": "Fig. 0", "metric": "test_accuracy", "value": 0.8},
+             "expected_gpu_time": "1 s"}
+    planned = {**entry, "name": "later", "status": "planned", "needs": "notebook 09 must learn to fly"}
+    reg.write_text(json.dumps({"reproductions": [entry, planned]}))
     return reg
 
 
@@ -69,6 +70,9 @@ def test_registry_agrees_with_the_notebooks_that_exist(rep):
     nb = rep.notebook_path()
     if nb is None:
         pytest.skip(f"notebooks/{rep.notebook} is not written yet")
+    if rep.status == "planned":
+        assert rep.needs, "a planned entry says what its notebook still needs"
+        pytest.skip(f"{rep.name} is planned: {rep.needs}")
     # the names the registry injects must exist in the notebook (results_dir is checked when run)
     _, src = reproduce.parameters_cell(json.loads(nb.read_text()))
     unknown = set(rep.parameters) - set(reproduce.declared_parameters(src))
@@ -122,6 +126,9 @@ def test_unknown_or_missing_parameters_are_errors(setup, tmp_path):
         reproduce.run("tiny", {}, out, registry=reg, notebooks=nbs, executor="plain", progress=False)
     with pytest.raises(ValueError, match="unknown reproduction"):
         reproduce.run("nope", registry=reg, notebooks=nbs)
+    with pytest.raises(ValueError, match="planned, not runnable yet: notebook 09 must learn to fly"):
+        reproduce.run("later", registry=reg, notebooks=nbs)
+    assert "PLANNED:  notebook 09 must learn to fly" in reproduce.format_list(reproduce.list_reproductions(reg), nbs)
     with pytest.raises(FileNotFoundError, match="does not exist yet"):
         reproduce.run("tiny", registry=reg, notebooks=tmp_path / "empty")
 
