@@ -11,7 +11,9 @@ A reproduction is one of the teaching notebooks run with its full (GPU) paramete
 
 The contract with a reproduction notebook: its ``parameters`` cell declares ``results_dir`` (plus
 its own settings, and ``dataset_stand_in`` if it can run on a stand-in); it writes ``metrics.json``
-(a flat JSON object of numbers and strings) and any HTML figures into ``results_dir``. The runner
+(a flat JSON object of numbers and strings) and any HTML figures into ``results_dir`` — in a
+notebook, ``save_metrics(results_dir, test_accuracy=...)`` and ``save_figure(results_dir, fig,
+"name")``, which do nothing when the notebook runs as a lesson (``results_dir = None``). The runner
 
 1. checks that every parameter it injects is declared in that cell (a typo would otherwise be
    injected silently and ignored),
@@ -94,6 +96,39 @@ def get(name: str, registry: Path | None = None) -> Reproduction:
     if name not in reps:
         raise ValueError(f"unknown reproduction {name!r}; `snnkit reproduce --list` shows: {', '.join(reps)}")
     return reps[name]
+
+
+# ------------------------------------------------------------------ for the notebooks
+def save_metrics(results_dir, **metrics) -> Path | None:
+    """What a reproduction notebook calls at its end: ``save_metrics(results_dir, test_accuracy=98.4)``.
+    Writes (merging with earlier calls) ``results_dir/metrics.json``; does nothing when
+    ``results_dir`` is None, i.e. when the notebook runs as a lesson rather than a reproduction."""
+    if results_dir is None:
+        return None
+    path = Path(results_dir) / "metrics.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = json.loads(path.read_text()) if path.exists() else {}
+    for k, v in metrics.items():
+        if hasattr(v, "item"):                       # NumPy / CuPy scalars
+            v = v.item()
+        if not isinstance(v, (int, float, str, bool, list, type(None))):
+            raise ValueError(f"metric {k!r} must be a number, string, bool or list, got {type(v).__name__}")
+        old[k] = v
+    tmp = path.with_name("metrics.json.part")
+    tmp.write_text(json.dumps(old, indent=1))
+    tmp.replace(path)
+    return path
+
+
+def save_figure(results_dir, fig, name: str) -> Path | None:
+    """Save a plotly figure as standalone HTML (plotly.js embedded: opens offline) into
+    ``results_dir``; nothing when ``results_dir`` is None."""
+    if results_dir is None:
+        return None
+    path = Path(results_dir) / f"{name}.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.write_html(str(path), include_plotlyjs=True, full_html=True)
+    return path
 
 
 # ------------------------------------------------------------------ parameters

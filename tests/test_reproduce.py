@@ -13,15 +13,17 @@ from snnkit.reproduce import NotebookFailed
 REQUIRED = {"bats_mnist_single_spike", "bats_mnist_multi_spike", "bats_mnist_conv", "bats_convergence",
             "time_discretization_sweep", "s3gd_fashion_mnist", "s3gd_shd_delta_sweep", "stbp_resnet19_mnist"}
 
-BODY = """import json, os
+BODY = """import numpy as np
 from snnkit.datasets import load
+from snnkit.reproduce import save_metrics
 d = load("mnist", "test", stand_in=True, limit=n) if dataset_stand_in else None
 acc = 0.5 + 0.1 * n
 print("accuracy", acc)
-with open(os.path.join(results_dir, "metrics.json"), "w") as f:
-    json.dump({"test_accuracy": acc, "n": n, "samples": len(d) if d is not None else 0}, f)
-with open(os.path.join(results_dir, "figure.html"), "w") as f:
-    f.write("<html>figure</html>")
+save_metrics(results_dir, test_accuracy=np.float32(acc).item(), n=np.int64(n))
+save_metrics(results_dir, samples=len(d) if d is not None else 0)
+if results_dir is not None:
+    with open(results_dir + "/figure.html", "w") as f:
+        f.write("<html>figure</html>")
 """
 
 
@@ -193,3 +195,15 @@ def test_plain_executor_needs_no_jupyter(tmp_path):
     outs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
     assert any("n is 7" in o.get("text", "") for o in outs)
     assert any(o.get("data", {}).get("text/plain") == "70" for o in outs)
+
+
+def test_save_helpers(tmp_path):
+    import plotly.graph_objects as go
+    assert reproduce.save_metrics(None, a=1) is None and reproduce.save_figure(None, go.Figure(), "f") is None
+    reproduce.save_metrics(tmp_path, a=1)
+    p = reproduce.save_metrics(tmp_path, b=[1, 2], c="x")
+    assert json.loads(p.read_text()) == {"a": 1, "b": [1, 2], "c": "x"}
+    with pytest.raises(ValueError, match="metric 'd'"):
+        reproduce.save_metrics(tmp_path, d=object())
+    html = reproduce.save_figure(tmp_path, go.Figure(go.Bar(x=[1], y=[2])), "fig")
+    assert html.name == "fig.html" and "plotly" in html.read_text()[:100000].lower()
