@@ -28,8 +28,53 @@ import numpy as np
 from ..backend import to_numpy, xp_of
 from ..spikes import SpikeTrains
 
-__all__ = ["set_dt", "spike_stats", "latency_curve", "discretization_shift", "evaluate", "sweep", "columns",
+__all__ = ["build_network", "set_dt", "spike_stats", "latency_curve", "discretization_shift", "evaluate", "sweep", "columns",
            "falloff_dt"]
+
+
+def build_network(spec, input_shape, theta, max_spikes, tau_s, t_max, dt=None, seed=0, init=(-1.0, 1.0),
+                  dtype=np.float32):
+    """A BATS network from the paper's notation, e.g. ``"800-10"`` or ``"15C5-P2-40C5-P2-300-10"``.
+
+    ``NcK``: ConvLIF with N maps and a K x K kernel; ``P2``: 2x2 spike-merge pooling; ``N``: LIFDense
+    with N neurons. ``theta`` and ``max_spikes`` list one value per spiking layer (delta_theta = theta,
+    as in the paper); ``input_shape`` is (H, W, C) for conv networks or an int (flat inputs).
+    Layer k is seeded with ``seed + k``, so the same seed gives the same network for every dt.
+    """
+    from .conv import ConvLIF
+    from .layers import LIFDense, Network, SpikeInput
+    from .pool import SpikePool2d
+    parts = [p.strip().upper() for p in str(spec).split("-") if p.strip()]
+    n_spiking = sum(1 for p in parts if not p.startswith("P"))
+    theta, max_spikes = list(np.atleast_1d(theta)), [int(m) for m in np.atleast_1d(max_spikes)]
+    if len(theta) != n_spiking or len(max_spikes) != n_spiking:
+        raise ValueError(f"spec {spec!r} has {n_spiking} spiking layers: give that many theta and max_spikes "
+                         f"values (got {len(theta)} and {len(max_spikes)})")
+    shape = tuple(input_shape) if np.ndim(input_shape) else (int(input_shape),)
+    n_in = int(np.prod(shape))
+    layers, k = [SpikeInput(n_in, dtype)], 0
+    for p in parts:
+        if p.startswith("P"):
+            if p != "P2" or len(shape) != 3:
+                raise ValueError(f"{p!r}: only 2x2 pooling ('P2') after a conv layer is supported")
+            layers.append(SpikePool2d(shape))
+            shape = layers[-1].output_shape
+            continue
+        kw = dict(tau_s=tau_s, theta=theta[k], max_spikes=max_spikes[k], t_max=t_max, dt=dt, init=init,
+                  seed=seed + k, dtype=dtype)
+        if "C" in p:
+            if len(shape) != 3:
+                raise ValueError(f"{p!r}: a conv layer needs an (H, W, C) input_shape, got {shape}")
+            n, ks = (int(v) for v in p.split("C"))
+            layers.append(ConvLIF(shape, n, ks, **kw))
+            shape = layers[-1].output_shape
+        else:
+            if not p.isdigit():
+                raise ValueError(f"cannot read layer {p!r} of spec {spec!r} (use e.g. 800, 15C5, P2)")
+            layers.append(LIFDense(int(np.prod(shape)), int(p), **kw))
+            shape = (int(p),)
+        k += 1
+    return Network(layers)
 
 
 def set_dt(model, dt):
@@ -176,8 +221,9 @@ def continuous_times(layer):
 
 
 def sweep(dts, build, train, test, *, epochs, encode, loss_fn, optimizer, batch_size=32,
-          t_grid=None, target=None, seed=0, val=None, progress=False, on_result=None):
-    """Train one network per dt and measure it; returns ``(rows, latency)``.
+          t_grid=None, target=None, seed=0, val=None, progress=False, on_result=None, keep_models=False):
+    """Train one network per dt and measure it; returns ``(rows, latency)`` (and ``models``, a
+    {dt: trained model} dict, with ``keep_models=True``).
 
     ``build(dt, seed) -> model``; ``optimizer(model) -> optimizer``; ``loss_fn`` the loss object.
     ``rows``: tidy table, one row per (dt, spiking layer) with dt, seed, accuracy, test loss,
@@ -191,7 +237,7 @@ def sweep(dts, build, train, test, *, epochs, encode, loss_fn, optimizer, batch_
     for d in dts:
         if d is not None and not (np.isfinite(d) and d > 0):
             raise ValueError(f"every dt must be None (continuous) or a positive step; got {d!r}")
-    rows, latency = [], {}
+    rows, latency, models = [], {}, {}
     for d in dts:
         model = build(d, seed)
         tr = Trainer(model, loss_fn, optimizer(model), batch_size=batch_size, encode=encode, seed=seed,
@@ -202,13 +248,15 @@ def sweep(dts, build, train, test, *, epochs, encode, loss_fn, optimizer, batch_
         summary, per_layer, lat = evaluate(model, *test, encode=encode, loss=loss_fn, t_grid=t_grid,
                                            target=target)
         latency[d] = lat
+        if keep_models:
+            models[d] = model
         new = [{"dt": 0.0 if d is None else float(d), "continuous": d is None, "seed": seed,
                 "accuracy": summary["accuracy"], "test_loss": summary["loss"], "train_seconds": secs,
                 **pl} for pl in per_layer]
         rows += new
         if on_result is not None:
             on_result(d, new)
-    return rows, latency
+    return (rows, latency, models) if keep_models else (rows, latency)
 
 
 def columns(rows):

@@ -1,0 +1,118 @@
+"""Figures of the time-discretization study (notebook 04). Plotly is imported inside the functions.
+
+* :func:`raster_compare`   one sample, several layers: continuous spikes vs grid spikes
+* :func:`membrane_compare` one neuron's potential, continuous vs discretized, with the dt grid
+* :func:`sweep_figure`     accuracy, spikes per sample and silent share vs dt (from the tidy rows)
+* :func:`latency_figure`   latency curves (share of the label neuron's spikes before t), one per dt
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import to_numpy
+from .core import _COLORS
+
+
+def _events(spikes, sample):
+    t = to_numpy(spikes.times)[sample]
+    n, s = np.nonzero(np.isfinite(t))
+    return t[n, s], n
+
+
+def raster_compare(continuous, discrete, names, sample=0, dt=None, height=None, unit_scale=1000.0,
+                   unit="ms"):
+    """Rasters of one sample, one row per layer: continuous-time spikes (circles) and the spikes of
+    the discretized network (ticks). ``continuous`` and ``discrete`` are lists of SpikeTrains."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+    if len(continuous) != len(discrete) or len(names) != len(discrete):
+        raise ValueError("continuous, discrete and names must list the same layers")
+    fig = make_subplots(rows=len(names), cols=1, shared_xaxes=True, subplot_titles=list(names),
+                        vertical_spacing=0.08)
+    for r, (c, d) in enumerate(zip(continuous, discrete), start=1):
+        tc, nc = _events(c, sample)
+        td, nd = _events(d, sample)
+        fig.add_trace(go.Scatter(x=tc * unit_scale, y=nc, mode="markers", name="continuous",
+                                 legendgroup="c", showlegend=r == 1,
+                                 marker=dict(symbol="circle-open", size=7, color=_COLORS[0])), row=r, col=1)
+        fig.add_trace(go.Scatter(x=td * unit_scale, y=nd, mode="markers", name=f"dt = {dt * unit_scale:g} {unit}"
+                                 if dt else "discretized", legendgroup="d", showlegend=r == 1,
+                                 marker=dict(symbol="line-ns-open", size=10, line_width=2, color=_COLORS[1])),
+                      row=r, col=1)
+        fig.update_yaxes(title_text="neuron", row=r, col=1)
+    fig.update_xaxes(title_text=f"time ({unit})", row=len(names), col=1)
+    fig.update_layout(height=height or 260 * len(names), margin=dict(l=50, r=20, t=50, b=40),
+                      title="Same weights, continuous vs discretized spikes")
+    return fig
+
+
+def membrane_compare(t, u_continuous, u_discrete, spikes_continuous, spikes_discrete, theta, dt=None,
+                     unit_scale=1000.0, unit="ms", title="Membrane potential of one neuron", height=340):
+    """u(t) of one neuron in the continuous and the discretized network, threshold, spikes, grid."""
+    import plotly.graph_objects as go
+    t = np.asarray(t) * unit_scale
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=t, y=u_continuous, mode="lines", name="u continuous",
+                             line=dict(color=_COLORS[0])))
+    fig.add_trace(go.Scatter(x=t, y=u_discrete, mode="lines", name="u discretized",
+                             line=dict(color=_COLORS[1], dash="dash")))
+    for st, col, sym, nm in ((spikes_continuous, _COLORS[0], "circle-open", "spikes continuous"),
+                             (spikes_discrete, _COLORS[1], "line-ns-open", "spikes on the grid")):
+        st = np.asarray(st, dtype=float).ravel()
+        st = st[np.isfinite(st)]
+        fig.add_trace(go.Scatter(x=st * unit_scale, y=np.full(len(st), float(theta)), mode="markers", name=nm,
+                                 marker=dict(symbol=sym, size=12, line_width=2, color=col)))
+    fig.add_hline(y=float(theta), line_dash="dot", line_color="gray")
+    if dt:
+        n_lines = int((t[-1] - t[0]) / (dt * unit_scale))
+        if 0 < n_lines <= 100:                         # the grid, while it stays readable: one trace
+            lo = float(min(np.min(u_continuous), np.min(u_discrete), 0.0))
+            hi = float(max(np.max(u_continuous), np.max(u_discrete), theta))
+            gx = t[0] + np.arange(n_lines + 1) * dt * unit_scale
+            fig.add_trace(go.Scatter(x=np.repeat(gx, 3), y=np.tile([lo, hi, np.nan], len(gx)), mode="lines",
+                                     name="grid", hoverinfo="skip",
+                                     line=dict(color="#e5e5e5", width=1)))
+    fig.update_layout(title=title, xaxis_title=f"time ({unit})", yaxis_title="u", height=height,
+                      margin=dict(l=50, r=20, t=50, b=40))
+    return fig
+
+
+def sweep_figure(rows, unit_scale=1000.0, unit="ms", height=340):
+    """Three panels over dt: test accuracy, spikes per sample (per layer), silent share (per layer)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+    dts = sorted({r["dt"] for r in rows})
+    acc = [next(r["accuracy"] for r in rows if r["dt"] == d) for d in dts]
+    layers = list(dict.fromkeys(r["layer"] for r in rows))
+    fig = make_subplots(rows=1, cols=3, subplot_titles=["test accuracy", "spikes per sample", "silent share"])
+    x = [d * unit_scale for d in dts]
+    fig.add_trace(go.Scatter(x=x, y=acc, mode="lines+markers", name="accuracy", line=dict(color="black")),
+                  row=1, col=1)
+    for i, name in enumerate(layers):
+        sub = sorted((r for r in rows if r["layer"] == name), key=lambda r: r["dt"])
+        for col, key in ((2, "spikes_per_sample"), (3, "silent_share")):
+            fig.add_trace(go.Scatter(x=[r["dt"] * unit_scale for r in sub], y=[r[key] for r in sub],
+                                     mode="lines+markers", name=f"layer {name}", legendgroup=name,
+                                     showlegend=col == 2, line=dict(color=_COLORS[i % len(_COLORS)])),
+                          row=1, col=col)
+    for c in (1, 2, 3):
+        fig.update_xaxes(title_text=f"dt ({unit}); 0 = continuous", row=1, col=c)
+    fig.update_layout(height=height, margin=dict(l=50, r=20, t=60, b=40), title="What the grid step costs")
+    return fig
+
+
+def latency_figure(latency, t_grid, unit_scale=1000.0, unit="ms", height=340):
+    """One curve per dt: share of the label neuron's spikes emitted before t."""
+    import plotly.graph_objects as go
+    fig = go.Figure()
+    t = np.asarray(t_grid) * unit_scale
+    for i, (d, curve) in enumerate(sorted(latency.items(), key=lambda kv: -1 if kv[0] is None else kv[0])):
+        if curve is None:
+            continue
+        name = "continuous" if d is None else f"dt = {d * unit_scale:g} {unit}"
+        fig.add_trace(go.Scatter(x=t, y=curve, mode="lines", name=name,
+                                 line=dict(color=_COLORS[i % len(_COLORS)], dash=None if d is None else "solid")))
+    fig.update_layout(title="Latency: share of the label neuron's spikes emitted before t",
+                      xaxis_title=f"t ({unit})", yaxis_title="share", yaxis_range=[0, 1.02], height=height,
+                      margin=dict(l=50, r=20, t=50, b=40))
+    return fig
