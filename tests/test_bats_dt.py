@@ -1,0 +1,130 @@
+"""Time discretization through conv / pool / dense BATS networks: grid times, the one-step refractory
+period, continuous times kept, convergence to the continuous network as dt -> 0, the network builder,
+and (slow) the digits sweep: small dt matches continuous accuracy, large dt falls off."""
+import numpy as np
+import pytest
+
+from snnkit import datasets
+from snnkit.bats.layers import latency_encoder
+from snnkit.bats.losses import TTFSCrossEntropy
+from snnkit.bats.study import build_network, continuous_times, falloff_dt, set_dt, sweep
+from snnkit.nn import Adam, Trainer
+
+pytestmark = pytest.mark.usefixtures("numpy_backend")
+SPEC = dict(spec="4C3-P2-12-10", input_shape=(8, 8, 1), theta=[0.05, 0.1, 0.3], max_spikes=[2, 3, 5],
+            tau_s=0.13, t_max=0.2, init=(-0.3, 1.0), dtype=np.float64)
+
+
+def _digits(n=40):
+    x, y = datasets.load("digits", "test")
+    return latency_encoder(0.1, dtype=np.float64)(x[:n]), y[:n]
+
+
+def _spiking(net):
+    return [l for l in net.layers if hasattr(l, "tau_s")]
+
+
+@pytest.mark.parametrize("dt", [0.002, 0.01])
+def test_grid_times_refractory_and_continuous_kept(dt):
+    net = build_network(dt=dt, **SPEC)
+    x, _ = _digits()
+    net.forward(x)
+    for layer in _spiking(net):
+        s = layer.last
+        fin = np.isfinite(s.times)
+        assert fin.sum() > 0
+        k = s.times[fin] / dt
+        assert np.all(np.abs(k - np.round(k)) < 1e-6), "reported times lie on the grid"
+        shift = s.times[fin] - s.t_cont[fin]
+        assert np.all((shift > 0) & (shift <= dt * (1 + 1e-9))), "ceil to the NEXT grid point"
+        with np.errstate(invalid="ignore"):              # inf - inf between padding slots
+            gaps = np.diff(s.times, axis=2)
+        both = np.isfinite(gaps)
+        assert np.all(gaps[both] >= dt * (1 - 1e-6)), "at most one spike per grid step"
+        cont = continuous_times(layer)
+        assert cont is not None and cont.times.shape[0] == x.times.shape[0]
+
+
+def test_small_dt_converges_to_continuous():
+    x, _ = _digits(20)
+    ref = build_network(**SPEC)
+    out_c = ref.forward(x)
+    net = build_network(dt=1e-7, **SPEC)
+    out_d = net.forward(x)
+    same = out_c.counts == out_d.counts
+    assert same.mean() > 0.99
+    both = np.isfinite(out_c.times) & np.isfinite(out_d.times) & same[:, :, None]
+    # each of the 3 spiking layers (and the input) adds at most one step of delay
+    assert np.abs(out_d.times[both] - out_c.times[both]).max() < 1e-5
+
+
+def test_set_dt_on_a_trained_network_matches_a_network_built_with_dt():
+    x, _ = _digits(10)
+    a = build_network(**SPEC)
+    b = build_network(dt=0.005, **SPEC)
+    set_dt(a, 0.005)
+    oa, ob = a.forward(x), b.forward(x)
+    np.testing.assert_array_equal(oa.times, ob.times)
+    set_dt(a, None)
+    assert all(l.dt is None for l in _spiking(a))
+
+
+def test_backward_runs_at_continuous_times():
+    """With dt the gradient is the exact BATS gradient at the continuous times and used inputs: it is
+    finite, nonzero, and reaches the conv kernel through the pooling layer."""
+    x, y = _digits(16)
+    net = build_network(dt=0.005, **SPEC)
+    out = net.forward(x)
+    loss = TTFSCrossEntropy(0.02)
+    _, g = loss(out, y)
+    net.backward(g)
+    conv = net.layers[1]
+    assert np.isfinite(conv.grads["weight"]).all() and np.abs(conv.grads["weight"]).max() > 0
+
+
+def test_build_network_errors():
+    with pytest.raises(ValueError, match="theta"):
+        build_network("12-10", 64, [0.1], [3, 5], 0.13, 0.2)
+    with pytest.raises(ValueError, match="conv layer needs"):
+        build_network("4C3-10", 64, [0.1, 0.1], [1, 1], 0.13, 0.2)
+    with pytest.raises(ValueError, match="P2"):
+        build_network("4C3-P3-10", (8, 8, 1), [0.1, 0.1], [1, 1], 0.13, 0.2)
+    with pytest.raises(ValueError, match="cannot read"):
+        build_network("4x-10", 64, [0.1, 0.1], [1, 1], 0.13, 0.2)
+    with pytest.raises(ValueError, match="even"):
+        build_network("4C2-P2-10", (8, 8, 1), [0.1, 0.1], [1, 1], 0.13, 0.2)
+
+
+# The notebook's CPU defaults (notebooks/04_time_discretization.ipynb)
+NB = dict(spec="32-10", input_shape=64, theta=[0.1, 0.3], max_spikes=[3, 5], tau_s=0.13, t_max=0.2,
+          init=(-0.3, 1.0))
+
+
+@pytest.mark.slow
+def test_digits_sweep_small_dt_matches_continuous_and_large_dt_falls():
+    xtr, ytr = datasets.load("digits", "train")
+    xte, yte = datasets.load("digits", "test")
+    rows, lat = sweep([None, 0.0001, 0.06], lambda dt, seed: build_network(dt=dt, seed=seed, **NB),
+                      (xtr, ytr), (xte, yte), epochs=3, encode=latency_encoder(0.1),
+                      loss_fn=TTFSCrossEntropy(0.02), optimizer=lambda m: Adam(m, 0.01), batch_size=32,
+                      t_grid=np.linspace(0, 0.2, 41))
+    acc = {r["dt"]: r["accuracy"] for r in rows}
+    print("accuracy by dt:", acc)
+    assert acc[0.0] > 0.85
+    assert abs(acc[0.0001] - acc[0.0]) <= 0.01 + 1e-9, "small dt within 1 point of continuous"
+    assert acc[0.06] < acc[0.0] - 0.3, "a grid as coarse as the code collapses"
+    assert falloff_dt(rows) == 0.06
+    hidden = {r["dt"]: r["spikes_per_sample"] for r in rows if r["layer_index"] == 1}
+    assert hidden[0.06] < hidden[0.0], "coarse grids make the hidden layer sparser"
+
+
+@pytest.mark.slow
+def test_conv_network_learns_digits():
+    xtr, ytr = datasets.load("digits", "train")
+    xte, yte = datasets.load("digits", "test")
+    net = build_network("8C3-P2-32-10", (8, 8, 1), [0.1, 0.2, 0.3], [1, 3, 5], 0.13, 0.2, init=(-0.3, 1.0))
+    tr = Trainer(net, TTFSCrossEntropy(0.02), Adam(net, 0.01), batch_size=32, encode=latency_encoder(0.1),
+                 progress=False)
+    h = tr.fit((xtr, ytr), val=(xte, yte), epochs=3)
+    print("conv digits val acc:", h["val_acc"], "epoch s:", h["time"])
+    assert h["val_acc"][-1] > 0.85
