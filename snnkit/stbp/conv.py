@@ -84,9 +84,9 @@ def _im2col_cuda(x, k, s, p):
     Ho, Wo = out_size(H, k, s, p), out_size(W, k, s, p)
     _check_int32(N * Ho * Wo * k * k * C, "col")
     col = xp.empty((N * Ho * Wo, k * k * C), x.dtype)
-    _fn("im2col", x.dtype)((N * Ho * Wo,), (_threads(C),),
-             (x, col, np.int32(N), np.int32(H), np.int32(W), np.int32(C), np.int32(Ho), np.int32(Wo),
-               np.int32(k), np.int32(s), np.int32(p)))
+    _fn("im2col", x.dtype)((N * Ho * Wo,), (_threads(C),),                  # a block per output pixel
+                           (x, col, np.int32(N), np.int32(H), np.int32(W), np.int32(C), np.int32(Ho),
+                            np.int32(Wo), np.int32(k), np.int32(s), np.int32(p)))
     return col
 
 
@@ -97,9 +97,9 @@ def _col2im_cuda(dcol, shape, k, s, p):
     Ho, Wo = out_size(H, k, s, p), out_size(W, k, s, p)
     _check_int32(max(dcol.size, N * H * W * C), "col")
     dx = xp.empty((N, H, W, C), dcol.dtype)
-    _fn("col2im", dcol.dtype)((N * H * W,), (_threads(C),),
-              (dcol, dx, np.int32(N), np.int32(H), np.int32(W), np.int32(C), np.int32(Ho), np.int32(Wo),
-               np.int32(k), np.int32(s), np.int32(p)))
+    _fn("col2im", dcol.dtype)((N * H * W,), (_threads(C),),                 # a block per input pixel
+                              (dcol, dx, np.int32(N), np.int32(H), np.int32(W), np.int32(C), np.int32(Ho),
+                               np.int32(Wo), np.int32(k), np.int32(s), np.int32(p)))
     return dx
 
 
