@@ -221,14 +221,16 @@ def continuous_times(layer):
 
 
 def sweep(dts, build, train, test, *, epochs, encode, loss_fn, optimizer, batch_size=32,
-          t_grid=None, target=None, seed=0, val=None, progress=False, on_result=None, keep_models=False):
+          t_grid=None, target=None, seed=0, val=None, progress=False, on_result=None, keep_models=False,
+          lr_schedule=None):
     """Train one network per dt and measure it; returns ``(rows, latency)`` (and ``models``, a
     {dt: trained model} dict, with ``keep_models=True``).
 
     ``build(dt, seed) -> model``; ``optimizer(model) -> optimizer``; ``loss_fn`` the loss object.
     ``rows``: tidy table, one row per (dt, spiking layer) with dt, seed, accuracy, test loss,
     train seconds and the per-layer metrics. ``latency``: {dt: curve over t_grid}.
-    ``on_result(dt, rows_of_dt)`` is called after each dt (progress printing in notebooks).
+    ``on_result(dt, rows_of_dt)`` is called after each dt (progress printing in notebooks);
+    ``lr_schedule(epoch) -> lr`` is handed to the Trainer.
     """
     from ..nn import Trainer
     dts = list(dts)
@@ -241,7 +243,7 @@ def sweep(dts, build, train, test, *, epochs, encode, loss_fn, optimizer, batch_
     for d in dts:
         model = build(d, seed)
         tr = Trainer(model, loss_fn, optimizer(model), batch_size=batch_size, encode=encode, seed=seed,
-                     progress=progress)
+                     progress=progress, lr_schedule=lr_schedule)
         t0 = time.perf_counter()
         tr.fit(train, val=val, epochs=epochs)
         secs = time.perf_counter() - t0

@@ -92,17 +92,23 @@ class DtExplorer:
         return out
 
     def panel(self, max_ms=40.0, step_ms=0.5, value_ms=5.0):
-        """A dt slider (ms) that redraws both figures."""
-        import ipywidgets as widgets
+        """A dt slider (ms) whose moves redraw both figures below it.
 
-        def _show(dt_ms):
-            # plotly's mimetype renderer only: the "notebook" (HTML) renderer inside a widget's output
-            # area blocks a headless kernel (papermill) forever; JupyterLab draws the mimetype itself
-            for f in self.figures(dt_ms):
-                f.show(renderer="plotly_mimetype")
-        return widgets.interactive(_show, dt_ms=widgets.FloatSlider(value=value_ms, min=0.0, max=max_ms,
-                                                                    step=step_ms, description="dt (ms)",
-                                                                    continuous_update=False))
+        Nothing is drawn when the panel is built (the notebook draws the first figures by calling
+        :meth:`figures` itself): a callback that renders inside a widget's output area while a
+        headless kernel (papermill, nbval) executes the cell can block that kernel."""
+        import ipywidgets as widgets
+        slider = widgets.FloatSlider(value=value_ms, min=0.0, max=max_ms, step=step_ms, description="dt (ms)",
+                                     continuous_update=False)
+        out = widgets.Output()
+
+        def on_change(change):
+            out.clear_output(wait=True)
+            with out:
+                for f in self.figures(change["new"]):
+                    f.show(renderer="plotly_mimetype")
+        slider.observe(on_change, names="value")
+        return widgets.VBox([slider, out])
 
 
 __all__ = ["DtExplorer"]
