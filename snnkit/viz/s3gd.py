@@ -77,6 +77,9 @@ def speed_memory_bars(rows, title="Backward of the whole network", height=330):
     return fig
 
 
+BENCH_PATHS = ("ours sparse", "ours fused dense", "PyTorch dense")
+
+
 def recorded_benchmark(path=None):
     """Rows of the S3GD table in benchmarks/RESULTS.md: [{config, label, forward_ms, backward_ms,
     memory_mib}] ([] when the file or the section is missing)."""
@@ -90,7 +93,7 @@ def recorded_benchmark(path=None):
     rows = []
     for line in m.group(1).splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) >= 5 and cells[0] in ("shd", "fashion"):
+        if len(cells) >= 5 and cells[0] in ("shd", "fashion") and cells[1] in BENCH_PATHS:
             try:
                 rows.append(dict(config=cells[0], label=cells[1], forward_ms=float(cells[2]),
                                  backward_ms=float(cells[3]), memory_mib=float(cells[4])))
