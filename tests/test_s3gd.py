@@ -275,6 +275,8 @@ def test_gradient_cosine_and_profile():
     assert set(prof) == {"dense", "sparse"}
     assert set(prof["sparse"]["layers_ms"]) == {"compact", "readout", "hidden1", "hidden2"}
     assert prof["dense"]["memory_bytes"] > 0 and prof["sparse"]["total_ms"] > 0
+    assert set(prof["dense"]["layers_bytes"]) == {"readout", "hidden1", "hidden2"}
+    assert prof["dense"]["layers_bytes"]["hidden2"] > 0
     fr = s3gd.active_fractions(net)
     assert fr["hidden1"][1].shape == (15,)
 
@@ -309,3 +311,32 @@ def test_dead_network_guard_warns_with_layer_name():
     msgs = [str(w.message) for w in rec if issubclass(w.category, s3gd.DeadNetworkWarning)]
     assert len(msgs) == 2 and "'hidden1'" in msgs[0] and "active fraction 0" in msgs[0]
     assert not net.hidden[0].grads["weight"].any()     # the gradient really is zero
+
+
+def test_memory_ledger_per_step_peaks():
+    from snnkit.s3gd.instruments import Ledger
+    led = Ledger()
+    led.malloc(1, 100)                                # before any step
+    led.begin("a")
+    led.malloc(2, 50)
+    led.malloc(3, 30)
+    led.free(2)
+    led.end()
+    led.begin("b")
+    led.malloc(4, 10)
+    led.free(999)                                     # allocated before the measurement: ignored
+    led.end()
+    assert led.peak == 180 and led.cur == 140
+    assert led.label_peak == {"a": 80, "b": 10}
+
+
+def test_peak_memory_per_step_on_cpu():
+    with s3gd.PeakMemory(on_gpu=False) as m:
+        with m.step("big"):
+            a = np.ones(1_000_000)
+            del a
+        with m.step("small"):
+            b = np.ones(10_000)
+    assert m.step_bytes["big"] >= 8_000_000 > m.step_bytes["small"] >= 80_000
+    assert m.peak_bytes >= 8_000_000
+    del b

@@ -15,30 +15,55 @@ import numpy as np
 from ..backend import is_cupy_array, synchronize, to_numpy
 
 
+class Ledger:
+    """Bookkeeping of live allocations: overall peak and per-step peaks (bytes above the step's start).
+    The CuPy hook feeds it; kept free of CuPy so that it can be tested anywhere."""
+
+    def __init__(self):
+        self.live, self.cur, self.peak = {}, 0, 0
+        self.label, self.label_start, self.label_peak = None, 0, {}
+
+    def malloc(self, ptr, size):
+        self.live[ptr] = size
+        self.cur += size
+        self.peak = max(self.peak, self.cur)
+        if self.label is not None:
+            self.label_peak[self.label] = max(self.label_peak[self.label], self.cur - self.label_start)
+
+    def free(self, ptr):
+        self.cur -= self.live.pop(ptr, 0)      # blocks allocated before the measurement are ignored
+
+    def begin(self, label):
+        self.label, self.label_start = label, self.cur
+        self.label_peak.setdefault(label, 0)
+
+    def end(self):
+        self.label = None
+
+
 class PeakMemory:
-    """``with PeakMemory(on_gpu) as m: ...`` then ``m.peak_bytes`` (peak above the start)."""
+    """``with PeakMemory(on_gpu) as m: ...`` then ``m.peak_bytes`` (peak above the start); inside,
+    ``with m.step(name): ...`` also records ``m.step_bytes[name]`` (peak above that step's start)."""
 
     def __init__(self, on_gpu: bool):
         self.on_gpu = on_gpu
         self.peak_bytes = 0
+        self.step_bytes: dict = {}
 
     def __enter__(self):
+        self.ledger = Ledger()
         if self.on_gpu:
             import cupy as cp
+            ledger = self.ledger
 
             class _Hook(cp.cuda.MemoryHook):
                 name = "snnkit_peak"
 
-                def __init__(hook):
-                    hook.live, hook.cur, hook.peak = {}, 0, 0
-
                 def malloc_postprocess(hook, **kw):
-                    hook.live[kw["mem_ptr"]] = kw["mem_size"]
-                    hook.cur += kw["mem_size"]
-                    hook.peak = max(hook.peak, hook.cur)
+                    ledger.malloc(kw["mem_ptr"], kw["mem_size"])
 
                 def free_postprocess(hook, **kw):
-                    hook.cur -= hook.live.pop(kw["mem_ptr"], 0)
+                    ledger.free(kw["mem_ptr"])
 
             synchronize()
             self._hook = _Hook()
@@ -49,15 +74,39 @@ class PeakMemory:
                 tracemalloc.start()
             tracemalloc.reset_peak()
             self._start = tracemalloc.get_traced_memory()[0]
+            self._cpu_peak = self._start
         return self
+
+    @contextmanager
+    def step(self, label):
+        if self.on_gpu:
+            synchronize()
+            self.ledger.begin(label)
+            try:
+                yield
+            finally:
+                synchronize()
+                self.ledger.end()
+                self.step_bytes[label] = self.ledger.label_peak[label]
+        else:                                  # tracemalloc has one peak: fold it before resetting
+            self._cpu_peak = max(self._cpu_peak, tracemalloc.get_traced_memory()[1])
+            tracemalloc.reset_peak()
+            start = tracemalloc.get_traced_memory()[0]
+            try:
+                yield
+            finally:
+                peak = tracemalloc.get_traced_memory()[1]
+                self._cpu_peak = max(self._cpu_peak, peak)
+                self.step_bytes[label] = max(self.step_bytes.get(label, 0), int(peak - start))
 
     def __exit__(self, *exc):
         if self.on_gpu:
             synchronize()
             self._hook.__exit__(*exc)
-            self.peak_bytes = int(self._hook.peak)
+            self.peak_bytes = int(self.ledger.peak)
         else:
-            self.peak_bytes = int(tracemalloc.get_traced_memory()[1] - self._start)
+            peak = max(self._cpu_peak, tracemalloc.get_traced_memory()[1])
+            self.peak_bytes = int(peak - self._start)
             if not self._was:
                 tracemalloc.stop()
         return False
@@ -111,12 +160,19 @@ def _timed(store, key):
     store[key] = store.get(key, 0.0) + time.perf_counter() - t0
 
 
+@contextmanager
+def _step(mem, store, key):
+    with mem.step(key), _timed(store, key):
+        yield
+
+
 def backward_profile(net, x, y, repeats=3):
     """Backward time (ms, median over ``repeats``) and peak backward memory (bytes) per layer and
     in total, for the dense and the sparse mode, on one shared forward.
 
-    Returns {mode: {"total_ms", "memory_bytes", "layers_ms": {name: ms}}}; the sparse mode's
-    "compact" entry is the active-set compaction (part of its backward, as in the reference)."""
+    Returns {mode: {"total_ms", "memory_bytes", "layers_ms": {name: ms}, "layers_bytes": {name: bytes}}};
+    the sparse mode's "compact" entry is the active-set compaction (part of its backward, as in the
+    reference). A layer's bytes are its peak above what was allocated when it started."""
     loss = net.loss()
     on_gpu = is_cupy_array(net.readout.params["weight"])
     was, training = net.sparse, net.training
@@ -127,18 +183,20 @@ def backward_profile(net, x, y, repeats=3):
     try:
         for mode in ("dense", "sparse"):
             net.sparse = mode == "sparse"
-            runs, mems = [], []
+            runs, mems, step_mems = [], [], []
             for _ in range(max(1, repeats)):
                 for h in net.hidden:
                     h._active = None                  # compaction is part of each sparse backward
                 layers: dict = {}
                 with PeakMemory(on_gpu) as m, _timed(layers, "total"):
-                    net.backward(g, timer=lambda name: _timed(layers, name))
+                    net.backward(g, timer=lambda name: _step(m, layers, name))
                 runs.append(layers)
                 mems.append(m.peak_bytes)
+                step_mems.append(m.step_bytes)
             med = {k: 1e3 * float(np.median([r[k] for r in runs])) for k in runs[0]}
             out[mode] = {"total_ms": med.pop("total"), "memory_bytes": int(np.max(mems)),
-                         "layers_ms": med}
+                         "layers_ms": med,
+                         "layers_bytes": {k: int(max(sm[k] for sm in step_mems)) for k in step_mems[0]}}
     finally:
         net.sparse, net.training = was, training
     return out
