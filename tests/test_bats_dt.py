@@ -128,3 +128,19 @@ def test_conv_network_learns_digits():
     h = tr.fit((xtr, ytr), val=(xte, yte), epochs=3)
     print("conv digits val acc:", h["val_acc"], "epoch s:", h["time"])
     assert h["val_acc"][-1] > 0.85
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_grid_up_treats_on_grid_times_alike(dtype):
+    """Spikes on the grid move exactly one step, whatever float rounding did to them."""
+    from snnkit.bats.neuron import grid_up
+    dt = 1e-3
+    k = np.arange(1, 200)
+    rel = 1e-7 if dtype == np.float32 else 1e-13       # a few ulps of rounding noise
+    ways = [k * dt, k / 1000.0, np.cumsum(np.full(len(k), dt)), (k * dt) * (1 + rel), (k * dt) * (1 - rel)]
+    want = grid_up(np.asarray(k * dt, dtype=dtype), dt)
+    np.testing.assert_allclose(want, (k + 1) * dt, rtol=1e-6)
+    for t in ways:
+        np.testing.assert_array_equal(grid_up(np.asarray(t, dtype=dtype), dt), want)
+    off = np.array([0.0, 0.0004, 0.0015, np.inf], dtype=dtype)
+    np.testing.assert_allclose(grid_up(off, dt), [0.001, 0.001, 0.002, np.inf], rtol=1e-6)

@@ -103,10 +103,22 @@ def check_times(in_times, n_in, name="in_times", values=True):
 
 
 def grid_up(t, dt):
-    """Next grid point strictly after ``t``: ``t + (dt - fmod(t, dt))`` (``+inf`` stays ``+inf``)."""
+    """Next grid point strictly after ``t`` (``+inf`` stays ``+inf``): ``(floor(t/dt) + 1) dt``.
+
+    A time already on the grid moves a full step (t = 0 becomes dt), as in the study. Which times
+    are "on the grid" must not depend on float rounding: a hidden layer's output k*dt reaches the
+    next layer as k*dt*(1 +- eps), and a plain ``t + dt - fmod(t, dt)`` would then delay some of
+    those spikes by one step and others not at all. So ``t/dt`` within ``tol`` of an integer
+    counts as on the grid (tol = 1e-4 of a step in float32, 1e-9 in float64), and the result is
+    always computed as ``index * dt`` so that equal grid times are bit-identical."""
     xp = xp_of(t)
+    tol = 1e-4 if t.dtype == np.float32 else 1e-9
     with np.errstate(invalid="ignore"):
-        return xp.where(xp.isfinite(t), t + (dt - xp.fmod(t, dt)), t)
+        fin = xp.isfinite(t)
+        steps = xp.where(fin, t, 0) / dt
+        nearest = xp.rint(steps)
+        index = xp.where(xp.abs(steps - nearest) <= tol, nearest, xp.floor(steps)) + 1
+        return xp.where(fin, (index * dt).astype(t.dtype), t)
 
 
 def potential(t, in_times, weights, out_times, tau_s, delta_theta):
