@@ -9,20 +9,34 @@ from __future__ import annotations
 
 
 def interactive_figure(callback, **controls):
-    """Sliders (or any ipywidgets controls) that re-run ``callback(**values)`` and show its figure.
+    """Controls (ipywidgets) that re-run ``callback(**values)`` and redraw its plotly figure.
 
-    Returns the ``ipywidgets.interactive`` object; display it in a notebook."""
+    The figure is a ``plotly.graph_objects.FigureWidget`` whose traces and layout are replaced on
+    each change, rather than a figure shown inside ``ipywidgets.interactive``: showing plotly HTML
+    inside an Output widget blocks the kernel when a notebook runs headless (papermill), whereas
+    a FigureWidget is plain widget state there. Returns a ``VBox``; display it in a notebook."""
     import ipywidgets as widgets
-    from IPython.display import display
+    import plotly.graph_objects as go
 
-    def _show(**values):
-        out = callback(**values)
-        if hasattr(out, "show"):
-            out.show()
-        elif out is not None:
-            display(out)
+    def values():
+        return {k: c.value for k, c in controls.items()}
 
-    return widgets.interactive(_show, **controls)
+    fig = go.FigureWidget(callback(**values()))
+
+    def redraw(_change=None):
+        new = callback(**values())
+        with fig.batch_update():
+            fig.data = ()
+            fig.add_traces(list(new.data))
+            fig.layout = new.layout
+
+    for c in controls.values():
+        c.observe(redraw, names="value")
+    row = widgets.HBox(list(controls.values()), layout=widgets.Layout(flex_flow="row wrap"))
+    box = widgets.VBox([row, fig])
+    box.redraw = redraw                  # so tests can drive the panel without a frontend
+    box.figure = fig
+    return box
 
 
 __all__ = ["interactive_figure"]
