@@ -210,13 +210,50 @@ class _Tee(io.TextIOBase):
             st.flush()
 
 
-def _display_fallback():
-    """IPython's ``display`` where IPython exists; else print each object's repr."""
+def _mime_bundle(obj, raw=False) -> dict:
+    """What Jupyter would store for ``display(obj)``: its MIME bundle, or at least its repr."""
+    if raw and isinstance(obj, dict):
+        return obj
+    for method in ("_repr_mimebundle_",):
+        if hasattr(obj, method):
+            try:
+                got = getattr(obj, method)()
+                bundle = got[0] if isinstance(got, tuple) else got
+                if isinstance(bundle, dict) and bundle:
+                    return bundle
+            except Exception:
+                pass
+    bundle = {"text/plain": repr(obj)}
+    if hasattr(obj, "_repr_html_"):
+        try:
+            bundle["text/html"] = obj._repr_html_()
+        except Exception:
+            pass
+    return bundle
+
+
+@contextlib.contextmanager
+def _capture_display(outputs: list):
+    """Route ``display(...)`` (plotly's ``fig.show()`` calls it) into ``outputs`` as display_data,
+    as a Jupyter kernel would, instead of printing whole figures as text."""
+    def display(*objs, raw=False, **kw):
+        for o in objs:
+            outputs.append({"output_type": "display_data", "metadata": {}, "data": _mime_bundle(o, raw)})
+    import importlib
+    patched = []
+    for name in ("IPython.display", "IPython.core.display_functions", "IPython.core.display"):
+        try:
+            mod = importlib.import_module(name)          # display_html & co. call the module's display
+        except ImportError:
+            continue
+        if hasattr(mod, "display"):
+            patched.append((mod, mod.display))
+            mod.display = display
     try:
-        from IPython.display import display
-        return display
-    except ImportError:
-        return lambda *objs, **kw: print(*(repr(o) for o in objs))
+        yield display
+    finally:
+        for mod, old in patched:
+            mod.display = old
 
 
 def execute_plain(nb: dict, params: dict, cwd: Path, progress: bool = True) -> dict:
@@ -226,7 +263,7 @@ def execute_plain(nb: dict, params: dict, cwd: Path, progress: bool = True) -> d
     i_par, _ = parameters_cell(nb)
     nb = json.loads(json.dumps(nb))
     nb["cells"].insert(i_par + 1, _injected_cell(params))
-    ns = {"__name__": "__main__", "display": _display_fallback()}
+    ns = {"__name__": "__main__"}
     if str(ROOT) not in sys.path:              # a relative PYTHONPATH=. breaks once we chdir below
         sys.path.insert(0, str(ROOT))
     code_cells = [c for c in nb["cells"] if c["cell_type"] == "code"]
@@ -239,21 +276,23 @@ def execute_plain(nb: dict, params: dict, cwd: Path, progress: bool = True) -> d
             buf = io.StringIO()
             tree = ast.parse(_strip_magics(_src(cell)))
             last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
-            cell["outputs"] = []
+            shown = []
             try:
-                with contextlib.redirect_stdout(_Tee(buf, sys.stderr) if progress else buf):
+                with contextlib.redirect_stdout(_Tee(buf, sys.stderr) if progress else buf), \
+                        _capture_display(shown) as display:
+                    ns["display"] = display
                     exec(compile(tree, f"<cell {k + 1}>", "exec"), ns)
                     value = eval(compile(ast.Expression(last.value), f"<cell {k + 1}>", "eval"), ns) if last else None
             except Exception as e:
-                cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": buf.getvalue()},
-                                   {"output_type": "error", "ename": type(e).__name__, "evalue": str(e),
-                                    "traceback": traceback.format_exc().splitlines()}]
+                cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": buf.getvalue()}] + shown + [
+                    {"output_type": "error", "ename": type(e).__name__, "evalue": str(e),
+                     "traceback": traceback.format_exc().splitlines()}]
                 raise NotebookFailed(f"cell {k + 1} raised {type(e).__name__}: {e}", nb) from e
-            if buf.getvalue():
-                cell["outputs"].append({"output_type": "stream", "name": "stdout", "text": buf.getvalue()})
+            cell["outputs"] = ([{"output_type": "stream", "name": "stdout", "text": buf.getvalue()}]
+                               if buf.getvalue() else []) + shown
             if value is not None:
                 cell["outputs"].append({"output_type": "execute_result", "execution_count": k + 1,
-                                        "metadata": {}, "data": {"text/plain": repr(value)}})
+                                        "metadata": {}, "data": _mime_bundle(value)})
             cell["execution_count"] = k + 1
     finally:
         os.chdir(old)

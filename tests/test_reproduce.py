@@ -197,6 +197,20 @@ def test_plain_executor_needs_no_jupyter(tmp_path):
     assert any(o.get("data", {}).get("text/plain") == "70" for o in outs)
 
 
+def test_plain_executor_stores_figures_as_display_data(tmp_path):
+    pytest.importorskip("plotly")
+    body = ("import plotly.graph_objects as go\nfrom snnkit import viz\nviz.setup_notebook()\n"
+            "go.Figure(go.Bar(x=[1], y=[2])).show()\ndisplay('shown')\nprint('after')")
+    path = make_notebook(tmp_path / "nbs", body=body)
+    nb = reproduce.execute_plain(json.loads(path.read_text()), {"results_dir": None}, tmp_path, progress=False)
+    outs = nb["cells"][3]["outputs"]
+    kinds = [o["output_type"] for o in outs]
+    assert kinds[0] == "stream" and outs[0]["text"] == "after\n"          # no figure printed as text
+    data = [o["data"] for o in outs if o["output_type"] == "display_data"]
+    assert any("application/vnd.plotly.v1+json" in d for d in data)
+    assert data[-1]["text/plain"] == "'shown'"
+
+
 def test_save_helpers(tmp_path):
     import plotly.graph_objects as go
     assert reproduce.save_metrics(None, a=1) is None and reproduce.save_figure(None, go.Figure(), "f") is None
