@@ -8,6 +8,14 @@ captures widget output only in widget state). Method-specific panels live in
 from __future__ import annotations
 
 
+def replace_figure(widget, new) -> None:
+    """Show figure ``new`` in the FigureWidget ``widget`` (traces and layout), in one update."""
+    with widget.batch_update():
+        widget.data = ()
+        widget.add_traces(list(new.data))
+        widget.layout = new.layout
+
+
 def interactive_figure(callback, **controls):
     """Controls (ipywidgets) that re-run ``callback(**values)`` and redraw its plotly figure.
 
@@ -24,11 +32,7 @@ def interactive_figure(callback, **controls):
     fig = go.FigureWidget(callback(**values()))
 
     def redraw(_change=None):
-        new = callback(**values())
-        with fig.batch_update():
-            fig.data = ()
-            fig.add_traces(list(new.data))
-            fig.layout = new.layout
+        replace_figure(fig, callback(**values()))
 
     for c in controls.values():
         c.observe(redraw, names="value")
@@ -39,4 +43,4 @@ def interactive_figure(callback, **controls):
     return box
 
 
-__all__ = ["interactive_figure"]
+__all__ = ["interactive_figure", "replace_figure"]
