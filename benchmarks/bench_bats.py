@@ -21,8 +21,9 @@ import time
 import numpy as np
 
 from snnkit import backend
-from snnkit.bats import LIFDense, Network, SpikeCountLoss
+from snnkit.bats import LIFDense, Network, SpikeCountLoss, mark_checked
 from snnkit.bats.backward import input_grad, spike_factors, weight_grad
+from snnkit.bats.neuron import check_times
 from snnkit.bats.simulate import simulate, sort_events
 from snnkit.nn import Adam
 from snnkit.spikes import SpikeTrains
@@ -47,10 +48,14 @@ def build(seed=0, dtype=np.float32):
 
 
 class Batches:
+    """Cycles through the pool. Like a real data pipeline, the spike times are validated once on the
+    host (no device sync) and uploaded once; the labels stay NumPy, as the Trainer's are."""
+
     def __init__(self, B, pool):
         xp = backend.get_xp()
         t, c, y = pool
-        self.t, self.c, self.y = xp.asarray(t), xp.asarray(c), xp.asarray(y)
+        check_times(t, t.shape[1], "synthetic input")
+        self.t, self.c, self.y = xp.asarray(t), xp.asarray(c), np.asarray(y)
         self.B, self.i = B, 0
 
     def next(self):
@@ -59,16 +64,17 @@ class Batches:
             self.i = 0
         sl = slice(self.i, self.i + self.B)
         self.i += self.B
-        return SpikeTrains(self.t[sl], self.c[sl], None), self.y[sl]
+        return mark_checked(SpikeTrains(self.t[sl], self.c[sl], None)), self.y[sl]
 
 
 def step(net, loss, opt, batch):
+    """One training step; the loss is read (one host sync) after the update is queued."""
     x, y = batch
     out = net.forward(x)
-    v, g = loss(out, y)
+    v, g = loss.value_and_grad(out, y)
     net.backward(g)
     opt.step()
-    return v
+    return float(v)
 
 
 def staged_step(net, loss, opt, batch, xp):
@@ -95,7 +101,7 @@ def staged_step(net, loss, opt, batch, xp):
     sim2 = simulate(l2.params["weight"], sim1.times, s["tau_s"], s["theta"][1], max_spikes=30, t_max=s["t_max"],
                     check=False)
     mark("L2 forward (incl. sort)")
-    v, g = loss(sim2.spikes, y)
+    v, g = loss.value_and_grad(sim2.spikes, y)
     mark("loss")
     G1, G2 = spike_factors(sim2.t_cont, sim2.x, sim2.counts, g, s["tau_s"], s["theta"][1], s["theta"][1])
     mark("L2 spike factors")
@@ -110,6 +116,7 @@ def staged_step(net, loss, opt, batch, xp):
     l1.grads["weight"], l2.grads["weight"] = dw1, dw2
     opt.step()
     mark("Adam")
+    float(v)
     marks[-1][1].synchronize()
     out = {}
     for (_, e0), (name, e1) in zip(marks[:-1], marks[1:]):

@@ -123,3 +123,53 @@ def test_layer_trains_on_gpu_batch_4096(cupy_backend):
     ref = sb.simulate(w1.astype(np.float64), t[:256], 0.13, 0.1, max_spikes=10, t_max=0.2)
     gpu = sb.simulate(net.layers[0].params["weight"], st.times[:256], 0.13, 0.1, max_spikes=10, t_max=0.2)
     assert (cp.asnumpy(gpu.counts) == ref.counts).mean() > 0.998
+
+
+@pytest.mark.parametrize("B", [3, 50, 2000])
+@pytest.mark.parametrize("with_overflow", [True, False])
+def test_count_loss_kernel_matches_numpy(B, with_overflow):
+    """The fused count-loss kernel against the NumPy twin, NumPy and CuPy labels, float32 and 64."""
+    import cupy as cp
+    from snnkit.spikes import SpikeTrains
+    rng = np.random.default_rng(B)
+    N, S = 10, 30
+    counts = rng.integers(0, S + 1, (B, N)).astype(np.int32)
+    over = rng.integers(0, 3, (B, N)).astype(np.int32) if with_overflow else None
+    times = np.where(np.arange(S) < counts[:, :, None], rng.random((B, N, S)), np.inf)
+    y = rng.integers(0, N, B)
+    loss = sb.SpikeCountLoss(15, 3)
+    for dtype in (np.float32, np.float64):
+        ref_v, ref_g = loss(SpikeTrains(times.astype(dtype), counts, over), y)
+        gpu = SpikeTrains(cp.asarray(times, dtype=dtype), cp.asarray(counts),
+                          None if over is None else cp.asarray(over))
+        for labels in (y, cp.asarray(y)):
+            v, g = loss.value_and_grad(gpu, labels)
+            assert isinstance(v, cp.ndarray) and v.shape == () and g.dtype == dtype
+            np.testing.assert_allclose(float(v), ref_v, rtol=1e-6 if dtype == np.float32 else 1e-12)
+            np.testing.assert_array_equal(cp.asnumpy(g), ref_g)
+    with pytest.raises(ValueError, match="labels"):
+        loss(gpu, cp.asarray(np.full(B, N)))
+
+
+def test_fused_adam_matches_numpy_adam():
+    """``nn.Adam``'s fused CuPy update against its NumPy path over several steps."""
+    import cupy as cp
+    from snnkit.nn import Adam
+    rng = np.random.default_rng(0)
+
+    class P:
+        def __init__(self, xp, w):
+            self.params, self.grads = {"w": xp.asarray(w)}, {"w": xp.zeros_like(xp.asarray(w))}
+
+    for dtype, tol in ((np.float32, 1e-6), (np.float64, 1e-14)):
+        w0 = rng.normal(size=(800, 784)).astype(dtype)
+        cpu, gpu = P(np, w0.copy()), P(cp, w0.copy())
+        o_cpu, o_gpu = Adam([cpu], lr=3e-3), Adam([gpu], lr=3e-3)
+        for _ in range(5):
+            g = rng.normal(size=w0.shape).astype(dtype)
+            cpu.grads["w"], gpu.grads["w"] = g, cp.asarray(g)
+            o_cpu.step()
+            o_gpu.step()
+        err = np.abs(cp.asnumpy(gpu.params["w"]) - cpu.params["w"]).max() / np.abs(w0 - cpu.params["w"]).max()
+        print(f"fused Adam {np.dtype(dtype).name}: max deviation {err:.2e} of the total update")
+        assert err < tol * 100

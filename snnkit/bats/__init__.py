@@ -8,10 +8,10 @@ from .neuron import X_GUARD, grid_up
 from .simulate import Simulation, simulate, sort_events
 from .backward import backward, input_grad, spike_factors, weight_grad
 from .losses import SpikeCountLoss, TTFSCrossEntropy, predict_count, predict_first
-from .layers import LIFDense, Network, SpikeInput, latency_encoder
+from .layers import LIFDense, Network, SpikeInput, latency_encoder, mark_checked
 from .pool import SpikePool2d, merge_pool, merge_pool_backward
 
 __all__ = ["simulate", "Simulation", "sort_events", "backward", "spike_factors", "weight_grad",
            "input_grad", "TTFSCrossEntropy", "SpikeCountLoss", "predict_first", "predict_count",
-           "LIFDense", "SpikeInput", "Network", "latency_encoder", "SpikePool2d", "merge_pool",
+           "LIFDense", "SpikeInput", "Network", "latency_encoder", "mark_checked", "SpikePool2d", "merge_pool",
            "merge_pool_backward", "grid_up", "X_GUARD"]

@@ -6,7 +6,8 @@
     is the first of a network: the input times are data, nothing upstream needs their error)
     params["weight"] [n_out, n_in], grads["weight"]; ``last`` is the latest ``Simulation`` (continuous
     times, x, overflow) for plots and the discretization study.
-``SpikeInput(n_in, dtype)``: checks and moves the encoded input to the backend (no parameters).
+``SpikeInput(n_in, dtype)``: checks the encoded input (on the host when it is NumPy) and moves it to
+the backend (no parameters). ``mark_checked(spikes)`` declares trains already validated.
 ``Network(layers)``: a Sequential that tells its first layer to skip the input error.
 ``latency_encoder(t_max)``: a Trainer ``encode`` that maps features in [0, 1] to one spike at
 ``t_max (1 - x)`` (0 stays silent).
@@ -24,7 +25,19 @@ from .backward import backward as _backward
 from .neuron import check_neuron, check_times
 from .simulate import simulate
 
-__all__ = ["LIFDense", "SpikeInput", "Network", "latency_encoder"]
+__all__ = ["LIFDense", "SpikeInput", "Network", "latency_encoder", "mark_checked"]
+
+
+def mark_checked(spikes: SpikeTrains) -> SpikeTrains:
+    """Declare ``spikes`` valid (no NaN / -inf, slots sorted), so that ``LIFDense`` skips the value
+    check, a device sync. For data checked once up front, e.g. a data set validated on the host with
+    ``neuron.check_times`` before its upload. Returns ``spikes``."""
+    spikes._bats_checked = True
+    return spikes
+
+
+def _is_checked(spikes) -> bool:
+    return getattr(spikes, "_bats_checked", False)
 
 
 class LIFDense:
@@ -49,13 +62,12 @@ class LIFDense:
 
     def forward(self, spikes) -> SpikeTrains:
         w = self.params["weight"]
-        trusted = getattr(spikes, "_bats_checked", False)     # made by a BATS layer: already valid
-        times = check_times(spikes, self.n_in, "input spikes", values=not trusted)
+        # Trains made by a BATS layer (or SpikeInput, or marked by ``mark_checked``) are valid by
+        # construction: skipping their value check saves a device sync per layer.
+        times = check_times(spikes, self.n_in, "input spikes", values=not _is_checked(spikes))
         self.last = simulate(w, xp_of(w).asarray(times, dtype=w.dtype), self.tau_s, self.theta,
                              self.delta_theta, self.max_spikes, self.t_max, self.dt, check=False)
-        out = self.last.spikes
-        out._bats_checked = True
-        return out
+        return mark_checked(self.last.spikes)
 
     __call__ = forward
 
@@ -86,11 +98,13 @@ class SpikeInput:
             raise ValueError(f"SpikeInput expects SpikeTrains (e.g. snnkit.datasets.latency(x)); "
                              f"got {type(spikes).__name__}")
         xp = get_xp()
-        t = xp.asarray(spikes.times, dtype=self.dtype)
-        check_times(t, self.n_in, "input spikes")
+        # Validate where the data lives: host (NumPy) trains are checked before the upload, which
+        # costs no device sync; the layers after this one then trust the trains.
+        t = check_times(spikes.times, self.n_in, "input spikes", values=not _is_checked(spikes))
+        t = xp.asarray(t, dtype=self.dtype)
         counts = xp.asarray(spikes.counts, dtype=xp.int32)
         over = None if spikes.overflow is None else xp.asarray(spikes.overflow, dtype=xp.int32)
-        return SpikeTrains(t, counts, over)
+        return mark_checked(SpikeTrains(t, counts, over))
 
     __call__ = forward
 

@@ -19,26 +19,38 @@ A positive error (too few spikes) makes gradient descent move the neuron's spike
 of them fit. ``n_spikes`` includes overflow spikes. The prediction is the neuron with the most spikes,
 ties broken by the earliest first spike. A sample whose output neurons are all silent is predicted
 as -1 (never correct).
+
+Speed (small batches are bound by launches and host syncs, not arithmetic): label ranges are checked
+on the host when the labels are NumPy; on the GPU the count loss is one fused kernel
+(``kernels/bats_loss.cu``) plus a sum, and ``value_and_grad`` leaves the loss on the device so that a
+training step needs no host sync before its backward.
 """
 from __future__ import annotations
 
-from ..backend import xp_of
+import numpy as np
+
+from ..backend import is_cupy_array, xp_of
 from ..spikes import SpikeTrains
 
 __all__ = ["TTFSCrossEntropy", "SpikeCountLoss", "predict_first", "predict_count"]
 
 
 def _check(out, labels):
+    """Checks ``out`` and ``labels``; returns ``xp, labels (int64, on out's device), B, C``.
+
+    The range check runs where the labels live: on the host for NumPy labels (the Trainer and the
+    benchmark draw them from NumPy data: free), else one fused reduction (one device sync)."""
     if not isinstance(out, SpikeTrains):
         raise ValueError(f"the loss expects the network's output SpikeTrains; got {type(out).__name__}")
     xp = xp_of(out.times)
-    labels = xp.asarray(labels).astype(xp.int64)
     B, C = out.times.shape[:2]
-    if labels.shape != (B,):
-        raise ValueError(f"labels must have shape ({B},) for a batch of {B}; got {tuple(labels.shape)}")
-    if B and (int(labels.min()) < 0 or int(labels.max()) >= C):
+    if tuple(getattr(labels, "shape", np.shape(labels))) != (B,):
+        raise ValueError(f"labels must have shape ({B},) for a batch of {B}; "
+                         f"got {tuple(getattr(labels, 'shape', np.shape(labels)))}")
+    lx = np if isinstance(labels, (np.ndarray, list, tuple)) else xp_of(labels)
+    if B and bool(((lx.asarray(labels) < 0) | (lx.asarray(labels) >= C)).any()):
         raise ValueError(f"labels must lie in [0, {C}) (one output neuron per class)")
-    return xp, labels, B, C
+    return xp, xp.asarray(labels).astype(xp.int64, copy=False), B, C
 
 
 def predict_first(out: SpikeTrains):
@@ -101,7 +113,21 @@ class SpikeCountLoss:
         self.target_true, self.target_false = float(target_true), float(target_false)
 
     def __call__(self, out: SpikeTrains, labels):
+        value, grad = self.value_and_grad(out, labels)
+        return float(value), grad
+
+    def value_and_grad(self, out: SpikeTrains, labels):
+        """``(loss, dL/dt)`` with the loss left as a 0-d array on the output's device.
+
+        ``float(loss)`` waits for the GPU; a training loop that only logs the loss can call it once
+        at the end of the step, after the backward and the update are queued (``__call__`` returns
+        the float at once, for the Trainer)."""
         xp, labels, B, C = _check(out, labels)
+        if is_cupy_array(out.times):
+            return self._cuda(out, labels, B)
+        return self._numpy(xp, out, labels, B)
+
+    def _numpy(self, xp, out, labels, B):
         n = (out.counts + (out.overflow if out.overflow is not None else 0)).astype(out.times.dtype)
         target = xp.full(n.shape, self.target_false, dtype=n.dtype)
         target[xp.arange(B), labels] = self.target_true
@@ -109,7 +135,24 @@ class SpikeCountLoss:
         loss = 0.5 * (err ** 2).sum() / max(B, 1)
         stored = xp.arange(out.times.shape[2])[None, None, :] < out.counts[:, :, None]
         grad = xp.where(stored, err[:, :, None] / max(B, 1), 0).astype(out.times.dtype)
-        return float(loss), grad
+        return loss, grad
+
+    def _cuda(self, out, labels, B):
+        """``kernels/bats_loss.cu``: one launch for the error and the gradient, one sum."""
+        import cupy as cp
+        from ..kernels import get_function, launch_1d
+        times = out.times
+        f, sfx = (np.float32, "f32") if times.dtype == np.float32 else (np.float64, "f64")
+        _, N, S = times.shape
+        counts = cp.ascontiguousarray(out.counts, dtype=cp.int32)
+        has_over = out.overflow is not None
+        over = cp.ascontiguousarray(out.overflow, dtype=cp.int32) if has_over else counts
+        grad = cp.empty(times.shape, times.dtype)
+        sq = cp.empty((B, N), times.dtype)
+        launch_1d(get_function("bats_loss.cu", "bats_count_loss_" + sfx), B * N * S,
+                  (counts, over, np.int32(has_over), cp.ascontiguousarray(labels), np.int64(B), np.int32(N),
+                   np.int32(S), f(self.target_true), f(self.target_false), grad, sq))
+        return sq.sum(), grad
 
     def predict(self, out: SpikeTrains):
         return predict_count(out)

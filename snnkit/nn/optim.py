@@ -85,11 +85,41 @@ class Adam(Optimizer):
 
     def _update(self, key, p, g):
         xp = xp_of(p)
-        m = self.state.setdefault((*key, "m"), xp.zeros_like(p))
-        v = self.state.setdefault((*key, "v"), xp.zeros_like(p))
+        # state is created once (setdefault would allocate a fresh zeros array on every call)
+        if (*key, "m") not in self.state:
+            self.state[(*key, "m")] = xp.zeros_like(p)
+            self.state[(*key, "v")] = xp.zeros_like(p)
+        m, v = self.state[(*key, "m")], self.state[(*key, "v")]
+        bc1, bc2 = 1 - self.b1 ** self.t, np.sqrt(1 - self.b2 ** self.t)
+        step, eps_hat = self.lr * bc2 / bc1, self.eps * bc2
+        if xp is not np and p.flags.c_contiguous and g.dtype == p.dtype:
+            # the same update as below in one kernel: a dozen small launches cost more than the
+            # arithmetic for the layer sizes of this toolkit
+            t = p.dtype.type
+            _adam_kernel()(g, t(self.b1), t(self.b2), t(step), t(eps_hat), p, m, v)
+            return
         m *= self.b1
         m += (1 - self.b1) * g
         v *= self.b2
         v += (1 - self.b2) * (g * g)
-        step = self.lr * np.sqrt(1 - self.b2 ** self.t) / (1 - self.b1 ** self.t)
-        p -= step * m / (xp.sqrt(v) + self.eps * np.sqrt(1 - self.b2 ** self.t))
+        p -= step * m / (xp.sqrt(v) + eps_hat)
+
+
+_ADAM = None
+
+
+def _adam_kernel():
+    """CuPy ElementwiseKernel of ``Adam._update`` (built on first use, so NumPy-only installs never
+    import CuPy). Scalars come in the parameter's dtype, as NumPy's float32 arithmetic uses them."""
+    global _ADAM
+    if _ADAM is None:
+        import cupy as cp
+        _ADAM = cp.ElementwiseKernel(
+            "T g, T b1, T b2, T step, T eps_hat", "T p, T m, T v",
+            """
+            m = b1 * m + (1 - b1) * g;
+            v = b2 * v + (1 - b2) * (g * g);
+            p -= step * m / (sqrt(v) + eps_hat);
+            """,
+            "snnkit_adam_update")
+    return _ADAM
