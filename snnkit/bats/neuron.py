@@ -102,17 +102,21 @@ def check_times(in_times, n_in, name="in_times", values=True):
     return t
 
 
+GRID_TOL = 1e-4
+
+
 def grid_up(t, dt):
     """Next grid point strictly after ``t`` (``+inf`` stays ``+inf``): ``(floor(t/dt) + 1) dt``.
 
     A time already on the grid moves a full step (t = 0 becomes dt), as in the study. Which times
     are "on the grid" must not depend on float rounding: a hidden layer's output k*dt reaches the
     next layer as k*dt*(1 +- eps), and a plain ``t + dt - fmod(t, dt)`` would then delay some of
-    those spikes by one step and others not at all. So ``t/dt`` within ``tol`` of an integer
-    counts as on the grid (tol = 1e-4 of a step in float32, 1e-9 in float64), and the result is
-    always computed as ``index * dt`` so that equal grid times are bit-identical."""
+    those spikes by one step and others not at all. So ``t/dt`` within ``GRID_TOL`` (1e-4 of a
+    step, well above float32 rounding of t/dt) of an integer counts as on the grid — the same
+    tolerance in float32 and float64, so both precisions put every spike on the same step — and
+    the result is always computed as ``index * dt`` so that equal grid times are bit-identical."""
     xp = xp_of(t)
-    tol = 1e-4 if t.dtype == np.float32 else 1e-9
+    tol = GRID_TOL
     with np.errstate(invalid="ignore"):
         fin = xp.isfinite(t)
         steps = xp.where(fin, t, 0) / dt
