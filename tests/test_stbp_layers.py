@@ -6,22 +6,12 @@ import pytest
 from snnkit.stbp import (AvgPool2d, BasicBlock, Conv2d, DirectInput, GlobalAvgPool, Linear, Readout,
                          col2im, conv2d_backward, conv2d_forward, im2col, resnet19)
 
+from gradcheck import fd_check
+
 pytestmark = pytest.mark.usefixtures("numpy_backend")
 
 
-def _fd_check(f, arrays, grads, eps=1e-6, rtol=1e-5, atol=1e-8, max_entries=40, seed=0):
-    r = np.random.default_rng(seed)
-    for a, g in zip(arrays, grads):
-        idxs = list(np.ndindex(a.shape))
-        for k in r.permutation(len(idxs))[:max_entries]:
-            i = idxs[k]
-            old = a[i]
-            a[i] = old + eps
-            fp = f()
-            a[i] = old - eps
-            fm = f()
-            a[i] = old
-            np.testing.assert_allclose(g[i], (fp - fm) / (2 * eps), rtol=rtol, atol=atol, err_msg=str(i))
+_fd_check = fd_check
 
 
 def _direct_conv(x, w, s, p):
