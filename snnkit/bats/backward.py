@@ -101,6 +101,16 @@ def _batch_chunks(B, per_sample, budget=1 << 22):
     return [slice(s, min(B, s + step)) for s in range(0, B, step)]
 
 
+def _slot_exps(t, tau_s):
+    """exp(t/tau_s) and exp(t/tau) of one input slot (0 where there is no spike); None, None when
+    the slot is empty everywhere (nothing to add)."""
+    fin = np.isfinite(t)
+    if not fin.any():
+        return None, None
+    safe = np.where(fin, t, 0)
+    return np.where(fin, np.exp(safe / tau_s), 0), np.where(fin, np.exp(safe / (2 * tau_s)), 0)
+
+
 def weight_grad(in_used, t_cont, counts, G1, G2, tau_s):
     """dL/dw [N_out, N_in], summed over the batch."""
     if is_cupy_array(t_cont):
@@ -111,11 +121,9 @@ def weight_grad(in_used, t_cont, counts, G1, G2, tau_s):
     for sl in _batch_chunks(B, N * N_in * S):
         for m in range(S_in):
             t = in_used[sl, :, m]
-            fin = np.isfinite(t)
-            if not fin.any():
+            ea, eb = _slot_exps(t, tau_s)
+            if ea is None:
                 continue
-            ea = np.where(fin, np.exp(np.where(fin, t, 0) / tau_s), 0)
-            eb = np.where(fin, np.exp(np.where(fin, t, 0) / (2 * tau_s)), 0)
             g1 = _suffix_at(t, t_cont[sl], counts[sl], G1[sl])
             g2 = _suffix_at(t, t_cont[sl], counts[sl], G2[sl])
             dw += np.einsum("bni,bi->ni", g1, ea) - np.einsum("bni,bi->ni", g2, eb)
@@ -132,11 +140,9 @@ def input_grad(weight, in_used, t_cont, counts, G1, G2, tau_s):
     for sl in _batch_chunks(B, N * N_in * S):
         for m in range(S_in):
             t = in_used[sl, :, m]
-            fin = np.isfinite(t)
-            if not fin.any():
+            ea, eb = _slot_exps(t, tau_s)
+            if ea is None:
                 continue
-            ea = np.where(fin, np.exp(np.where(fin, t, 0) / tau_s), 0)
-            eb = np.where(fin, np.exp(np.where(fin, t, 0) / (2 * tau_s)), 0)
             g1 = np.einsum("ni,bni->bi", weight, _suffix_at(t, t_cont[sl], counts[sl], G1[sl]))
             g2 = np.einsum("ni,bni->bi", weight, _suffix_at(t, t_cont[sl], counts[sl], G2[sl]))
             gx[sl, :, m] = g1 * ea / tau_s - g2 * eb / (2 * tau_s)
