@@ -4,8 +4,10 @@
 // 1. s3gd_active_count  one thread per (b, time chunk c, j): active steps of neuron j of sample b
 //                       within chunk c (32 steps). Chunking gives T/32 times more threads than one
 //                       thread per (b, j) walking all of T, and keeps the reads coalesced over j.
-// 2. (exclusive scan of the counts in (b, j, c) order, in Python -> chunk offsets)
-// 3. s3gd_active_fill   same threads: write the entries (b, t, j, V) of the chunk at its offset.
+// 2. (exclusive scan of the counts in (b, j, c) order, in Python -> chunk offsets; the totals of
+//    all layers come to the host in one transfer: the backward's only host synchronization)
+// 3. s3gd_active_fill   same threads: write the entries (b, t, j, V) of the chunk at its offset,
+//                       and the CSR offsets over (b, j) (every c = 0 thread writes its own).
 //                       Entries are thus grouped by sample, then neuron, then time (CSR over (b, j)).
 // 4. s3gd_entry_grad    g_e = (dL/dS_e + r[b_e, j_e]) sigma'(V_e - threshold), one thread per entry
 //                       (r: the activity regularizer's time-constant part of dL/dS).
@@ -15,9 +17,12 @@
 //                       the loop over b visits the (b, j) segments: no atomics, deterministic.
 // 6. s3gd_sparse_input_grad    dL/dS_in at the entries q = (b, k, i) that the layer below needs
 //                       (its own active set): sum over this layer's entries e of sample b with
-//                       t_e >= k of beta^(t_e - k) g_e W[i, j_e]. A block serves queries of one
-//                       sample and stages that sample's entries through shared memory in tiles.
+//                       t_e >= k of beta^(t_e - k) g_e W[i, j_e]. A block serves 256 consecutive
+//                       queries (one or a few samples: queries are sorted by sample) and stages
+//                       each of those samples' entries through shared memory in tiles.
 //                       Cost |A_below| x |A_this| / B: it shrinks with the square of the activity.
+// 7. s3gd_linear_input_grad_at dL/dS[b,t,j] = sum_c W[j, c] e[b, t, c] at the entries q only: the
+//                       readout's (non-spiking, dense) gradient handed to the last hidden layer.
 // pw[n] = beta^n is precomputed on the host, so no thread ever indexes before t = 0.
 #ifndef REAL
 #define REAL float
@@ -48,6 +53,7 @@ extern "C" __global__ void s3gd_active_count(const real* __restrict__ V, int* __
 
 extern "C" __global__ void s3gd_active_fill(const real* __restrict__ V,
                                             const long long* __restrict__ chunk_offsets,
+                                            long long* __restrict__ offsets,
                                             int* __restrict__ eb, int* __restrict__ et,
                                             int* __restrict__ ej, real* __restrict__ ev,
                                             const real threshold, const real delta, const int B,
@@ -58,6 +64,8 @@ extern "C" __global__ void s3gd_active_fill(const real* __restrict__ V,
     long long c = rest % n_chunks, b = rest / n_chunks;
     int t1 = min(T, (int)(c + 1) * S3GD_CHUNK);
     long long e = chunk_offsets[(b * N + j) * n_chunks + c];
+    if (c == 0) offsets[b * N + j] = e;                                 // CSR over (b, j)
+    if (idx == 0) offsets[(long long)B * N] = chunk_offsets[(long long)B * N * n_chunks];
     for (int t = (int)c * S3GD_CHUNK; t < t1; ++t) {
         real v = V[(b * T + t) * N + j];
         if (s3gd_in_band(v, threshold, delta)) {
@@ -98,31 +106,31 @@ extern "C" __global__ void s3gd_sparse_weight_grad(const real* __restrict__ g,
     dW[(long long)i * N + j] = acc;
 }
 
-// grid: x = query chunks of one sample, y strides over samples (no batch cap).
+// grid: x = blocks of 256 consecutive queries (sorted by sample), sized from n_q: no batch cap.
 extern "C" __global__ void s3gd_sparse_input_grad(const real* __restrict__ g,
                                                   const int* __restrict__ et,
                                                   const int* __restrict__ ej,
                                                   const long long* __restrict__ offsets,
-                                                  const long long* __restrict__ q_offsets,
+                                                  const int* __restrict__ qb,
                                                   const int* __restrict__ qt,
                                                   const int* __restrict__ qi,
                                                   const real* __restrict__ W,
                                                   const real* __restrict__ pw,
-                                                  real* __restrict__ out, const int B, const int N,
-                                                  const int N_in) {
+                                                  real* __restrict__ out, const long long n_q,
+                                                  const int N) {
     __shared__ real s_g[S3GD_TILE];
     __shared__ int s_t[S3GD_TILE];
     __shared__ int s_j[S3GD_TILE];
-    for (long long b = blockIdx.y; b < B; b += gridDim.y) {
-        const long long q_begin = q_offsets[b * N_in], q_end = q_offsets[(b + 1) * N_in];
-        const long long q_first = q_begin + (long long)blockIdx.x * blockDim.x;
-        if (q_first >= q_end) continue;               // the same for the whole block
-        const long long q = q_first + threadIdx.x;
-        const bool live = q < q_end;
-        const int k = live ? qt[q] : 0;
-        const real* Wi = W + (long long)(live ? qi[q] : 0) * N;
-        real acc = 0;
-        const long long e_begin = offsets[b * N], e_end = offsets[(b + 1) * N];
+    const long long q_first = (long long)blockIdx.x * blockDim.x;
+    const long long q = q_first + threadIdx.x;
+    const bool live = q < n_q;
+    const int my_b = live ? qb[q] : -1;
+    const int k = live ? qt[q] : 0;
+    const real* Wi = W + (long long)(live ? qi[q] : 0) * N;
+    const int b_lo = qb[q_first], b_hi = qb[min(q_first + blockDim.x, n_q) - 1];
+    real acc = 0;
+    for (int b = b_lo; b <= b_hi; ++b) {              // the same range for the whole block
+        const long long e_begin = offsets[(long long)b * N], e_end = offsets[(long long)(b + 1) * N];
         for (long long tile = e_begin; tile < e_end; tile += S3GD_TILE) {
             const int n = (int)min((long long)S3GD_TILE, e_end - tile);
             __syncthreads();                          // the previous tile is no longer read
@@ -130,12 +138,28 @@ extern "C" __global__ void s3gd_sparse_input_grad(const real* __restrict__ g,
                 s_g[s] = g[tile + s]; s_t[s] = et[tile + s]; s_j[s] = ej[tile + s];
             }
             __syncthreads();
-            if (live)
+            if (my_b == b)
                 for (int s = 0; s < n; ++s) {
                     int t = s_t[s];
                     if (t >= k) acc += pw[t - k] * s_g[s] * Wi[s_j[s]];
                 }
         }
-        if (live) out[q] = acc;
     }
+    if (live) out[q] = acc;
+}
+
+extern "C" __global__ void s3gd_linear_input_grad_at(const real* __restrict__ e,
+                                                     const real* __restrict__ W,
+                                                     const int* __restrict__ qb,
+                                                     const int* __restrict__ qt,
+                                                     const int* __restrict__ qj,
+                                                     real* __restrict__ out, const long long n_q,
+                                                     const int T, const int C) {
+    long long q = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (q >= n_q) return;
+    const real* eq = e + ((long long)qb[q] * T + qt[q]) * C;
+    const real* Wj = W + (long long)qj[q] * C;
+    real acc = 0;
+    for (int c = 0; c < C; ++c) acc += Wj[c] * eq[c];
+    out[q] = acc;
 }

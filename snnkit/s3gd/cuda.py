@@ -74,25 +74,40 @@ def lif_delta_dense(grad_s, V, r, beta, threshold, scale, band):
 CHUNK = 32          # time steps per compaction thread (S3GD_CHUNK in the .cu)
 
 
-def active_entries(V, threshold, delta):
-    """Compact the band |V - threshold| < delta: (offsets [B*N+1] int64, b, t, j int32, v)."""
+def active_entries(items):
+    """Compact the band |V - threshold| < delta of each (V [B,T,N], threshold, delta) in ``items``:
+    a list of (offsets [B*N+1] int64, b, t, j int32, v).
+
+    The entry counts size the entry arrays, so they must reach the host; all layers' counts come
+    in one transfer, the sparse backward's only host synchronization (each one stalls the GPU
+    while Python launches what follows)."""
     import cupy as cp
-    V = cp.ascontiguousarray(V)
-    B, T, N = V.shape
-    n_chunks = (T + CHUNK - 1) // CHUNK
-    f = V.dtype.type
-    cnt = cp.empty(B * N * n_chunks, dtype=cp.int32)
-    args = (f(threshold), f(delta), np.int32(B), np.int32(T), np.int32(N), np.int32(n_chunks))
-    launch_1d(_fn("s3gd_sparse_backward.cu", "s3gd_active_count", V.dtype), cnt.size, (V, cnt) + args)
-    chunk_offsets = cp.zeros(cnt.size + 1, dtype=cp.int64)
-    chunk_offsets[1:] = cp.cumsum(cnt, dtype=cp.int64)
-    n = int(chunk_offsets[-1])
-    eb, et, ej = (cp.empty(n, dtype=cp.int32) for _ in range(3))
-    ev = cp.empty(n, dtype=V.dtype)
-    if n:
-        launch_1d(_fn("s3gd_sparse_backward.cu", "s3gd_active_fill", V.dtype), cnt.size,
-                  (V, chunk_offsets, eb, et, ej, ev) + args)
-    return cp.ascontiguousarray(chunk_offsets[::n_chunks]), eb, et, ej, ev
+    staged = []
+    for V, threshold, delta in items:
+        V = cp.ascontiguousarray(V)
+        B, T, N = V.shape
+        n_chunks = (T + CHUNK - 1) // CHUNK
+        f = V.dtype.type
+        args = (f(threshold), f(delta), np.int32(B), np.int32(T), np.int32(N), np.int32(n_chunks))
+        cnt = cp.empty(B * N * n_chunks, dtype=cp.int32)
+        launch_1d(_fn("s3gd_sparse_backward.cu", "s3gd_active_count", V.dtype), cnt.size, (V, cnt) + args)
+        chunk_offsets = cp.zeros(cnt.size + 1, dtype=cp.int64)
+        cp.cumsum(cnt, dtype=cp.int64, out=chunk_offsets[1:])
+        staged.append((V, chunk_offsets, args))
+    if not staged:
+        return []
+    totals = cp.concatenate([co[-1:] for _, co, _ in staged]).get()       # the one host sync
+    out = []
+    for (V, chunk_offsets, args), n in zip(staged, totals):
+        B, T, N = V.shape
+        n = int(n)
+        offsets = cp.empty(B * N + 1, dtype=cp.int64)
+        eb, et, ej = (cp.empty(n, dtype=cp.int32) for _ in range(3))
+        ev = cp.empty(n, dtype=V.dtype)
+        launch_1d(_fn("s3gd_sparse_backward.cu", "s3gd_active_fill", V.dtype), chunk_offsets.size - 1,
+                  (V, chunk_offsets, offsets, eb, et, ej, ev) + args)
+        out.append((offsets, eb, et, ej, ev))
+    return out
 
 
 def entry_grad(grad_s, r, eb, ej, ev, threshold, scale, n_out):
@@ -122,21 +137,37 @@ def sparse_weight_grad(g, et, offsets, trace, n_out):
     return dW
 
 
-def sparse_input_grad(g, et, ej, offsets, q_offsets, qt, qi, W, pw, n_q):
-    """dL/dS_in at the entries q of the layer below (CSR q_offsets over (b, i), times qt, inputs qi)."""
+_POWERS = {}
+
+
+def _powers(beta, T, dtype):
+    """pw[n] = beta^n on the device, n < T (cached: an upload per call would cost a sync)."""
+    import cupy as cp
+    key = (float(beta), int(T), np.dtype(dtype))
+    if key not in _POWERS:
+        _POWERS[key] = cp.asarray((float(beta) ** np.arange(T, dtype=np.float64)).astype(dtype))
+    return _POWERS[key]
+
+
+def sparse_input_grad(g, et, ej, offsets, qb, qt, qi, W, beta, T, n_q):
+    """dL/dS_in at the entries q of the layer below (samples qb, times qt, inputs qi; sorted by sample)."""
     import cupy as cp
     out = cp.empty(n_q, dtype=W.dtype)
     if n_q == 0:
         return out
-    N_in, N = W.shape
-    B = (int(q_offsets.shape[0]) - 1) // N_in
-    per_sample = cp.diff(q_offsets[::N_in])
-    block = 256
-    chunks = (int(per_sample.max()) + block - 1) // block
-    if chunks == 0:
-        return out
+    N = W.shape[1]
     k = _fn("s3gd_sparse_backward.cu", "s3gd_sparse_input_grad", W.dtype)
-    k((chunks, min(B, 65535)), (block,),
-      (cp.ascontiguousarray(g), et, ej, offsets, q_offsets, qt, qi, cp.ascontiguousarray(W),
-       cp.asarray(pw, dtype=W.dtype), out, np.int32(B), np.int32(N), np.int32(N_in)))
+    launch_1d(k, n_q, (cp.ascontiguousarray(g), et, ej, offsets, qb, qt, qi, cp.ascontiguousarray(W),
+                       _powers(beta, T, W.dtype), out, np.int64(n_q), np.int32(N)))
+    return out
+
+
+def linear_input_grad_at(e, W, qb, qt, qj, n_q):
+    """dL/dS[q] = sum_c W[j_q, c] e[b_q, t_q, c] at the entries q (e [B,T,C], W [N,C])."""
+    import cupy as cp
+    out = cp.empty(n_q, dtype=W.dtype)
+    B, T, C = e.shape
+    k = _fn("s3gd_sparse_backward.cu", "s3gd_linear_input_grad_at", W.dtype)
+    launch_1d(k, n_q, (cp.ascontiguousarray(e, dtype=W.dtype), cp.ascontiguousarray(W), qb, qt, qj, out,
+                       np.int64(n_q), np.int32(T), np.int32(C)))
     return out

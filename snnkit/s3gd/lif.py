@@ -29,7 +29,7 @@ import numpy as np
 
 from ..backend import is_cupy_array, rng as host_rng, to_device, xp_of
 from .scan import scan_forward
-from .sparse import (ActiveGrad, ActiveSet, active_set, entry_grad, full_set, sparse_input_grad,
+from .sparse import (ActiveGrad, ActiveSet, active_sets, entry_grad, full_set, sparse_input_grad,
                      sparse_weight_grad)
 
 
@@ -92,6 +92,19 @@ def lif_delta_dense(grad_s, V, beta, threshold=1.0, scale=100.0, band=None, r=No
         acc = gs * sg + beta * acc
         d[:, t] = acc
     return d
+
+
+def compact(layers) -> list:
+    """The active sets of the layers' last forward, computing the missing ones together (one host
+    synchronization on a GPU, however many layers)."""
+    for layer in layers:
+        if layer._cache is None:
+            raise RuntimeError(f"{layer.name}: call forward before asking for the active set")
+    todo = [layer for layer in layers if layer._active is None]
+    found = active_sets([(l._cache["V"], l.threshold, l.delta) for l in todo])
+    for layer, A in zip(todo, found):
+        layer._active = A
+    return [layer._active for layer in layers]
 
 
 class LIFDense:
@@ -159,11 +172,7 @@ class LIFDense:
 
     def active_set(self) -> ActiveSet:
         """The entries |V - threshold| < delta of the last forward (computed once, then cached)."""
-        if self._cache is None:
-            raise RuntimeError(f"{self.name}: call forward before asking for the active set")
-        if self._active is None:
-            self._active = active_set(self._cache["V"], self.threshold, self.delta)
-        return self._active
+        return compact([self])[0]
 
     # -- backward -------------------------------------------------------------------------------
     def backward(self, grad, at=None, grad_const=None):

@@ -17,7 +17,7 @@ from contextlib import nullcontext
 
 import numpy as np
 
-from .lif import LIFDense
+from .lif import LIFDense, compact
 from .loss import ActivityRegularizer, S3GDLoss
 from .readout import LeakyReadout
 
@@ -120,7 +120,7 @@ class Network:
         r1, r2 = (self.regularizer.grad_from_counts(c) for c in self._counts)
         if self.sparse:
             with step("compact"):
-                a1, a2 = h1.active_set(), h2.active_set()
+                a1, a2 = compact(self.hidden)
             with step(self.readout.name):
                 g = self.readout.backward(grad_logits, at=a2)
             with step(h2.name):

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..backend import rng as host_rng, to_device, xp_of
 from .scan import scan_backward, scan_forward
-from .sparse import ActiveGrad
+from .sparse import ActiveGrad, linear_input_grad_at
 
 
 class LeakyReadout:
@@ -76,7 +76,7 @@ class LeakyReadout:
             return None
         if at is None:
             return e @ W.T
-        return ActiveGrad(at, (e[at.b, at.t] * W[at.j]).sum(axis=1))
+        return ActiveGrad(at, linear_input_grad_at(e, W, at))
 
     def train(self):
         return self

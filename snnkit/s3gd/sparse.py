@@ -78,11 +78,23 @@ class ActiveGrad:
 
 def active_set(V, threshold=1.0, delta=0.2) -> ActiveSet:
     """Compact the band |V - threshold| < delta of V [B, T, N]."""
-    if not delta > 0:
-        raise ValueError(f"delta must be > 0 (the half-width of the active band), got {delta}")
-    if is_cupy_array(V):
+    return active_sets([(V, threshold, delta)])[0]
+
+
+def active_sets(items) -> list:
+    """The active sets of several (V, threshold, delta); on a GPU all are compacted together, so
+    that the entry counts reach the host in one synchronization."""
+    items = list(items)
+    for _, _, delta in items:
+        if not delta > 0:
+            raise ValueError(f"delta must be > 0 (the half-width of the active band), got {delta}")
+    if items and is_cupy_array(items[0][0]):
         from . import cuda
-        return ActiveSet(tuple(V.shape), *cuda.active_entries(V, threshold, delta))
+        return [ActiveSet(tuple(V.shape), *arrays) for (V, _, _), arrays in zip(items, cuda.active_entries(items))]
+    return [_active_set_numpy(V, threshold, delta) for V, threshold, delta in items]
+
+
+def _active_set_numpy(V, threshold, delta) -> ActiveSet:
     B, T, N = V.shape
     mask = np.abs(V - threshold) < delta
     b, j, t = np.nonzero(mask.transpose(0, 2, 1))           # (b, j, t) order: CSR over (b, j)
@@ -128,17 +140,16 @@ def sparse_weight_grad(g, A: ActiveSet, trace):
 def sparse_input_grad(g, A: ActiveSet, Q: ActiveSet, W, beta):
     """dL/dS_in at the entries q of Q (the layer below's active set), from this layer's g on A."""
     T = A.shape[1]
-    pw = beta ** np.arange(T, dtype=np.float64)              # beta^(t - k), never a negative power
     if is_cupy_array(W):
         from . import cuda
-        return cuda.sparse_input_grad(g, A.t, A.j, A.offsets, Q.offsets, Q.t, Q.j, W, pw, Q.n)
-    pw = pw.astype(W.dtype)
+        return cuda.sparse_input_grad(g, A.t, A.j, A.offsets, Q.b, Q.t, Q.j, W, beta, T, Q.n)
+    pw = (beta ** np.arange(T, dtype=np.float64)).astype(W.dtype)   # beta^(t - k), never a negative power
     out = np.zeros(Q.n, dtype=W.dtype)
     if Q.n == 0 or A.n == 0:
         return out
     N = A.shape[2]
     q_start = np.searchsorted(Q.b, np.arange(A.shape[0] + 1))
-    for b in range(A.shape[0]):                              # one sample at a time, like a thread's loop
+    for b in range(A.shape[0]):                              # one sample at a time, like a block's loop
         es = slice(int(A.offsets[b * N]), int(A.offsets[(b + 1) * N]))
         qs = slice(int(q_start[b]), int(q_start[b + 1]))
         if es.start == es.stop or qs.start == qs.stop:
@@ -147,3 +158,12 @@ def sparse_input_grad(g, A: ActiveSet, Q: ActiveSet, W, beta):
         decay = np.where(lag >= 0, pw[np.maximum(lag, 0)], 0)
         out[qs] = (decay * g[es][None, :] * W[Q.j[qs]][:, A.j[es]]).sum(axis=1)
     return out
+
+
+def linear_input_grad_at(e, W, Q: ActiveSet):
+    """dL/dS at the entries q of Q through a dense linear map z = S W (the readout):
+    sum_c W[j_q, c] e[b_q, t_q, c] with e = dL/dz [B, T, C], W [N, C]."""
+    if is_cupy_array(W):
+        from . import cuda
+        return cuda.linear_input_grad_at(e, W, Q.b, Q.t, Q.j, Q.n)
+    return (e[Q.b, Q.t] * W[Q.j]).sum(axis=1)
