@@ -263,6 +263,39 @@ def test_user_placed_corrupt_file_is_reported_not_replaced(cache):
     assert p.read_bytes() == b"\0" * spec.size
 
 
+def test_decompressed_file_placed_by_hand_is_accepted_and_checked(tmp_path, cache, monkeypatch):
+    rng = np.random.default_rng(5)
+    specs = {}
+    for part, n in (("train", 30), ("test", 12)):
+        x, y = rng.integers(0, 256, (n, 28, 28)), rng.integers(0, 10, n)
+        for kind, arr in (("images", x), ("labels", y)):
+            raw = idx_bytes(arr, compress=False)
+            fn = f"{part}-{kind}-idx-ubyte"
+            (cache / "mnist").mkdir(parents=True, exist_ok=True)
+            (cache / "mnist" / fn).write_bytes(raw)                 # only the decompressed file
+            alt = RemoteFile(fn, (), sha(raw), size=len(raw))
+            specs[f"{part}_{kind}"] = RemoteFile(fn + ".gz", ("https://example.org/" + fn + ".gz",), "0" * 64,
+                                                 unpacked=alt)
+    monkeypatch.setattr(download, "_urlopen", lambda *a: pytest.fail("network used though the files are there"))
+    _install(monkeypatch, "mnist", specs, (30, 12), 6)
+    assert real.available("mnist")
+    assert len(load("mnist", "train_full")) == 30 and len(load("mnist", "test")) == 12
+    real._images.cache_clear()
+    p = cache / "mnist" / "test-labels-idx-ubyte"
+    p.write_bytes(p.read_bytes()[:-1] + b"\x09")                   # same size, other content
+    (cache / "mnist" / "test-labels-idx-ubyte.verified").unlink()
+    with pytest.raises(ChecksumError, match="differs from the published"):
+        load("mnist", "test")
+
+
+def test_mnist_hint_names_the_decompressed_alternative(cache, monkeypatch):
+    monkeypatch.setenv("SNNKIT_OFFLINE", "1")
+    with pytest.raises(DatasetUnavailable) as e:
+        load("mnist", "test")
+    assert str(cache / "mnist" / "t10k-images-idx3-ubyte") in str(e.value)
+    assert "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7" in str(e.value)
+
+
 def test_md5_only_files_warn(tmp_path, cache):
     src = tmp_path / "e.bin"
     src.write_bytes(b"events")

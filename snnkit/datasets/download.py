@@ -53,6 +53,8 @@ class RemoteFile:
     size: int | None = None            # bytes, when published (a cheap first check)
     note: str = ""                     # where the digest comes from
     extra: dict = field(default_factory=dict)
+    unpacked: "RemoteFile | None" = None   # the decompressed file, accepted in its place when a
+                                           # user already has it (checked against its own digest)
 
     def __post_init__(self):
         if self.sha256 is None and self.md5 is None:
@@ -134,9 +136,12 @@ def _urlopen(url, timeout):            # the one network call (tests replace it)
 
 def _manual_hint(spec: RemoteFile, path: Path) -> str:
     digest = f"sha256 {spec.sha256}" if spec.sha256 else f"md5 {spec.md5}"
+    alt = spec.unpacked
     return (f"Download {spec.urls[0]} by hand and save it as {path} ({digest}"
-            + (f", {spec.size} bytes" if spec.size else "") + "), or set SNNKIT_DATA to a folder "
-            "that already holds it.")
+            + (f", {spec.size} bytes" if spec.size else "") + ")"
+            + (f" or its decompressed content as {path.with_name(alt.filename)} (sha256 {alt.sha256})"
+               if alt is not None else "")
+            + ", or set SNNKIT_DATA to a folder that already holds it.")
 
 
 def _download(spec: RemoteFile, url: str, path: Path, timeout: float, progress: bool):
@@ -176,6 +181,8 @@ def fetch(spec: RemoteFile, subdir: str = "", timeout: float = 10.0, progress: b
     path = folder / spec.filename
     if path.exists():
         return verify(spec, path)
+    if spec.unpacked is not None and (folder / spec.unpacked.filename).exists():
+        return verify(spec.unpacked, folder / spec.unpacked.filename)
     if offline():
         raise DatasetUnavailable(f"{spec.filename} is not in the cache and SNNKIT_OFFLINE is set. "
                                  + _manual_hint(spec, path))

@@ -40,9 +40,29 @@ _FASHION_URLS = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)
 _MENDELEY = "https://data.mendeley.com/public-files/datasets/468j46mzdv/files/"
 
 
-def _idx_files(urls, table, note):
-    return {key: RemoteFile(fn, tuple(u + fn for u in urls), sha, size=size, note=note)
+def _idx_files(urls, table, note, unpacked=None):
+    """``unpacked``: {key: (size, sha256)} of the decompressed files, where independently known."""
+    unpacked = unpacked or {}
+
+    def alt(key, fn):
+        if key not in unpacked:
+            return None
+        size, sha = unpacked[key]
+        return RemoteFile(fn[:-3], (), sha, size=size, note=_UNPACKED_NOTE)
+    return {key: RemoteFile(fn, tuple(u + fn for u in urls), sha, size=size, note=note, unpacked=alt(key, fn))
             for key, (fn, size, sha) in table.items()}
+
+
+# sha256 of the decompressed MNIST files, as pinned by several independent public loaders (among
+# them the Rust `mnist` crate and PyTorch-based reproductions); a file placed by hand under the
+# name without .gz is checked against these.
+_UNPACKED_NOTE = "sha256 of the decompressed file, as pinned by several public MNIST loaders"
+_MNIST_UNPACKED = {
+    "train_images": (47040016, "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+    "train_labels": (60008, "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+    "test_images": (7840016, "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+    "test_labels": (10008, "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
+}
 
 
 FILES = {
@@ -51,7 +71,7 @@ FILES = {
         "train_labels": ("train-labels-idx1-ubyte.gz", 28881, "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"),
         "test_images": ("t10k-images-idx3-ubyte.gz", 1648877, "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
         "test_labels": ("t10k-labels-idx1-ubyte.gz", 4542, "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
-    }, _TFDS + ", mnist.txt"),
+    }, _TFDS + ", mnist.txt", _MNIST_UNPACKED),
     "fashion_mnist": _idx_files(_FASHION_URLS, {
         "train_images": ("train-images-idx3-ubyte.gz", 26421880, "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84"),
         "train_labels": ("train-labels-idx1-ubyte.gz", 29515, "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845"),
@@ -256,5 +276,6 @@ def _event_data(name, arrays, n_steps, dt, merge_polarity, mode):
 
 def available(name: str) -> bool:
     """Whether every published file of ``name`` is already in the cache (no network needed)."""
-    sub = name
-    return all((data_dir() / sub / f.filename).exists() for f in FILES[name].values())
+    folder = data_dir() / name
+    return all((folder / f.filename).exists() or (f.unpacked is not None and (folder / f.unpacked.filename).exists())
+               for f in FILES[name].values())
