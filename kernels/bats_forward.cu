@@ -17,9 +17,16 @@ template <> __device__ __forceinline__ double log_<double>(double v) { return lo
 template <typename T> __device__ __forceinline__ T exp_(T v);
 template <> __device__ __forceinline__ float exp_<float>(float v) { return expf(v); }
 template <> __device__ __forceinline__ double exp_<double>(double v) { return exp(v); }
-template <typename T> __device__ __forceinline__ T fmod_(T a, T b);
-template <> __device__ __forceinline__ float fmod_<float>(float a, float b) { return fmodf(a, b); }
-template <> __device__ __forceinline__ double fmod_<double>(double a, double b) { return fmod(a, b); }
+// Next grid point strictly after t, as snnkit.bats.neuron.grid_up: t/dt within GRID_TOL of an
+// integer counts as on the grid (so float rounding never decides whether a spike moves a step),
+// and the result is index * dt, so equal grid times are bit-identical in both twins.
+#define BATS_GRID_TOL 1e-4
+template <typename T> __device__ __forceinline__ T grid_up_(T t, T dt) {
+    const T steps = t / dt;
+    const T nearest = rint(steps);
+    const T index = (fabs(steps - nearest) <= T(BATS_GRID_TOL) ? nearest : floor(steps)) + T(1);
+    return index * dt;
+}
 
 template <typename T>
 __device__ void bats_forward(const T* __restrict__ ev_t, const int* __restrict__ ev_i,
@@ -60,7 +67,7 @@ __device__ void bats_forward(const T* __restrict__ ev_t, const int* __restrict__
             if (!(ts > lower) || ts > limit) break;
             T td = ts;
             if (dt > 0) {
-                td = ts + (dt - fmod_(ts, dt));
+                td = grid_up_(ts, dt);
                 if (!(td > last_d)) break;   // one-step refractory on the grid
             }
             if (cnt < S) {

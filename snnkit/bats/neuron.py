@@ -24,7 +24,7 @@ An accepted spike applies its reset to ``b`` (``b -= (delta_theta/tau) z*``) and
 tried again: several output spikes can fall between two inputs.
 
 Time discretization (optional ``dt``): input times move up to the next grid point
-``grid_up(t) = t + (dt - fmod(t, dt))`` (an exact multiple moves a full ``dt``); the continuous ``t*``
+``grid_up(t) = (floor(t/dt) + 1) dt`` (a time on the grid moves a full ``dt``); the continuous ``t*``
 is computed from those inputs and reported as ``grid_up(t*)``; a spike whose grid time is not later
 than the neuron's previous grid spike is rejected (a one-step refractory period). The reset uses the
 continuous ``z*``, and the backward treats the rounding as the identity.
