@@ -98,7 +98,7 @@ def test_pooling_and_readout_values():
 
 
 @pytest.mark.parametrize("c_in, c_out, stride", [(3, 3, 1), (3, 4, 2)])
-@pytest.mark.parametrize("norm", ["tdbn", None])
+@pytest.mark.parametrize("norm", ["tdbn", "bn", None])
 def test_residual_block_gradients_in_smooth_mode(c_in, c_out, stride, norm):
     """Identity and 1x1-downsample shortcuts, the LIF's reset path included (sigmoid surrogate)."""
     r = np.random.default_rng(4)

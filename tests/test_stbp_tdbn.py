@@ -1,11 +1,13 @@
-"""tdBN: finite differences (train and eval mode), running statistics, eval mode, and the
-N(0, (alpha Vth)^2) scale of pre-activations at initialization."""
+"""tdBN: finite differences (train and eval mode), running statistics, eval mode, folding into the
+preceding conv for inference, and the N(0, (alpha Vth)^2) scale of pre-activations at
+initialization (train mode, and eval mode once the running statistics have settled)."""
 from functools import partial
+from statistics import NormalDist
 
 import numpy as np
 import pytest
 
-from snnkit.stbp import BatchNorm, Conv2d, TDBatchNorm, batch_stats, resnet19
+from snnkit.stbp import BatchNorm, Conv2d, TDBatchNorm, batch_stats, conv2d_forward, resnet19
 
 from gradcheck import fd_check
 
@@ -82,6 +84,57 @@ def test_preactivations_start_as_normal_with_std_alpha_vth(alpha):
     np.testing.assert_allclose(y.std(0), alpha * v_th, rtol=1e-3)
     # plain BN ignores the threshold: N(0, 1)
     np.testing.assert_allclose(BatchNorm(16).forward(conv.forward(x)).reshape(-1, 16).std(0), 1, rtol=1e-3)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 1 / np.sqrt(2)])
+def test_preactivations_stay_normal_alpha_vth_in_eval_mode_once_running_stats_settle(alpha):
+    """Train-mode passes over fresh spike batches move the running statistics (momentum 0.1) to the
+    population's; in eval mode, on new samples, the pre-activations are then N(0, (alpha Vth)^2):
+    per-channel mean and std, and the pooled quantiles against the normal's."""
+    r = np.random.default_rng(4)
+    v_th = 0.4
+    sigma = alpha * v_th
+    conv = Conv2d(3, 16, 3, seed=0)
+    bn = TDBatchNorm(16, alpha=alpha, v_th=v_th)
+
+    def spikes():
+        return (r.random((2, 16, 8, 8, 3)) < 0.3).astype(np.float32)      # [T, B, H, W, C], rate 0.3
+
+    for _ in range(60):                               # 0.9^60 ~ 2e-3 of the initial (0, 1) left
+        bn.forward(conv.forward(spikes()))
+    bn.eval()
+    conv.eval()
+    y = np.concatenate([bn.forward(conv.forward(spikes())).reshape(-1, 16) for _ in range(8)]).astype(np.float64)
+    np.testing.assert_allclose(y.mean(0), 0, atol=0.05 * sigma)
+    np.testing.assert_allclose(y.std(0), sigma, rtol=0.05)
+    qs = [0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95]
+    normal = [NormalDist(0, sigma).inv_cdf(q) for q in qs]
+    np.testing.assert_allclose(np.quantile(y, qs), normal, atol=0.05 * sigma)
+
+
+@pytest.mark.parametrize("cls, alpha", [(TDBatchNorm, 1.0), (TDBatchNorm, 1 / np.sqrt(2)), (BatchNorm, 1.0)])
+def test_folded_into_the_preceding_conv_reproduces_eval_mode(cls, alpha):
+    """Inference folding: W' = W gamma alpha Vth / sigma, b' = beta - mu gamma alpha Vth / sigma
+    (the conv has no bias): conv(x; W') + b' equals tdBN(conv(x; W)) in eval mode."""
+    r = np.random.default_rng(5)
+    v_th = 0.3
+    conv = Conv2d(4, 6, 3, seed=1, dtype=np.float64)
+    bn = cls(6, alpha=alpha, v_th=v_th, dtype=np.float64)
+    bn.params["gamma"][:] = r.normal(1, 0.3, 6)
+    bn.params["beta"][:] = r.normal(0, 0.3, 6)
+    for _ in range(5):                                 # running statistics away from their init
+        bn.forward(conv.forward(r.normal(0.5, 1.0, (2, 3, 5, 5, 4))))
+    bn.eval()
+    conv.eval()
+    a, b = bn.folded()
+    scale = alpha * v_th if cls is TDBatchNorm else 1.0
+    sigma = np.sqrt(bn.buffers["running_var"] + bn.eps)
+    np.testing.assert_allclose(a, bn.params["gamma"] * scale / sigma, rtol=1e-12)
+    np.testing.assert_allclose(b, bn.params["beta"] - bn.buffers["running_mean"] * a, rtol=1e-12, atol=1e-15)
+    x = r.normal(0.5, 1.0, (2, 3, 5, 5, 4))
+    w_folded = conv.params["weight"] * a[:, None, None, None]            # weight [Cout, k, k, Cin]
+    y_folded = conv2d_forward(x.reshape(6, 5, 5, 4), w_folded, 1, 1).reshape(2, 3, 5, 5, 6) + b
+    np.testing.assert_allclose(y_folded, bn.forward(conv.forward(x)), rtol=1e-10, atol=1e-12)
 
 
 def test_every_lif_of_resnet_starts_near_threshold_scale():

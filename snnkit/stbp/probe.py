@@ -4,9 +4,14 @@ layer by layer in a deep stack of ``Linear -> norm -> LIF`` on random analog inp
 Without normalization the pre-activation scale of layer l+1 is set by the firing rate of layer l
 times the weights: a rate a little too low shrinks the next layer's input, which fires even less
 (the network goes silent); a little too high and it climbs to every neuron firing at every step.
-Either way the surrogate h(u) = 1[|u - Vth| < aa] / (2 aa) is zero for most neurons, so no gradient
-flows. tdBN rescales every layer's input to N(0, (alpha Vth)^2): the rate stays put with depth,
-and the share of membrane potentials inside the surrogate window depends only on aa / (alpha Vth).
+With zero-mean weights half of each layer's inputs are inhibitory, so the rate tops out near 0.5
+whatever the gain; a positive weight mean (excitatory on average) closes a positive feedback loop:
+more spikes below -> more drive -> more spikes, until nearly every neuron fires at every step.
+A saturated neuron sits far above Vth, outside the surrogate window h(u) = 1[|u - Vth| < aa] / (2 aa),
+so no gradient flows. A silent layer passes no gradient to its weights either (dL/dW = delta o_prev^T
+and o_prev = 0), even where u = 0 lies inside the window (aa > Vth, as in the defaults).
+tdBN rescales every layer's input to N(0, (alpha Vth)^2): the rate stays put with depth, and the
+share of membrane potentials inside the surrogate window depends only on aa / (alpha Vth).
 """
 from __future__ import annotations
 
@@ -17,10 +22,19 @@ from .tdbn import BatchNorm, TDBatchNorm
 
 
 def depth_profile(depth=12, width=128, n_steps=4, batch=32, norm="tdbn", v_th=0.4, alpha=1.0, aa=0.5,
-                  tau=0.25, gain=1.0, seed=0):
+                  tau=0.25, gain=1.0, weight_mean=0.0, seed=0):
     """Per layer: firing rate (spikes per neuron per step), pre-activation std, and the share of
-    membrane potentials inside the surrogate window. ``gain`` scales the default weight init (what
-decides silence or saturation without normalization). NumPy, float32; a few ms for the defaults."""
+    membrane potentials inside the surrogate window.
+
+    Weights are ``U(-gain / sqrt(width), gain / sqrt(width)) + weight_mean / width``: ``gain`` scales
+    PyTorch's default Linear init (too low and the stack goes silent), ``weight_mean`` is the mean
+    drive a neuron receives per unit of firing rate below (x ~ weight_mean * rate + noise; well
+    above Vth, e.g. 2 with the defaults, the stack climbs to rate 1). The default 0 gives zero-mean
+    weights. Normalization
+    removes the mean per channel, but a large ``weight_mean`` also gives every neuron the same
+    sample-to-sample drive (correlated activity), which per-channel statistics cannot undo: the
+    share of u inside the window then falls with depth even with tdBN.
+    NumPy, float32; a few ms for the defaults."""
     if int(depth) < 1 or int(width) < 1:
         raise ValueError(f"depth and width must be >= 1, got {depth}, {width}")
     r = np.random.default_rng(seed)
@@ -28,7 +42,7 @@ decides silence or saturation without normalization). NumPy, float32; a few ms f
     rate, std, window = [], [], []
     for _ in range(int(depth)):
         bound = gain / np.sqrt(width)                 # gain x PyTorch's default Linear init
-        w = r.uniform(-bound, bound, (width, width)).astype(np.float32)
+        w = (r.uniform(-bound, bound, (width, width)) + weight_mean / width).astype(np.float32)
         x = h @ w.T
         if norm == "tdbn":
             x = TDBatchNorm(width, alpha=alpha, v_th=v_th).forward(x)

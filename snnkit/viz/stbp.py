@@ -9,39 +9,54 @@ from .core import _COLORS, _go
 
 
 def depth_figure(profiles: dict, title="Firing rate by depth", height=340):
-    """``profiles``: {label: snnkit.stbp.depth_profile(...)} -> rate and surrogate coverage by layer."""
+    """``profiles``: {label: snnkit.stbp.depth_profile(...)} -> rate and surrogate coverage by layer.
+
+    Two panels side by side, laid out by hand in one ``go.Figure`` call (the same layout as
+    ``make_subplots(1, 2)``): make_subplots and the update_* calls cost ~50 ms, a third of a
+    widget callback's 150 ms budget."""
     go = _go()
-    from plotly.subplots import make_subplots
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("spikes per neuron per step",
-                                                        "share of u inside the surrogate window"))
+    data = []
     for i, (name, p) in enumerate(profiles.items()):
         c = _COLORS[i % len(_COLORS)]
-        fig.add_trace(go.Scatter(x=p["layer"], y=p["rate"], mode="lines+markers", name=name,
-                                 legendgroup=name, line=dict(color=c)), row=1, col=1)
-        fig.add_trace(go.Scatter(x=p["layer"], y=p["in_window"], mode="lines+markers", name=name,
-                                 legendgroup=name, showlegend=False, line=dict(color=c, dash="dot")), row=1, col=2)
-    fig.update_xaxes(title_text="layer (depth)")
-    fig.update_yaxes(range=[0, 1.02])
-    fig.update_layout(title=title, height=height, margin=dict(l=50, r=20, t=70, b=40))
-    return fig
+        data.append(dict(type="scatter", x=p["layer"], y=p["rate"], mode="lines+markers", name=name,
+                         legendgroup=name, line=dict(color=c), xaxis="x", yaxis="y"))
+        data.append(dict(type="scatter", x=p["layer"], y=p["in_window"], mode="lines+markers", name=name,
+                         legendgroup=name, showlegend=False, line=dict(color=c, dash="dot"), xaxis="x2", yaxis="y2"))
+    x_title = dict(title=dict(text="layer (depth)"))
+    y_range = dict(domain=[0.0, 1.0], range=[0, 1.02])
+
+    def panel_title(text, x):
+        return dict(text=text, x=x, y=1.0, xref="paper", yref="paper", xanchor="center", yanchor="bottom",
+                    showarrow=False, font=dict(size=16))
+
+    layout = dict(title=dict(text=title), height=height, margin=dict(l=50, r=20, t=70, b=40),
+                  xaxis=dict(domain=[0.0, 0.45], anchor="y", **x_title),
+                  xaxis2=dict(domain=[0.55, 1.0], anchor="y2", **x_title),
+                  yaxis=dict(anchor="x", **y_range), yaxis2=dict(anchor="x2", **y_range),
+                  annotations=[panel_title("spikes per neuron per step", 0.225),
+                               panel_title("share of u inside the surrogate window", 0.775)])
+    return go.Figure(data=data, layout=layout)
 
 
 def preactivation_figure(samples: dict, v_th, aa, title="Pre-activations against threshold and surrogate window",
                          height=340, bins=80):
     """Histograms of pre-activation samples ({label: array}); the threshold Vth as a line and the
-    window |u - Vth| < aa, where the rectangular surrogate passes gradient, shaded."""
+    window |u - Vth| < aa, where the rectangular surrogate passes gradient, shaded. (Shapes and
+    labels go straight into the layout: add_vrect/add_vline cost ~40 ms of a callback's 150.)"""
     go = _go()
-    fig = go.Figure()
-    for i, (name, v) in enumerate(samples.items()):
-        v = to_numpy(v).ravel()
-        fig.add_trace(go.Histogram(x=v, name=name, nbinsx=bins, histnorm="probability density", opacity=0.6,
-                                   marker_color=_COLORS[i % len(_COLORS)]))
-    fig.add_vrect(x0=v_th - aa, x1=v_th + aa, fillcolor="orange", opacity=0.15, line_width=0,
-                  annotation_text="surrogate window", annotation_position="top left")
-    fig.add_vline(x=v_th, line_dash="dash", line_color="black", annotation_text="Vth")
-    fig.update_layout(title=title, barmode="overlay", height=height, xaxis_title="pre-activation x[t]",
-                      yaxis_title="density", margin=dict(l=50, r=20, t=60, b=40))
-    return fig
+    data = [dict(type="histogram", x=to_numpy(v).ravel(), name=name, nbinsx=bins, histnorm="probability density",
+                 opacity=0.6, marker=dict(color=_COLORS[i % len(_COLORS)]))
+            for i, (name, v) in enumerate(samples.items())]
+    lo, hi = v_th - aa, v_th + aa
+    full_height = dict(xref="x", yref="y domain", y0=0, y1=1)
+    label = dict(xref="x", yref="y domain", y=1, xanchor="left", yanchor="top", showarrow=False)
+    layout = dict(title=dict(text=title), barmode="overlay", height=height, margin=dict(l=50, r=20, t=60, b=40),
+                  xaxis=dict(title=dict(text="pre-activation x[t]")), yaxis=dict(title=dict(text="density")),
+                  shapes=[dict(type="rect", x0=lo, x1=hi, fillcolor="orange", opacity=0.15, line=dict(width=0),
+                               **full_height),
+                          dict(type="line", x0=v_th, x1=v_th, line=dict(color="black", dash="dash"), **full_height)],
+                  annotations=[dict(text="surrogate window", x=lo, **label), dict(text="Vth", x=v_th, **label)])
+    return go.Figure(data=data, layout=layout)
 
 
 def firing_rate_bars(rates: dict, title="Firing rate per layer (spikes per neuron per time step)", height=360):
