@@ -41,6 +41,7 @@ CONFIGS = {
                   anchor_fwd=None),
 }
 TARGET_ACTIVITY = (0.01, 0.005)
+STAGES = NO_TORCH = False
 BETA_OUT = 0.905
 
 
@@ -189,6 +190,50 @@ def bench_torch(x_np, y_np, Ws, cfg, reps):
     return dict(forward_ms=fwd, backward_ms=float(np.median(times)), backward_mib=float(np.max(mems))), grads
 
 
+def stage_times(net, x, y, n_repeat=50):
+    """Host (CPU) and device (GPU) time of each stage of the sparse backward, alone, ms
+    (cupyx.profiler.benchmark): which stages are launch-bound and which are kernel-bound."""
+    from cupyx.profiler import benchmark
+    from snnkit.s3gd import sparse as sp
+    from snnkit.s3gd.lif import compact
+    h1, h2 = net.hidden
+    net.sparse = True
+    _, g = net.loss()(net.forward(x), y)
+
+    def fresh_compact():
+        for h in net.hidden:
+            h._active = None
+        return compact(net.hidden)
+
+    def whole():
+        for h in net.hidden:
+            h._active = None
+        net.backward(g)
+    a1, a2 = fresh_compact()
+    r1, r2 = (net.regularizer.grad_from_counts(c) for c in net._counts)
+    ga = net.readout.backward(g, at=a2)
+    g2 = sp.entry_grad(ga.values, a2, r2, h2.threshold, h2.scale)
+    gin = sp.sparse_input_grad(g2, a2, a1, h2.params["weight"], h2.beta)
+    g1 = sp.entry_grad(gin, a1, r1, h1.threshold, h1.scale)
+    stages = {
+        "regularizer grads (2 layers)": lambda: [net.regularizer.grad_from_counts(c) for c in net._counts],
+        "compact (2 layers, 1 sync)": fresh_compact,
+        "readout backward at A2": lambda: net.readout.backward(g, at=a2),
+        "hidden2 entry grad": lambda: sp.entry_grad(ga.values, a2, r2, h2.threshold, h2.scale),
+        "hidden2 weight grad": lambda: sp.sparse_weight_grad(g2, a2, h2._cache["trace"]),
+        "hidden2 input grad at A1": lambda: sp.sparse_input_grad(g2, a2, a1, h2.params["weight"], h2.beta),
+        "hidden1 entry grad": lambda: sp.entry_grad(gin, a1, r1, h1.threshold, h1.scale),
+        "hidden1 weight grad": lambda: sp.sparse_weight_grad(g1, a1, h1._cache["trace"]),
+        "whole sparse backward": whole,
+    }
+    out = {}
+    for label, fn in stages.items():
+        r = benchmark(fn, n_repeat=n_repeat, n_warmup=5)
+        out[label] = dict(cpu_ms=1e3 * float(np.median(r.cpu_times)), gpu_ms=1e3 * float(np.median(r.gpu_times[0])))
+    whole()
+    return out
+
+
 def run(name, reps):
     from snnkit.backend import to_device, to_numpy
     from snnkit.s3gd import Network
@@ -205,8 +250,12 @@ def run(name, reps):
         calibrate(layer, s, target, z.normal(size=(layer.n_in, layer.n_out)), cfg["spread"])
         s = layer.forward(s)
     ours = bench_ours(net, x, to_device(y_np), reps)
+    if STAGES:
+        ours["stages"] = stage_times(net, x, to_device(y_np))
     Ws = [to_numpy(l.params["weight"]) for l in net.layers]
     try:
+        if NO_TORCH:
+            raise ImportError("--no-torch")
         torch_res, torch_grads = bench_torch(x_np, y_np, Ws, cfg, reps)
     except (ImportError, AssertionError, RuntimeError) as e:       # no torch / no CUDA torch
         print(f"PyTorch baseline skipped: {type(e).__name__}: {e}")
@@ -235,7 +284,11 @@ def main(argv=None):
     ap.add_argument("--config", nargs="+", default=["shd", "fashion"], choices=list(CONFIGS))
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--stages", action="store_true", help="also time each sparse-backward stage alone")
+    ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
     a = ap.parse_args(argv)
+    global STAGES, NO_TORCH
+    STAGES, NO_TORCH = a.stages, a.no_torch
     from snnkit.backend import info
     dev = info()
     print(f"device: {dev['device']}  backend: {dev['backend']}")
@@ -255,6 +308,8 @@ def main(argv=None):
         print("per-layer profile (ms):", {m: {k: round(v, 3) for k, v in d["layers_ms"].items()}
                                           for m, d in o["profile"].items()})
         print("cosine(ours dense, torch) per layer:", [round(c, 6) for c in r["cos_dense_vs_torch"]])
+        for label, d in o.get("stages", {}).items():
+            print(f"  stage {label:<30} host {d['cpu_ms']:.3f} ms  device {d['gpu_ms']:.3f} ms")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1)

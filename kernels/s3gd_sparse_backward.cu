@@ -4,17 +4,19 @@
 // 1. s3gd_active_count  one thread per (b, time chunk c, j): active steps of neuron j of sample b
 //                       within chunk c (32 steps). Chunking gives T/32 times more threads than one
 //                       thread per (b, j) walking all of T, and keeps the reads coalesced over j.
-// 2. (exclusive scan of the counts in (b, j, c) order, in Python -> chunk offsets; the totals of
-//    all layers come to the host in one transfer: the backward's only host synchronization)
-// 3. s3gd_active_fill   same threads: write the entries (b, t, j, V) of the chunk at its offset,
-//                       and the CSR offsets over (b, j) (every c = 0 thread writes its own).
+// 2. (one inclusive scan over the counts of all layers, in (layer, b, j, c) order, in Python; the
+//    layers' totals come to the host in one transfer: the backward's only host synchronization)
+// 3. s3gd_active_fill   same threads: write the entries (b, t, j, V) of the chunk at its offset
+//                       (the scan just before it, less the layer's base), and the CSR offsets
+//                       over (b, j) (every c = 0 thread writes its own).
 //                       Entries are thus grouped by sample, then neuron, then time (CSR over (b, j)).
 // 4. s3gd_entry_grad    g_e = (dL/dS_e + r[b_e, j_e]) sigma'(V_e - threshold), one thread per entry
 //                       (r: the activity regularizer's time-constant part of dL/dS).
 // 5. s3gd_sparse_weight_grad   dW[i, j] = sum_{e in A, j_e = j} g_e tr[b_e, t_e, i]
 //                       tr is the input trace tr[t] = beta tr[t-1] + S_in[t] (saved by the forward).
 //                       Thread (i, j), i fastest, so a warp reads one contiguous trace row per entry;
-//                       the loop over b visits the (b, j) segments: no atomics, deterministic.
+//                       neuron j's entries are gathered through shared memory, sample tile by
+//                       sample tile, in (b, t) order: no atomics, deterministic.
 // 6. s3gd_sparse_input_grad    dL/dS_in at the entries q = (b, k, i) that the layer below needs
 //                       (its own active set): sum over this layer's entries e of sample b with
 //                       t_e >= k of beta^(t_e - k) g_e W[i, j_e]. A block serves 256 consecutive
@@ -37,7 +39,7 @@ __device__ __forceinline__ bool s3gd_in_band(real v, real threshold, real delta)
     return (x < 0 ? -x : x) < delta;
 }
 
-extern "C" __global__ void s3gd_active_count(const real* __restrict__ V, int* __restrict__ count,
+extern "C" __global__ void s3gd_active_count(const real* __restrict__ V, long long* __restrict__ count,
                                              const real threshold, const real delta, const int B,
                                              const int T, const int N, const int n_chunks) {
     long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;   // ((b * n_chunks + c) * N + j)
@@ -45,14 +47,16 @@ extern "C" __global__ void s3gd_active_count(const real* __restrict__ V, int* __
     long long j = idx % N, rest = idx / N;
     long long c = rest % n_chunks, b = rest / n_chunks;
     int t1 = min(T, (int)(c + 1) * S3GD_CHUNK);
-    int cnt = 0;
+    long long cnt = 0;
     for (int t = (int)c * S3GD_CHUNK; t < t1; ++t)
         cnt += s3gd_in_band(V[(b * T + t) * N + j], threshold, delta);
     count[(b * N + j) * n_chunks + c] = cnt;                            // scanned in (b, j, c) order
 }
 
+// inclusive: the scan of all layers' counts; first: index of this layer's first chunk in it.
 extern "C" __global__ void s3gd_active_fill(const real* __restrict__ V,
-                                            const long long* __restrict__ chunk_offsets,
+                                            const long long* __restrict__ inclusive,
+                                            const long long first,
                                             long long* __restrict__ offsets,
                                             int* __restrict__ eb, int* __restrict__ et,
                                             int* __restrict__ ej, real* __restrict__ ev,
@@ -63,9 +67,11 @@ extern "C" __global__ void s3gd_active_fill(const real* __restrict__ V,
     long long j = idx % N, rest = idx / N;
     long long c = rest % n_chunks, b = rest / n_chunks;
     int t1 = min(T, (int)(c + 1) * S3GD_CHUNK);
-    long long e = chunk_offsets[(b * N + j) * n_chunks + c];
+    const long long base = first > 0 ? inclusive[first - 1] : 0;
+    const long long k = first + (b * N + j) * n_chunks + c;            // this chunk in the scan
+    long long e = (k > 0 ? inclusive[k - 1] : 0) - base;
     if (c == 0) offsets[b * N + j] = e;                                 // CSR over (b, j)
-    if (idx == 0) offsets[(long long)B * N] = chunk_offsets[(long long)B * N * n_chunks];
+    if (idx == 0) offsets[(long long)B * N] = inclusive[first + (long long)B * N * n_chunks - 1] - base;
     for (int t = (int)c * S3GD_CHUNK; t < t1; ++t) {
         real v = V[(b * T + t) * N + j];
         if (s3gd_in_band(v, threshold, delta)) {
@@ -88,22 +94,68 @@ extern "C" __global__ void s3gd_entry_grad(const real* __restrict__ grad_s,
     g[e] = (grad_s[e] + r[(long long)eb[e] * N + ej[e]]) * (real(1) / (den * den));
 }
 
+// Block (i-tile of S3GD_WG_BLOCK inputs, neuron j). Neuron j's entries lie in B short segments
+// (b, j) of the (b, j, t)-ordered list. For a tile of S3GD_WG_BLOCK samples, the block loads the
+// segment bounds, prefix-sums their lengths, and gathers the entries' (trace row, g) into shared
+// memory; then each thread streams the gathered rows of its input i. The loads of different
+// entries are independent, so many are in flight at once (a thread walking the segments itself
+// would wait on offsets -> et -> trace, one dependent chain per entry).
+#define S3GD_WG_BLOCK 128
 extern "C" __global__ void s3gd_sparse_weight_grad(const real* __restrict__ g,
                                                    const int* __restrict__ et,
                                                    const long long* __restrict__ offsets,
                                                    const real* __restrict__ trace,
                                                    real* __restrict__ dW, const int B, const int T,
                                                    const int N_in, const int N) {
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
-    int j = blockIdx.y;                               // gridDim.y = N <= 65535
-    if (i >= N_in) return;
+    __shared__ long long s_start[S3GD_WG_BLOCK];
+    __shared__ int s_pos[S3GD_WG_BLOCK + 1];         // exclusive prefix sum of segment lengths
+    __shared__ long long s_row[S3GD_WG_BLOCK];
+    __shared__ real s_g[S3GD_WG_BLOCK];
+    const int tid = threadIdx.x;
+    const int i = blockIdx.x * S3GD_WG_BLOCK + tid;
+    const int j = blockIdx.y;                         // gridDim.y = N <= 65535
     real acc = 0;
-    for (int b = 0; b < B; ++b) {
-        long long s = offsets[(long long)b * N + j], stop = offsets[(long long)b * N + j + 1];
-        for (long long e = s; e < stop; ++e)
-            acc += g[e] * trace[((long long)b * T + et[e]) * N_in + i];
+    for (int b0 = 0; b0 < B; b0 += S3GD_WG_BLOCK) {
+        const int b = b0 + tid;
+        long long start = 0, len = 0;
+        if (b < B) {
+            start = offsets[(long long)b * N + j];
+            len = offsets[(long long)b * N + j + 1] - start;
+        }
+        __syncthreads();                              // the previous tile is no longer read
+        s_start[tid] = start;
+        s_pos[tid + 1] = (int)len;                    // a segment holds at most T entries
+        if (tid == 0) s_pos[0] = 0;
+        __syncthreads();
+        for (int step = 1; step < S3GD_WG_BLOCK; step <<= 1) {   // inclusive scan of s_pos[1..]
+            int v = (tid + 1 > step) ? s_pos[tid + 1 - step] : 0;
+            __syncthreads();
+            s_pos[tid + 1] += v;
+            __syncthreads();
+        }
+        const int L = s_pos[S3GD_WG_BLOCK];
+        for (int f0 = 0; f0 < L; f0 += S3GD_WG_BLOCK) {
+            const int f = f0 + tid;
+            if (f < L) {                              // segment holding flat index f: binary search
+                int lo = 0, hi = S3GD_WG_BLOCK;       // invariant s_pos[lo] <= f < s_pos[hi]
+                while (hi - lo > 1) {
+                    int mid = (lo + hi) >> 1;
+                    if (s_pos[mid] <= f) lo = mid; else hi = mid;
+                }
+                const long long e = s_start[lo] + (f - s_pos[lo]);
+                s_row[tid] = ((long long)(b0 + lo) * T + et[e]) * N_in;
+                s_g[tid] = g[e];
+            }
+            __syncthreads();
+            const int n = min(S3GD_WG_BLOCK, L - f0);
+            if (i < N_in) {
+                #pragma unroll 8
+                for (int k = 0; k < n; ++k) acc += s_g[k] * trace[s_row[k] + i];
+            }
+            __syncthreads();
+        }
     }
-    dW[(long long)i * N + j] = acc;
+    if (i < N_in) dW[(long long)i * N + j] = acc;
 }
 
 // grid: x = blocks of 256 consecutive queries (sorted by sample), sized from n_q: no batch cap.

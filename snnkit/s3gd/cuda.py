@@ -78,34 +78,38 @@ def active_entries(items):
     """Compact the band |V - threshold| < delta of each (V [B,T,N], threshold, delta) in ``items``:
     a list of (offsets [B*N+1] int64, b, t, j int32, v).
 
-    The entry counts size the entry arrays, so they must reach the host; all layers' counts come
-    in one transfer, the sparse backward's only host synchronization (each one stalls the GPU
-    while Python launches what follows)."""
+    The entry counts size the entry arrays, so they must reach the host; all layers' counts are
+    scanned together and their totals come in one transfer, the sparse backward's only host
+    synchronization (each one stalls the GPU while Python launches what follows)."""
     import cupy as cp
-    staged = []
+    staged, n_all = [], 0
     for V, threshold, delta in items:
         V = cp.ascontiguousarray(V)
         B, T, N = V.shape
         n_chunks = (T + CHUNK - 1) // CHUNK
         f = V.dtype.type
         args = (f(threshold), f(delta), np.int32(B), np.int32(T), np.int32(N), np.int32(n_chunks))
-        cnt = cp.empty(B * N * n_chunks, dtype=cp.int32)
-        launch_1d(_fn("s3gd_sparse_backward.cu", "s3gd_active_count", V.dtype), cnt.size, (V, cnt) + args)
-        chunk_offsets = cp.zeros(cnt.size + 1, dtype=cp.int64)
-        cp.cumsum(cnt, dtype=cp.int64, out=chunk_offsets[1:])
-        staged.append((V, chunk_offsets, args))
+        staged.append((V, args, n_all, B * N * n_chunks))
+        n_all += B * N * n_chunks
     if not staged:
         return []
-    totals = cp.concatenate([co[-1:] for _, co, _ in staged]).get()       # the one host sync
-    out = []
-    for (V, chunk_offsets, args), n in zip(staged, totals):
+    cnt = cp.empty(n_all, dtype=cp.int64)
+    for V, args, first, n in staged:
+        launch_1d(_fn("s3gd_sparse_backward.cu", "s3gd_active_count", V.dtype), n,
+                  (V, cnt[first:first + n]) + args)
+    inclusive = cp.cumsum(cnt)
+    ends = [first + n - 1 for _, _, first, n in staged]
+    totals = (inclusive[ends[0]:ends[0] + 1] if len(ends) == 1 else
+              cp.concatenate([inclusive[e:e + 1] for e in ends])).get()       # the one host sync
+    out, before = [], 0
+    for (V, args, first, n), upto in zip(staged, totals):
         B, T, N = V.shape
-        n = int(n)
+        n_e, before = int(upto) - before, int(upto)
         offsets = cp.empty(B * N + 1, dtype=cp.int64)
-        eb, et, ej = (cp.empty(n, dtype=cp.int32) for _ in range(3))
-        ev = cp.empty(n, dtype=V.dtype)
-        launch_1d(_fn("s3gd_sparse_backward.cu", "s3gd_active_fill", V.dtype), chunk_offsets.size - 1,
-                  (V, chunk_offsets, offsets, eb, et, ej, ev) + args)
+        eb, et, ej = (cp.empty(n_e, dtype=cp.int32) for _ in range(3))
+        ev = cp.empty(n_e, dtype=V.dtype)
+        launch_1d(_fn("s3gd_sparse_backward.cu", "s3gd_active_fill", V.dtype), n,
+                  (V, inclusive, np.int64(first), offsets, eb, et, ej, ev) + args)
         out.append((offsets, eb, et, ej, ev))
     return out
 

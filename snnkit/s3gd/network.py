@@ -119,10 +119,14 @@ class Network:
         h1, h2 = self.hidden
         r1, r2 = (self.regularizer.grad_from_counts(c) for c in self._counts)
         if self.sparse:
+            # the readout's weight gradient needs no active set: queue it before the compaction's
+            # host sync, so that the GPU works on it while Python launches the compaction
+            with step(self.readout.name):
+                self.readout.backward(grad_logits, at=False)
             with step("compact"):
                 a1, a2 = compact(self.hidden)
-            with step(self.readout.name):
-                g = self.readout.backward(grad_logits, at=a2)
+            with step(self.readout.name):                  # its time adds to the first part
+                g = self.readout.input_grad(a2)
             with step(h2.name):
                 g = h2.backward(g, at=a1, grad_const=r2)
             with step(h1.name):

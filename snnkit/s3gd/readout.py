@@ -57,6 +57,8 @@ class LeakyReadout:
     __call__ = forward
 
     def backward(self, grad_logits, at=None):
+        """dW, and dL/dS: dense [B,T,N] (``at=None``), on an active set (``at``: an ActiveGrad),
+        or not at all (``at=False``; :meth:`input_grad` can ask for it later)."""
         c = self._cache
         if c is None:
             raise RuntimeError(f"{self.name}: backward called before forward")
@@ -70,10 +72,16 @@ class LeakyReadout:
         else:
             gout = xp.ascontiguousarray(xp.broadcast_to(grad_logits[:, None, :], out.shape))
         e = scan_backward(gout, self.beta, 1.0 - self.beta)            # dL/dz [B, T, C]
-        W = self.params["weight"]
         self.grads["weight"] = s.reshape(B * T, self.n_in).T @ e.reshape(B * T, C)
-        if at is False:
-            return None
+        c["e"] = e
+        return None if at is False else self.input_grad(at)
+
+    def input_grad(self, at=None):
+        """dL/dS of the last backward: dense [B,T,N], or an ActiveGrad on the active set ``at``."""
+        e = self._cache.get("e") if self._cache else None
+        if e is None:
+            raise RuntimeError(f"{self.name}: input_grad called before backward")
+        W = self.params["weight"]
         if at is None:
             return e @ W.T
         return ActiveGrad(at, linear_input_grad_at(e, W, at))
