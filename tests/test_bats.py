@@ -191,6 +191,35 @@ def test_bad_times_name_the_argument():
     assert out.times.shape == (2, 2, 1)
 
 
+def test_float32_exp_overflow_is_an_error_not_missing_spikes():
+    """exp(t / tau_s) overflows float32 beyond ~88 tau_s: that must fail loudly, not drop spikes."""
+    w = np.full((2, 3), 400.0)                  # u* = w tau / 4 = 0.2 per input, theta 0.3
+    t = np.array([[[0.1], [0.1005], [0.101]]])
+    ref = sb.simulate(w, t, 1e-3, 0.3, max_spikes=4)                 # float64: fine
+    assert ref.counts.sum() > 0
+    with pytest.raises(ValueError, match="in_times.*tau_s.*float32.*float64"):
+        sb.simulate(w.astype(np.float32), t, 1e-3, 0.3, max_spikes=4)
+    with pytest.raises(ValueError, match="t_max.*tau_s.*float32"):
+        sb.LIFDense(3, 2, 1e-3, 0.3, t_max=0.2, dtype=np.float32)
+    layer = sb.LIFDense(3, 2, 1e-3, 0.3, dtype=np.float32, weight=w.astype(np.float32))
+    with pytest.raises(ValueError, match="input spikes.*float32"):
+        layer.forward(SpikeTrains(t, np.ones((1, 3), np.int32)))
+
+
+def test_grazing_threshold_keeps_gradients_finite():
+    """A peak that touches theta within 1e-10 makes x = sqrt(b^2 - 4ac) -> 0 and 1/x blow up: the
+    guard (X_GUARD) keeps the factors finite and bounded."""
+    tau_s, theta = 0.05, 0.2
+    tau = 2 * tau_s
+    # one input at t = 0 with weight w: u(t) = w tau (e^{-t/tau} - e^{-t/tau_s}) peaks at w tau / 4
+    w = np.array([[4 * theta / tau * (1 + 1e-10)]])
+    sim = sb.simulate(w, np.zeros((1, 1, 1)), tau_s, theta, max_spikes=1)
+    assert sim.counts[0, 0] == 1 and float(sim.x[0, 0, 0]) < 1e-4       # the grazing regime
+    dw, dx = sb.backward(w, sim, np.ones_like(sim.times), tau_s, theta)
+    assert np.all(np.isfinite(dw)) and np.all(np.isfinite(dx))
+    assert np.abs(dw).max() < 1e6 and np.abs(dx).max() < 1e6
+
+
 def test_layer_matches_functional_core_and_unpacks():
     rng = np.random.default_rng(5)
     layer = sb.LIFDense(10, 4, 0.01, 0.01, max_spikes=3, t_max=0.2, seed=3, dtype=np.float64)

@@ -68,8 +68,10 @@ def test_forward_cuda_matches_numpy(case, dt):
     print(f"\n[forward {name} dt={dt}] B={B} spikes/neuron={ref.counts.mean():.2f} (max {ref.counts.max()}, "
           f"overflow {ref.overflow.sum()}); f64 max rel err {e64:.1e}; f32: count mismatch {mism:.2e}, "
           f"time rel err median {np.median(rel):.1e} p99.9 {np.quantile(rel, 0.999):.1e} max {rel.max():.1e}")
-    assert mism <= 2e-3
-    assert np.quantile(rel, 0.99) <= 1e-5 and rel.max() <= 1e-3
+    # measured on an H200 (2026-12-01): no count mismatch, p99.9 <= 8.4e-6, max 4.8e-5 (near-grazing
+    # crossings, where the root is ill-conditioned). Counts may flip only for such crossings.
+    assert mism <= 1e-4
+    assert np.quantile(rel, 0.999) <= 1e-5 and rel.max() <= 1e-3
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
@@ -80,7 +82,7 @@ def test_backward_cuda_matches_numpy(case):
     sim = sb.simulate(w, t, tau_s, theta, max_spikes=S, t_max=t_max)
     grad = np.where(np.isfinite(sim.times), rng.normal(size=sim.times.shape), 0)
     dw, dx = sb.backward(w, sim, grad, tau_s, theta)
-    for dtype, tol in ((np.float64, 1e-9), (np.float32, 1e-4)):
+    for dtype, tol in ((np.float64, 1e-9), (np.float32, 1e-5)):     # measured: f32 <= 1.6e-6 of the max
         gsim = _to_gpu_sim(sim, dtype)
         gdw, gdx = sb.backward(cp.asarray(w, dtype=dtype), gsim, cp.asarray(grad, dtype=dtype), tau_s, theta)
         ew, ex = _rel(cp.asnumpy(gdw).astype(np.float64), dw), _rel(cp.asnumpy(gdx).astype(np.float64), dx)

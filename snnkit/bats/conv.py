@@ -34,7 +34,7 @@ import numpy as np
 from ..backend import rng as _rng, to_device, xp_of
 from ..spikes import SpikeTrains
 from .backward import backward as dense_backward
-from .neuron import check_neuron
+from .neuron import check_exp_range, check_neuron
 from .simulate import simulate
 
 __all__ = ["gather_patches", "fold_patches", "ConvLIF"]
@@ -102,6 +102,7 @@ class ConvLIF:
         self.n_positions = self.output_shape[0] * self.output_shape[1]
         self.n_in, self.n_out = H * W * C, self.n_positions * self.channels
         w = _rng(seed).uniform(init[0], init[1], size=(self.channels, ks[0], ks[1], C))
+        check_exp_range(None, self.tau_s, dtype, t_max=self.t_max)
         self.params = {"weight": to_device(np.asarray(w, dtype=dtype))}
         self.grads = {"weight": xp_of(self.params["weight"]).zeros_like(self.params["weight"])}
         self.name = name

@@ -22,7 +22,7 @@ from ..nn.init import uniform
 from ..nn.sequential import Sequential
 from ..spikes import SpikeTrains
 from .backward import backward as _backward
-from .neuron import check_neuron, check_times
+from .neuron import check_exp_range, check_neuron, check_times
 from .simulate import simulate
 
 __all__ = ["LIFDense", "SpikeInput", "Network", "latency_encoder", "mark_checked"]
@@ -55,6 +55,7 @@ class LIFDense:
             if weight.shape != (self.n_out, self.n_in):
                 raise ValueError(f"weight must have shape ({self.n_out}, {self.n_in}) = (n_out, n_in); "
                                  f"got {tuple(weight.shape)}")
+        check_exp_range(None, self.tau_s, weight.dtype, t_max=self.t_max)
         self.params = {"weight": weight}
         self.grads = {"weight": xp_of(weight).zeros_like(weight)}
         self.need_input_grad = True
@@ -65,6 +66,8 @@ class LIFDense:
         # Trains made by a BATS layer (or SpikeInput, or marked by ``mark_checked``) are valid by
         # construction: skipping their value check saves a device sync per layer.
         times = check_times(spikes, self.n_in, "input spikes", values=not _is_checked(spikes))
+        if not _is_checked(spikes):
+            check_exp_range(times, self.tau_s, w.dtype, "input spikes", self.t_max)
         self.last = simulate(w, xp_of(w).asarray(times, dtype=w.dtype), self.tau_s, self.theta,
                              self.delta_theta, self.max_spikes, self.t_max, self.dt, check=False)
         return mark_checked(self.last.spikes)

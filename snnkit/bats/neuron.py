@@ -40,7 +40,7 @@ import numpy as np
 from ..backend import xp_of
 from ..spikes import SpikeTrains
 
-__all__ = ["check_neuron", "check_times", "grid_up", "potential", "X_GUARD"]
+__all__ = ["check_exp_range", "check_neuron", "check_times", "grid_up", "potential", "X_GUARD"]
 
 # f1 = tau/(x z) and f2 = tau/x diverge when a trajectory only grazes threshold (x -> 0: the
 # spike time is infinitely sensitive there). The backward uses max(x, X_GUARD * c z), where c z is
@@ -100,6 +100,29 @@ def check_times(in_times, n_in, name="in_times", values=True):
             raise ValueError(f"{name} contains -inf; spike times must be finite or +inf (no spike)")
         raise ValueError(f"{name} must be sorted along the slot axis (+inf last); use xp.sort({name}, axis=2)")
     return t
+
+
+# The closed form works with exp(t / tau_s) (and its square root's square): beyond these many
+# tau_s the float type overflows, and a silent inf would mean silently missing spikes.
+EXP_LIMIT = {np.dtype(np.float32): 80.0, np.dtype(np.float64): 700.0}
+
+
+def check_exp_range(in_times, tau_s, dtype, name="in_times", t_max=float("inf")):
+    """ValueError when a spike time that matters (finite, <= t_max) is too many tau_s for
+    ``dtype``. ``in_times=None`` checks t_max alone (free: layers do it when built); otherwise one
+    device sync on a GPU."""
+    limit = EXP_LIMIT[np.dtype(dtype)]
+    if in_times is None:
+        t_hi, what = t_max, "t_max"
+    else:
+        xp = xp_of(in_times)
+        keep = xp.isfinite(in_times) & (in_times <= t_max)
+        t_hi = float(xp.where(keep, in_times, 0).max()) if in_times.size else 0.0
+        what = f"{name}: the latest spike at t"
+    if math.isfinite(t_hi) and t_hi / tau_s > limit:
+        raise ValueError(f"{what} = {t_hi:g} s is {t_hi / tau_s:.0f} tau_s (tau_s = {tau_s:g}); the closed form "
+                         f"uses exp(t / tau_s), which overflows {np.dtype(dtype).name} beyond {limit:g} tau_s. "
+                         "Use float64, a larger tau_s, or rescale the time axis.")
 
 
 GRID_TOL = 1e-4

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..backend import is_cupy_array, xp_of
 from ..spikes import SpikeTrains
-from .neuron import check_neuron, check_times, grid_up
+from .neuron import check_exp_range, check_neuron, check_times, grid_up
 
 __all__ = ["simulate", "Simulation", "sort_events"]
 
@@ -115,6 +115,8 @@ def simulate(weight, in_times, tau_s, theta, delta_theta=None, max_spikes=1, t_m
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"weight must be float32 or float64; got {dtype}")
     in_times = in_times.astype(dtype, copy=False)
+    if check:
+        check_exp_range(in_times, tau_s, dtype, t_max=t_max)
     ev_t, ev_i, ev_a, ev_b, used = sort_events(in_times, tau_s, dt)
     if is_cupy_array(weight):
         out = _simulate_cuda(weight, ev_t, ev_i, ev_a, ev_b, tau_s, theta, delta_theta, S, t_max, dt)
