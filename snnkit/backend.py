@@ -48,6 +48,10 @@ extern "C" __global__ void snnkit_probe(float* x, int n) {
 '''
 
 
+# the CuPy wheel of pyproject's gpu extra (tests/test_backend.py checks they agree)
+_GPU_WHEEL = "cupy-cuda13x[ctk]"
+
+
 def _probe_cupy():
     """Return (cupy, None) when CuPy can compile and run a kernel here, else (None, why)."""
     try:
@@ -72,8 +76,10 @@ def _probe_cupy():
         ok = cupy.asnumpy(x).tolist() == [1.0, 3.0, 5.0, 7.0]
     except Exception as e:
         return None, (f"a CUDA device is present but the probe kernel failed to compile or run with NVRTC "
-                      f"({type(e).__name__}: {e}). Install NVRTC for your CUDA version (e.g. "
-                      "pip install nvidia-cuda-nvrtc-cu12) or set SNNKIT_BACKEND=numpy.")
+                      f"({type(e).__name__}: {e}). Install NVRTC for your CUDA version: for CUDA 13 the gpu "
+                      f"extra brings it (pip install 'snnkit[gpu]', i.e. {_GPU_WHEEL}); for CUDA 12 use "
+                      "pip install 'cupy-cuda12x[ctk]' (or add nvidia-cuda-nvrtc-cu12 to an existing "
+                      "cupy-cuda12x). Or set SNNKIT_BACKEND=numpy.")
     if not ok:
         return None, "the probe kernel ran but produced wrong results; the CUDA setup is broken."
     return cupy, None

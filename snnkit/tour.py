@@ -3,13 +3,22 @@
 ``snnkit tour`` (and ``make tour``) runs each ``notebooks/NN_*.ipynb`` with papermill into
 ``build/tour/``, exports each executed notebook as standalone HTML (plotly.js embedded once per
 page by the ``notebook`` renderer, so the figures stay interactive offline) and writes
-``build/tour/index.html`` linking them with their run time and status. The test suite executes the
+``build/tour/index.html`` linking them with their run time and status.
+
+Offline, a page must not depend on a CDN (:func:`offline_html`): the only scripts still fetched
+from one are optional and never block the page. MathJax (typesetting of the markdown equations)
+loads ``async``; without it the equations stay readable as TeX source and a note says why.
+require.js is kept (``defer``) only where the notebook stored widget state, for the static
+widget snapshots, which need the network anyway; plotly.js is inlined and needs neither. The
+MathJax 3 tag that plotly adds to every figure is dropped: snnkit's figures use no LaTeX, and
+a second MathJax version would clash with the page's. The test suite executes the
 notebooks through :func:`execute_notebook` too, so the tour and the tests run the same thing.
 """
 from __future__ import annotations
 
 import html
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,11 +80,54 @@ def execute_notebook(path: Path, out_path: Path, parameters: dict | None = None,
     return time.perf_counter() - t0
 
 
+_SCRIPT_SRC = re.compile(r"""<script\b[^>]*\bsrc=["']?([^"' >]+)[^>]*>\s*</script>""", re.I)
+_MATHJAX_NOTE = ('<div class="snnkit-mathjax-note">Equations are shown as TeX source: MathJax, which typesets '
+                 'them, is loaded from a CDN and could not be reached (offline?). Everything else on this page, '
+                 'the interactive figures included, works offline.</div>')
+_MATHJAX_CSS = ("<style>.snnkit-mathjax-note{display:none;margin:1em;padding:.5em 1em;background:#fff8e0;"
+                "border:1px solid #e0c060;font-family:system-ui,sans-serif}"
+                "html.snnkit-no-mathjax .snnkit-mathjax-note{display:block}</style>")
+
+
+def _is_remote(src: str) -> bool:
+    return bool(re.match(r"(https?:)?//", src, re.I))
+
+
+def offline_html(page: str, widgets: bool = False) -> str:
+    """Make an exported page independent of CDNs (see the module docstring): MathJax ``async`` with
+    a visible note when it cannot load, require.js ``defer`` if ``widgets`` else removed, the
+    per-figure MathJax tags of plotly removed."""
+    head_end = page.lower().find("</head>")
+    head_end = len(page) if head_end < 0 else head_end
+    state = {"mathjax": False}
+
+    def fix(m):
+        tag, src = m.group(0), m.group(1)
+        if not _is_remote(src):
+            return tag
+        low = src.lower()
+        if "mathjax" in low:
+            if m.start() >= head_end or state["mathjax"]:
+                return ""                          # plotly's per-figure copy (MathJax 3): not needed
+            state["mathjax"] = True
+            return (f'<script async src="{src}" '
+                    """onerror="document.documentElement.classList.add('snnkit-no-mathjax')"></script>""")
+        if re.search(r"require(\.min)?\.js", low):
+            return f'<script defer src="{src}"></script>' if widgets else ""
+        return tag                                 # anything else is left for the test to flag
+    page = _SCRIPT_SRC.sub(fix, page)
+    if state["mathjax"]:
+        page = re.sub(r"</head>", lambda m: _MATHJAX_CSS + m.group(0), page, count=1, flags=re.I)
+        page = re.sub(r"<body\b[^>]*>", lambda m: m.group(0) + _MATHJAX_NOTE, page, count=1, flags=re.I)
+    return page
+
+
 def export_html(ipynb: Path, html_path: Path) -> Path:
     import nbformat
     from nbconvert import HTMLExporter
     nb = nbformat.read(str(ipynb), as_version=4)
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    body = offline_html(body, widgets="widgets" in nb.metadata)
     Path(html_path).write_text(body, encoding="utf-8")
     return Path(html_path)
 

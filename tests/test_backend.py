@@ -85,3 +85,30 @@ def test_gpu_backend_reports_device():
     print(r.stdout)
     assert r.returncode == 0 and "cupy" in r.stdout
     backend.use(None)
+
+
+def test_nvrtc_hint_matches_the_gpu_extra(monkeypatch):
+    """A device without a working NVRTC: the hint names pyproject's gpu extra wheel (CUDA 13) and
+    the CUDA 12 alternative. CuPy is faked, so this runs everywhere."""
+    import tomllib
+    import types
+    from pathlib import Path
+
+    gpu = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())[
+        "project"]["optional-dependencies"]["gpu"]
+    wheel = next(r for r in gpu if r.startswith("cupy"))
+    name = wheel.split(">")[0].split("=")[0].split("<")[0].strip()          # cupy-cuda13x[ctk]
+
+    def no_nvrtc(*a, **k):
+        raise RuntimeError("libnvrtc.so.13: cannot open shared object file")
+    fake = types.ModuleType("cupy")
+    fake.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
+    fake.RawKernel = no_nvrtc
+    fake.arange = lambda *a, **k: None
+    monkeypatch.setitem(__import__("sys").modules, "cupy", fake)
+    cp, why = backend._probe_cupy()
+    assert cp is None
+    assert "NVRTC" in why and "libnvrtc.so.13" in why
+    assert name in why and "snnkit[gpu]" in why
+    assert "cupy-cuda12x" in why and "cu12" in why
+    assert backend._GPU_WHEEL == name

@@ -5,14 +5,26 @@ A *model* has ``forward(x)``, ``backward(grad)``, ``layers`` (each with ``params
 optionally ``buffers``) and optionally ``train()``/``eval()``. A *loss* is a callable
 ``loss(output, labels) -> (value, dL/doutput)`` with ``predict(output) -> labels``. An optional
 ``encode(x_batch, rng) -> model input`` turns a data batch into spikes; it receives a Generator
-seeded by (seed, epoch, batch), so stochastic encoders are reproducible and resumable too.
+seeded by (seed, epoch, batch), so stochastic encoders are reproducible and resumable too (an
+encoder must draw from that generator, not from a global one).
 
-Shuffling uses one permutation per epoch drawn from ``default_rng([seed, epoch])``: no generator
-state needs saving, and a run resumed from the checkpoint of epoch k continues bit-for-bit like an
-uninterrupted one (on the CPU).
+Randomness without saved generator state: shuffling uses one permutation per epoch drawn from
+``default_rng([seed, epoch])`` and the encoder's generator is ``default_rng([seed, epoch, batch,
+train])``. Every random stream is a pure function of the seed and the counters (epoch, batch within
+the epoch), so the checkpoint holds the complete random state as those counters. A run resumed from
+a checkpoint, written at the end of an epoch or, with ``checkpoint_every=n``, after every n-th
+optimizer step in the middle of an epoch, continues bit-for-bit like an uninterrupted one (on the
+CPU): parameters, buffers, optimizer moments, the lr, the running sums of the unfinished epoch, the
+history and the early-stopping state are all in the file.
 
 Checkpoints are ``np.savez`` files (no pickle) written to ``<path>.tmp`` and renamed, so an
 interrupted write never leaves a file that looks complete.
+
+NaN/Inf: after each step the loss and every gradient are checked (one ``isfinite`` per array; set
+``check_finite=False`` to skip). Only when a check fails does the trainer look for the culprit: it
+re-runs that batch's forward (loss failed) or backward (gradient failed) with each layer's method
+wrapped by a check, and names the first layer whose input was finite and whose result was not.
+Normal training pays nothing for this diagnosis.
 """
 from __future__ import annotations
 
@@ -49,16 +61,54 @@ def _layer_name(i, layer):
     return f"layer {i} ({getattr(layer, 'name', None) or type(layer).__name__})"
 
 
+def _finite(obj) -> bool:
+    """No NaN/Inf in ``obj`` (an array, a scalar, a tuple/list/dict of them, or a spike container).
+    Spike times (anything with ``.times``) are +inf padded, so there only NaN and -inf count."""
+    if obj is None:
+        return True
+    if isinstance(obj, (tuple, list)):
+        return all(_finite(o) for o in obj)
+    if isinstance(obj, dict):
+        return all(_finite(o) for o in obj.values())
+    times = getattr(obj, "times", None)
+    if times is not None:
+        xp = xp_of(times)
+        return not bool((xp.isnan(times) | (times == -xp.inf)).any())
+    if isinstance(obj, (bool, int)):
+        return True
+    if isinstance(obj, (float, np.number)):
+        return bool(np.isfinite(obj))
+    dtype = getattr(obj, "dtype", None)
+    if dtype is not None and getattr(obj, "shape", None) is not None:
+        if np.dtype(dtype).kind not in "fc":
+            return True
+        return bool(xp_of(obj).isfinite(obj).all())
+    return True
+
+
+class _Found(Exception):
+    """Stops a diagnostic re-run at the first non-finite result."""
+
+
+_MISSING = object()
+_ZERO = (0.0, 0.0, 0, 0.0)      # running sums of an unfinished epoch: loss*n, acc*n, n, seconds
+
+
 class Trainer:
     def __init__(self, model, loss, optimizer, *, batch_size=32, encode=None, seed=0,
                  checkpoint=None, patience=None, monitor="val_acc", progress=True,
-                 lr_schedule=None, check_finite=True, eval_batch_size=None, min_delta=0.0):
+                 lr_schedule=None, check_finite=True, eval_batch_size=None, min_delta=0.0,
+                 checkpoint_every=None):
         self.model, self.loss, self.opt = model, loss, optimizer
         self.batch_size = int(batch_size)
         self.eval_batch_size = int(eval_batch_size or max(batch_size, 256))
         self.encode = encode
         self.seed = int(seed)
         self.checkpoint = Path(checkpoint) if checkpoint else None
+        if checkpoint_every is not None and int(checkpoint_every) < 1:
+            raise ValueError(f"checkpoint_every must be >= 1 (optimizer steps), got {checkpoint_every}")
+        # also write the checkpoint after every n-th optimizer step (mid-epoch), not only per epoch
+        self.checkpoint_every = int(checkpoint_every) if checkpoint_every else None
         self.patience = patience
         if monitor not in ("val_acc", "val_loss"):
             raise ValueError("monitor must be 'val_acc' or 'val_loss'")
@@ -71,6 +121,9 @@ class Trainer:
                                           "val_loss": [], "val_acc": [], "time": []}
         self.epoch = 0
         self.step_count = 0
+        self.batch_in_epoch = 0             # next batch of the current epoch (0 = at an epoch boundary)
+        self._partial = _ZERO               # running sums of the current epoch up to ``batch``
+        self._data_shape = None             # (n_train, batch_size) of the epoch in progress
         self.best = None
         self.best_epoch = -1
         self.stopped_early = False
@@ -82,34 +135,126 @@ class Trainer:
         r = np.random.default_rng([self.seed, epoch, batch_idx, int(train)])
         return self.encode(x, r)
 
-    def _check(self, value, what):
-        if self.check_finite and not np.isfinite(value):
-            raise NonFiniteError(f"{what} became {value} at epoch {self.epoch}, step {self.step_count}. "
-                                 "Lower the learning rate or check the inputs/initial weights.")
-
-    def _check_grads(self):
-        if not self.check_finite:
-            return
-        for i, layer in enumerate(self.model.layers):
-            for k, g in getattr(layer, "grads", {}).items():
-                xp = xp_of(g)
-                if not bool(xp.isfinite(g).all()):
-                    raise NonFiniteError(
-                        f"gradient '{k}' of {_layer_name(i, layer)} is NaN/Inf at epoch {self.epoch}, "
-                        f"step {self.step_count}. Lower the learning rate or check the layer's settings.")
+    def _where(self):
+        return f"at epoch {self.epoch}, step {self.step_count}"
 
     def train_step(self, x, y, batch_idx=0):
         if hasattr(self.model, "train"):
             self.model.train()
-        out = self.model.forward(self._input(x, self.epoch, batch_idx, True))
+        inp = self._input(x, self.epoch, batch_idx, True)
+        out = self.model.forward(inp)
         y_dev = xp_of(out if not hasattr(out, "times") else out.times).asarray(y)
         value, grad = self.loss(out, y_dev)
-        self._check(value, "the loss")
+        if self.check_finite and not np.isfinite(value):
+            raise NonFiniteError(self._explain_loss(value, inp, y_dev))
         self.model.backward(grad)
-        self._check_grads()
+        if self.check_finite and not self._grads_finite():
+            raise NonFiniteError(self._explain_grads(grad))
         self.opt.step()
         self.step_count += 1
         return value, accuracy(self.loss.predict(out), y)
+
+    # -- NaN/Inf diagnosis (runs only after a check failed) ------------------------------------
+    def _grads_finite(self) -> bool:
+        for layer in self.model.layers:
+            for g in getattr(layer, "grads", {}).values():
+                if not bool(xp_of(g).isfinite(g).all()):
+                    return False
+        return True
+
+    def _trace(self, method, run):
+        """Call ``run()`` with ``layer.<method>`` of every layer wrapped by a check; return
+        ``(i, layer, what)`` for the first call whose input was finite and whose result (the
+        output, the returned gradient or the layer's grads) was not, ``(i, layer, "input")`` when a
+        layer was handed a non-finite input that no layer produced, or None. Best effort: an
+        exception of the re-run is swallowed and the wrappers are always removed again."""
+        found, patched = [], []
+
+        def wrap(i, layer, fn):
+            def checked(*args, **kwargs):
+                if args and not _finite(args[0]):
+                    found.append((i, layer, "input"))
+                    raise _Found
+                res = fn(*args, **kwargs)
+                if method == "backward":
+                    for k, g in getattr(layer, "grads", {}).items():
+                        if not _finite(g):
+                            found.append((i, layer, f"gradient '{k}'"))
+                            raise _Found
+                if not _finite(res):
+                    found.append((i, layer, "output" if method == "forward" else "returned gradient"))
+                    raise _Found
+                return res
+            return checked
+
+        for i, layer in enumerate(self.model.layers):
+            fn = getattr(layer, method, None)
+            if fn is None:
+                continue
+            own = getattr(layer, "__dict__", {}).get(method, _MISSING)   # an instance attribute to restore
+            try:
+                setattr(layer, method, wrap(i, layer, fn))
+            except (AttributeError, TypeError):
+                continue
+            patched.append((layer, own))
+        try:
+            run()
+        except _Found:
+            pass
+        except Exception:   # noqa: BLE001 - the diagnosis must not hide the NaN error
+            pass
+        finally:
+            for layer, own in patched:
+                if own is _MISSING:
+                    delattr(layer, method)
+                else:
+                    setattr(layer, method, own)
+        return found[0] if found else None
+
+    def _explain_loss(self, value, inp, y_dev) -> str:
+        where = self._where()
+        if not _finite(inp):
+            return (f"the model input (the batch after encoding) contains NaN/Inf {where}, so the loss "
+                    f"became {value}. Check the data and the encoder.")
+        # re-run the forward layer by layer on this batch; buffers (running statistics) are restored
+        saved = [(b, to_numpy(b).copy()) for layer in self.model.layers
+                 for b in getattr(layer, "buffers", {}).values()]
+        try:
+            hit = self._trace("forward", lambda: self.model.forward(inp))
+        finally:
+            for b, v in saved:
+                b[...] = xp_of(b).asarray(v)
+        if hit is None:
+            return (f"the loss became {value} {where} although every layer's forward output is finite: the "
+                    "loss itself overflowed. Check the scale of the outputs and the loss settings.")
+        i, layer, what = hit
+        if what == "input":
+            return (f"the input of {_layer_name(i, layer)} is NaN/Inf {where} although every earlier layer's "
+                    f"output was finite (computed between layers, e.g. a residual sum); the loss became {value}.")
+        return (f"{_layer_name(i, layer)} returned a NaN/Inf forward output from a finite input {where} "
+                f"(the loss became {value}). Lower the learning rate or check that layer's weights and settings.")
+
+    def _explain_grads(self, grad) -> str:
+        where = self._where()
+        bad = [(i, layer, k) for i, layer in enumerate(self.model.layers)
+               for k, g in getattr(layer, "grads", {}).items() if not bool(xp_of(g).isfinite(g).all())]
+        others = ", ".join(dict.fromkeys(_layer_name(i, layer) for i, layer, _ in bad))
+        if not _finite(grad):
+            return (f"the gradient of the loss is NaN/Inf {where} although the loss is finite; layers with "
+                    f"NaN/Inf gradients: {others}. Check the loss.")
+        hit = self._trace("backward", lambda: self.model.backward(grad))
+        if hit is not None and hit[2] != "input":
+            i, layer, what = hit
+            if what == "returned gradient":
+                head = f"the backward of {_layer_name(i, layer)} returned a NaN/Inf input gradient {where}"
+            else:
+                head = f"{what} of {_layer_name(i, layer)} is NaN/Inf {where}"
+            return (f"{head}, from a finite incoming gradient (the first layer the backward reached with a "
+                    f"finite gradient that produced NaN/Inf; layers with NaN/Inf gradients: {others}). "
+                    "Lower the learning rate or check the layer's settings.")
+        i, layer, k = bad[-1]   # no re-run possible: the last layer in order is the one backward reaches first
+        return (f"gradient '{k}' of {_layer_name(i, layer)} is NaN/Inf {where} (layers with NaN/Inf "
+                f"gradients: {others}). Lower the learning rate or check the layer's settings.")
 
     def evaluate(self, x, y):
         """(mean loss, accuracy) over a data set, batch by batch, in eval mode."""
@@ -129,28 +274,42 @@ class Trainer:
 
     # -- epochs ---------------------------------------------------------------------------------
     def fit(self, train, val=None, epochs=10, resume=False):
-        """Train for ``epochs`` (total, counting epochs already done when resuming)."""
+        """Train for ``epochs`` (total, counting epochs already done when resuming). A run stopped
+        in the middle of an epoch (resumed from a ``checkpoint_every`` checkpoint, or ``fit`` called
+        again after an interruption) continues that epoch at the next batch."""
         x_tr, y_tr = train
         if resume:
             if self.checkpoint is None:
                 raise ValueError("resume=True needs checkpoint=<path> in the Trainer")
             if self.checkpoint.exists():
                 self.load(self.checkpoint)
+        shape = (len(y_tr), self.batch_size)
+        if self.batch_in_epoch and self._data_shape is not None and tuple(self._data_shape) != shape:
+            raise ValueError(
+                f"the run stopped in the middle of epoch {self.epoch} with {self._data_shape[0]} training samples "
+                f"in batches of {self._data_shape[1]}; it cannot continue with {len(y_tr)} samples in batches of "
+                f"{self.batch_size} (the batches would differ).")
         from tqdm.auto import tqdm
         while self.epoch < epochs and not self.stopped_early:
             if self.lr_schedule is not None:
                 self.opt.lr = float(self.lr_schedule(self.epoch))
             t0 = time.perf_counter()
             batches = list(iterate_batches(len(y_tr), self.batch_size, self.seed, self.epoch))
-            bar = tqdm(batches, desc=f"epoch {self.epoch + 1}/{epochs}", leave=False,
-                       disable=not self.progress)
-            tot, acc, n = 0.0, 0.0, 0
-            for j, idx in enumerate(bar):
+            self._data_shape = shape
+            start = self.batch_in_epoch
+            tot, acc, n, spent = self._partial
+            bar = tqdm(batches[start:], desc=f"epoch {self.epoch + 1}/{epochs}", leave=False,
+                       disable=not self.progress, initial=start, total=len(batches))
+            for j, idx in enumerate(bar, start):
                 v, a = self.train_step(x_tr[idx], y_tr[idx], j)
-                tot += v * len(idx)
+                tot += float(v) * len(idx)
                 acc += a * len(idx)
                 n += len(idx)
+                self.batch_in_epoch, self._partial = j + 1, (tot, acc, n, spent + time.perf_counter() - t0)
                 bar.set_postfix(loss=f"{tot / n:.4f}", acc=f"{acc / n:.3f}")
+                if (self.checkpoint is not None and self.checkpoint_every
+                        and self.step_count % self.checkpoint_every == 0 and j + 1 < len(batches)):
+                    self.save(self.checkpoint)
             h = self.history
             h["epoch"].append(self.epoch + 1)
             h["train_loss"].append(tot / n)
@@ -161,8 +320,9 @@ class Trainer:
                 vl, va = float("nan"), float("nan")
             h["val_loss"].append(vl)
             h["val_acc"].append(va)
-            h["time"].append(time.perf_counter() - t0)
+            h["time"].append(spent + time.perf_counter() - t0)
             self.epoch += 1
+            self.batch_in_epoch, self._partial, self._data_shape = 0, _ZERO, None
             self._early_stopping(vl, va)
             if self.checkpoint is not None:
                 self.save(self.checkpoint)
@@ -186,7 +346,12 @@ class Trainer:
             for k, b in getattr(layer, "buffers", {}).items():
                 d[f"buffer/{i}/{k}"] = to_numpy(b)
         d.update(self.opt.state_dict())
-        meta = {"epoch": self.epoch, "step": self.step_count, "best": self.best,
+        # every random stream is a function of (seed, epoch, batch): these counters are the rng state
+        meta = {"epoch": self.epoch, "step": self.step_count, "batch": self.batch_in_epoch,
+                "partial": [float(self._partial[0]), float(self._partial[1]), int(self._partial[2]),
+                            float(self._partial[3])],
+                "data_shape": list(self._data_shape) if self._data_shape else None,
+                "best": None if self.best is None else float(self.best),
                 "best_epoch": self.best_epoch, "stopped_early": self.stopped_early,
                 "history": self.history, "seed": self.seed}
         d["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
@@ -204,6 +369,7 @@ class Trainer:
         return path
 
     def load(self, path) -> None:
+        """Restore a checkpoint, including its seed (the run's random streams derive from it)."""
         with np.load(path, allow_pickle=False) as z:
             d = {k: z[k] for k in z.files}
         for key, arr in d.items():
@@ -219,6 +385,10 @@ class Trainer:
         self.opt.load_state_dict(d)
         meta = json.loads(bytes(d["meta"]).decode())
         self.epoch, self.step_count = meta["epoch"], meta["step"]
+        self.batch_in_epoch = meta.get("batch", 0)
+        self._partial = tuple(meta.get("partial") or _ZERO)
+        self._data_shape = tuple(meta["data_shape"]) if meta.get("data_shape") else None
+        self.seed = int(meta.get("seed", self.seed))
         self.best, self.best_epoch = meta["best"], meta["best_epoch"]
         self.stopped_early = meta["stopped_early"]
         self.history = meta["history"]
