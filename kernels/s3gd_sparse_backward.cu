@@ -19,7 +19,7 @@
 //                       sample tile, in (b, t) order: no atomics, deterministic.
 // 6. s3gd_sparse_input_grad    dL/dS_in at the entries q = (b, k, i) that the layer below needs
 //                       (its own active set): sum over this layer's entries e of sample b with
-//                       t_e >= k of beta^(t_e - k) g_e W[i, j_e]. A block serves 256 consecutive
+//                       t_e >= k of beta^(t_e - k) g_e W[i, j_e]. A block serves 128 consecutive
 //                       queries (one or a few samples: queries are sorted by sample) and stages
 //                       each of those samples' entries through shared memory in tiles.
 //                       Cost |A_below| x |A_this| / B: it shrinks with the square of the activity.
@@ -158,7 +158,7 @@ extern "C" __global__ void s3gd_sparse_weight_grad(const real* __restrict__ g,
     if (i < N_in) dW[(long long)i * N + j] = acc;
 }
 
-// grid: x = blocks of 256 consecutive queries (sorted by sample), sized from n_q: no batch cap.
+// grid: x = blocks of consecutive queries (sorted by sample), sized from n_q: no batch cap.
 extern "C" __global__ void s3gd_sparse_input_grad(const real* __restrict__ g,
                                                   const int* __restrict__ et,
                                                   const int* __restrict__ ej,
@@ -191,6 +191,7 @@ extern "C" __global__ void s3gd_sparse_input_grad(const real* __restrict__ g,
             }
             __syncthreads();
             if (my_b == b)
+                #pragma unroll 4      // the W loads of different entries are independent
                 for (int s = 0; s < n; ++s) {
                     int t = s_t[s];
                     if (t >= k) acc += pw[t - k] * s_g[s] * Wi[s_j[s]];

@@ -162,7 +162,8 @@ def sparse_input_grad(g, et, ej, offsets, qb, qt, qi, W, beta, T, n_q):
     N = W.shape[1]
     k = _fn("s3gd_sparse_backward.cu", "s3gd_sparse_input_grad", W.dtype)
     launch_1d(k, n_q, (cp.ascontiguousarray(g), et, ej, offsets, qb, qt, qi, cp.ascontiguousarray(W),
-                       _powers(beta, T, W.dtype), out, np.int64(n_q), np.int32(N)))
+                       _powers(beta, T, W.dtype), out, np.int64(n_q), np.int32(N)),
+              block=128)          # more blocks in flight: the loop is bound by load latency
     return out
 
 
