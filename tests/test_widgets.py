@@ -147,3 +147,17 @@ def test_stbp_firing_rate_figures():
     heat = firing_rate_by_step({"lif1": np.array([0.1, 0.3]), "fc1_lif": np.array([0.2, 0.4])})
     np.testing.assert_allclose(heat.data[0].z, [[0.1, 0.3], [0.2, 0.4]])
     assert list(heat.data[0].y) == ["lif1", "fc1_lif"] and list(heat.data[0].x) == ["t = 0", "t = 1"]
+
+
+@pytest.mark.brian2
+def test_bats_neuron_callback_overlays_brian2_at_the_chosen_step():
+    pytest.importorskip("brian2")
+    from snnkit.widgets.bats import neuron_callback, one_neuron
+    fig = neuron_callback(brian_dt=1e-4)
+    names = [tr.name for tr in fig.data]
+    assert "Brian2 (dt = 100 us)" in names
+    brian = next(tr for tr in fig.data if tr.name.startswith("Brian2"))
+    assert len(brian.x) > 1000 and max(brian.y) > 0
+    _, _, spikes, _ = one_neuron([0.02, 0.05, 0.12], [1.0, 0.8, -0.5], 0.03, 0.01)
+    assert f"Brian2: {len(spikes)} spikes" in fig.layout.title.text       # same count at 100 us
+    assert not any(n and n.startswith("Brian2") for n in (tr.name for tr in neuron_callback().data))

@@ -8,9 +8,10 @@ from .core import membrane_trace
 __all__ = ["neuron_figure", "spike_time_curve", "convergence_heatmaps"]
 
 
-def neuron_figure(t, u, theta, spikes, stored=None, brian=None, title="One BATS neuron", height=360):
+def neuron_figure(t, u, theta, spikes, stored=None, brian=None, title="One BATS neuron", height=360,
+                  brian_dt=None):
     """Membrane potential from the closed form, its spikes (stars; the stored ones filled), and
-    optionally Brian2's trace ``brian=(t, u)`` on top (dashed)."""
+    optionally Brian2's trace ``brian=(t, u)`` on top (dashed), run with time step ``brian_dt``."""
     import plotly.graph_objects as go
     fig = membrane_trace(t, u, threshold=theta, spike_times=None, title=title, names=["closed form u(t)"],
                          height=height)
@@ -23,7 +24,8 @@ def neuron_figure(t, u, theta, spikes, stored=None, brian=None, title="One BATS 
                                  name="spikes past max_spikes (overflow)",
                                  marker=dict(symbol="star-open", size=12, color="gray")))
     if brian is not None:
-        fig.add_trace(go.Scatter(x=brian[0], y=brian[1], mode="lines", name="Brian2 (dt = 10 us)",
+        label = "Brian2" if not brian_dt else f"Brian2 (dt = {brian_dt * 1e6:g} us)"
+        fig.add_trace(go.Scatter(x=brian[0], y=brian[1], mode="lines", name=label,
                                  line=dict(dash="dash", color="orange")))
     return fig
 

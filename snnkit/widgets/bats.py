@@ -9,7 +9,7 @@ from ..bats.neuron import potential
 from ..viz.bats import neuron_figure, spike_time_curve
 from . import interactive_figure
 
-__all__ = ["one_neuron", "neuron_callback", "neuron_panel", "spike_time_vs_weight", "gradient_callback",
+__all__ = ["one_neuron", "brian_trace", "neuron_callback", "neuron_panel", "spike_time_vs_weight", "gradient_callback",
            "gradient_panel"]
 
 T_END = 0.3
@@ -28,11 +28,30 @@ def one_neuron(t_in, w, tau_s=0.13 / 4, theta=0.01, max_spikes=10, t_end=T_END, 
     return t, u, spikes, min(len(spikes), int(max_spikes))
 
 
+def brian_trace(t_in, w, tau_s, theta, dt, t_end=T_END):
+    """Brian2's potential of the same neuron (inputs moved to its grid, as Brian2 delivers them):
+    ``(spike times, (t, u))``."""
+    from ..reference import brian2_bats
+    t_grid = np.round(np.asarray(t_in, dtype=float) / dt) * dt
+    trains, trace = brian2_bats.run_dense(np.asarray([w], dtype=float), t_grid[None, :, None], tau_s, theta,
+                                          duration=t_end, dt=dt, record_neuron=(0, 0))
+    return trains[0][0], trace
+
+
 def neuron_callback(t1=0.02, t2=0.05, t3=0.12, w1=1.0, w2=0.8, w3=-0.5, tau_s=0.03, theta=0.01,
-                    max_spikes=10, brian=None):
+                    max_spikes=10, brian=None, brian_dt=0.0):
+    """``brian``: a precomputed Brian2 trace (t, u); else ``brian_dt > 0`` runs Brian2 at that step
+    (about a second: the panel offers it as an option, off by default)."""
     t, u, spikes, stored = one_neuron([t1, t2, t3], [w1, w2, w3], tau_s, theta, max_spikes)
     title = f"{len(spikes)} spikes, {stored} stored (max_spikes = {max_spikes}), tau_s = {tau_s:g}, theta = {theta:g}"
-    return neuron_figure(t, u, theta, spikes, stored, brian=brian, title=title)
+    if brian is None and brian_dt:
+        from ..reference import brian2_bats
+        if brian2_bats.available():
+            b_spikes, brian = brian_trace([t1, t2, t3], [w1, w2, w3], tau_s, theta, brian_dt)
+            title += f"; Brian2: {len(b_spikes)} spikes"
+        else:
+            title += " (Brian2 not installed: pip install 'snnkit[brian2]')"
+    return neuron_figure(t, u, theta, spikes, stored, brian=brian, title=title, brian_dt=brian_dt or None)
 
 
 def neuron_panel():
@@ -43,7 +62,9 @@ def neuron_panel():
         t1=f(0.02, 0, 0.25, 0.005, "t1"), t2=f(0.05, 0, 0.25, 0.005, "t2"), t3=f(0.12, 0, 0.25, 0.005, "t3"),
         w1=f(1.0, -2, 3, 0.05, "w1"), w2=f(0.8, -2, 3, 0.05, "w2"), w3=f(-0.5, -2, 3, 0.05, "w3"),
         tau_s=f(0.03, 0.005, 0.1, 0.005, "tau_s"), theta=f(0.01, 0.002, 0.05, 0.001, "theta"),
-        max_spikes=W.IntSlider(10, 1, 20, description="max_spikes"))
+        max_spikes=W.IntSlider(10, 1, 20, description="max_spikes"),
+        brian_dt=W.Dropdown(options=[("off", 0.0), ("100 us (~1 s)", 1e-4), ("10 us (slower)", 1e-5)],
+                            value=0.0, description="Brian2"))
 
 
 def spike_time_vs_weight(t_in, w, j, k=0, tau_s=0.03, theta=0.01, span=0.4, n=81):
