@@ -167,10 +167,10 @@ extern "C" __global__ void s3gd_sparse_input_grad(const real* __restrict__ g,
                                                   const int* __restrict__ qb,
                                                   const int* __restrict__ qt,
                                                   const int* __restrict__ qi,
-                                                  const real* __restrict__ Wt,
+                                                  const real* __restrict__ W,
                                                   const real* __restrict__ pw,
                                                   real* __restrict__ out, const long long n_q,
-                                                  const int N, const int N_in) {
+                                                  const int N) {
     __shared__ real s_g[S3GD_TILE];
     __shared__ int s_t[S3GD_TILE];
     __shared__ int s_j[S3GD_TILE];
@@ -179,8 +179,7 @@ extern "C" __global__ void s3gd_sparse_input_grad(const real* __restrict__ g,
     const bool live = q < n_q;
     const int my_b = live ? qb[q] : -1;
     const int k = live ? qt[q] : 0;
-    const int i = live ? qi[q] : 0;       // Wt = W^T [N, N_in]: the block's queries have nearby i
-                                          // (sorted by (b, i)), so Wt[j, i] reads share sectors
+    const real* Wi = W + (long long)(live ? qi[q] : 0) * N;
     const int b_lo = qb[q_first], b_hi = qb[min(q_first + blockDim.x, n_q) - 1];
     real acc = 0;
     for (int b = b_lo; b <= b_hi; ++b) {              // the same range for the whole block
@@ -196,7 +195,7 @@ extern "C" __global__ void s3gd_sparse_input_grad(const real* __restrict__ g,
                 #pragma unroll 4      // the W loads of different entries are independent
                 for (int s = 0; s < n; ++s) {
                     int t = s_t[s];
-                    if (t >= k) acc += pw[t - k] * s_g[s] * Wt[(long long)s_j[s] * N_in + i];
+                    if (t >= k) acc += pw[t - k] * s_g[s] * Wi[s_j[s]];
                 }
         }
     }

@@ -161,10 +161,10 @@ def sparse_input_grad(g, et, ej, offsets, qb, qt, qi, W, beta, T, n_q):
     out = cp.empty(n_q, dtype=W.dtype)
     if n_q == 0:
         return out
-    N_in, N = W.shape
+    N = W.shape[1]
     k = _fn("s3gd_sparse_backward.cu", "s3gd_sparse_input_grad", W.dtype)
-    launch_1d(k, n_q, (cp.ascontiguousarray(g), et, ej, offsets, qb, qt, qi, cp.ascontiguousarray(W.T),
-                       _powers(beta, T, W.dtype), out, np.int64(n_q), np.int32(N), np.int32(N_in)),
+    launch_1d(k, n_q, (cp.ascontiguousarray(g), et, ej, offsets, qb, qt, qi, cp.ascontiguousarray(W),
+                       _powers(beta, T, W.dtype), out, np.int64(n_q), np.int32(N)),
               block=128)          # more blocks in flight: the loop is bound by load latency
     return out
 
