@@ -23,6 +23,10 @@ notebook, ``save_metrics(results_dir, test_accuracy=...)`` and ``save_figure(res
 3. collects ``results/NAME/``: the executed notebook, ``metrics.json``, the notebook as HTML when
    nbconvert is present, and ``run.json`` (parameters, wall time, device, command, metrics, target).
 
+``rerun_hints(rep)`` gives the "how to rerun" commands of an entry (notebook 06 shows them), derived
+from what its notebook declares: a quick run only through a parameter it has, ``--stand-in`` only
+where it declares ``dataset_stand_in`` and reads a downloaded data set.
+
 ``dataset_stand_in=True`` asks the notebook to use the same-shaped synthetic stand-in of its data
 set (``snnkit.datasets.load(..., stand_in=True)``) where the real files cannot be had. It is never
 implied: the runner passes it only when asked, prints a warning, and labels ``metrics.json`` and
@@ -453,6 +457,34 @@ def comparison(reps=None, results: dict | None = None) -> list[dict]:
             "expected_gpu_time": r.expected_gpu_time,
         })
     return rows
+
+
+# A quick first try overrides the first of these that the notebook declares (its own name for "less work").
+QUICK = (("epochs", 1), ("conv_repeats", 10))
+
+
+def rerun_hints(rep: Reproduction, notebooks: Path | None = None) -> list[tuple[str, str]]:
+    """How to rerun ``rep``, as (label, command) pairs, offering only what its notebook accepts:
+    a quick run through a parameter its ``parameters`` cell declares (``QUICK``), and ``--stand-in``
+    only where it declares ``dataset_stand_in`` and its data set is a real (downloaded) one.
+    Empty for a planned entry or a notebook that does not exist (nothing can be rerun)."""
+    nb = rep.notebook_path(notebooks)
+    if rep.status == "planned" or nb is None:
+        return []
+    try:
+        declared = set(declared_parameters(parameters_cell(json.loads(nb.read_text()))[1]))
+    except (ValueError, KeyError, SyntaxError):
+        return []
+    if any(k not in declared for k in CONTRACT):
+        return []
+    hints = [("rerun", f"snnkit reproduce {rep.name}")]
+    quick = next(((k, v) for k, v in QUICK if k in declared), None)
+    if quick:
+        hints.append(("quick", f"snnkit reproduce {rep.name} -p {quick[0]} {quick[1]!r}"))
+    from .datasets import REAL
+    if "dataset_stand_in" in declared and rep.dataset in REAL:
+        hints.append(("no data", f"snnkit reproduce {rep.name} --stand-in   (synthetic, labelled; tests the code only)"))
+    return hints
 
 
 def _fmt_target(t: dict) -> str:

@@ -1,13 +1,16 @@
 """The reproduction runner, tested on a tiny notebook written by the test (the method notebooks are
 run on a GPU machine with their full parameters; here only the machinery is exercised)."""
 import json
+import shlex
 import subprocess
 import sys
 
-import nbformat
 import pytest
 
+nbformat = pytest.importorskip("nbformat")       # GPU machines run the suite without Jupyter
+
 from snnkit import reproduce
+from snnkit.datasets import REAL
 from snnkit.reproduce import NotebookFailed
 
 REQUIRED = {"bats_mnist_single_spike", "bats_mnist_multi_spike", "bats_mnist_conv", "bats_convergence",
@@ -75,10 +78,87 @@ def test_registry_agrees_with_the_notebooks_that_exist(rep):
     if rep.status == "planned":
         assert rep.needs, "a planned entry says what its notebook still needs"
         pytest.skip(f"{rep.name} is planned: {rep.needs}")
-    # the names the registry injects must exist in the notebook (results_dir is checked when run)
-    _, src = reproduce.parameters_cell(json.loads(nb.read_text()))
-    unknown = set(rep.parameters) - set(reproduce.declared_parameters(src))
+    # what `snnkit reproduce` checks before it runs: the full CONTRACT (results_dir ...) and every
+    # name the registry injects must be declared in the notebook's parameters cell
+    notebook = json.loads(nb.read_text())
+    _, src = reproduce.parameters_cell(notebook)
+    declared = set(reproduce.declared_parameters(src))
+    missing = [k for k in reproduce.CONTRACT if k not in declared]
+    assert not missing, f"{nb.name} is a ready reproduction but does not declare {missing}"
+    unknown = set(rep.parameters) - declared
     assert not unknown, f"{nb.name} does not declare {sorted(unknown)}: align reproductions/registry.json"
+    reproduce.check_parameters(notebook, {**rep.parameters, "results_dir": "results/x"}, nb.name)
+    if rep.dataset in REAL:         # a downloaded data set: the notebook must be able to run on its stand-in
+        assert "dataset_stand_in" in declared, f"{nb.name} reads {rep.dataset} but does not declare dataset_stand_in"
+    # ... and it must write metrics.json, with the metric the registry compares with the paper
+    code = "\n".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code")
+    assert "save_metrics(results_dir" in code, f"{nb.name} never calls save_metrics(results_dir, ...)"
+    metric = rep.target["metric"]           # literally, or as an f-string such as f"backward_speedup_delta_{d:g}"
+    assert metric in code or metric.rsplit("_", 1)[0] + "_{" in code, f"{nb.name} never names the metric {metric!r}"
+
+
+@pytest.mark.parametrize("rep", reproduce.list_reproductions(), ids=lambda r: r.name)
+def test_rerun_hints_offer_only_what_the_notebook_accepts(rep):
+    hints = reproduce.rerun_hints(rep)
+    if rep.status == "planned" or rep.notebook_path() is None:
+        assert hints == []
+        return
+    nb = json.loads(rep.notebook_path().read_text())
+    assert hints[0] == ("rerun", f"snnkit reproduce {rep.name}")
+    for _, command in hints:
+        args = shlex.split(command.split("   (")[0])[2:]        # after "snnkit reproduce"
+        assert args.pop(0) == rep.name
+        params = {}
+        while args:
+            flag = args.pop(0)
+            if flag == "-p":
+                key, value = args.pop(0), args.pop(0)
+                params[key] = reproduce.parse_value(value)
+            else:
+                assert flag == "--stand-in", command
+                params["dataset_stand_in"] = True
+        reproduce.check_parameters(nb, {**rep.parameters, **params, "results_dir": "r"}, rep.name)
+    assert any("--stand-in" in c for _, c in hints) == (rep.dataset in REAL)
+
+
+def test_rerun_hints_follow_the_parameters_cell(tmp_path):
+    nbs = tmp_path / "notebooks"
+    make_notebook(nbs, params="results_dir = None\ndataset_stand_in = False\nn = 2\nepochs = 3\n")
+    tiny = reproduce.get("tiny", make_registry(tmp_path))
+    assert [label for label, _ in reproduce.rerun_hints(tiny, nbs)] == ["rerun", "quick", "no data"]
+    assert reproduce.rerun_hints(tiny, nbs)[1][1] == "snnkit reproduce tiny -p epochs 1"
+    make_notebook(nbs, params="results_dir = None\nn = 2\n")       # no epochs, no stand-in: neither hint
+    assert reproduce.rerun_hints(tiny, nbs) == [("rerun", "snnkit reproduce tiny")]
+    make_notebook(nbs, params="n = 2\n")                           # not a reproduction notebook at all
+    assert reproduce.rerun_hints(tiny, nbs) == []
+
+
+# Tiny CPU settings of every ready reproduction: each runs end to end through `snnkit reproduce`
+# (its parameter checks, the notebook, metrics.json) on its stand-in, so "ready" means it runs.
+SMOKE = {
+    "bats_mnist_single_spike": {"epochs": 1, "n_train": 40, "n_test": 40},
+    "bats_mnist_multi_spike": {"epochs": 1, "n_train": 40, "n_test": 40},
+    "bats_mnist_conv": {"epochs": 1, "n_train": 8, "n_test": 8},
+    "time_discretization_sweep": {"epochs": 1, "n_train": 40, "n_test": 40, "dts_ms": [0, 1, 5]},
+    "bats_convergence": {"yy_epochs": 1, "yy_train": 200, "digits_epochs": 1, "conv_repeats": 2, "conv_step": 1.0},
+    "s3gd_fashion_mnist": {"epochs": 1, "limit": 128, "n_hidden": 32, "n_steps": 40, "batch_size": 64},
+    "s3gd_shd_delta_sweep": {"epochs": 1, "limit": 64, "n_hidden": 32, "n_steps": 50, "batch_size": 64,
+                             "deltas": [0.2, 0.05]},
+    "stbp_resnet19_mnist": {"epochs": 1, "limit": 64, "width": 4, "blocks": [1, 1, 1], "fc": 16},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rep", [r for r in reproduce.list_reproductions() if r.status != "planned"],
+                         ids=lambda r: r.name)
+def test_every_ready_reproduction_runs_on_cpu(rep, tmp_path, monkeypatch):
+    assert rep.name in SMOKE, f"give {rep.name} tiny CPU settings in SMOKE"
+    monkeypatch.setenv("SNNKIT_BACKEND", "numpy")                  # the papermill kernel inherits it
+    params = {**SMOKE[rep.name], **({"dataset_stand_in": True} if rep.dataset in REAL else {})}
+    rec = reproduce.run(rep.name, params, tmp_path / rep.name, executor="papermill", progress=False)
+    assert isinstance(rec["metrics"].get(rep.target["metric"]), (int, float)), sorted(rec["metrics"])
+    assert rec["dataset_stand_in"] == (rep.dataset in REAL)
+    assert any(f.endswith(".html") and f != f"{rep.name}.html" for f in rec["files"]), "a figure is saved"
 
 
 def test_list_works_from_the_command_line():

@@ -91,7 +91,11 @@ def training_curves(history, metrics=("loss", "acc"), title="Training", height=3
     go = _go()
     from plotly.subplots import make_subplots
     hs = history if isinstance(history, (list, tuple)) else [history]
-    names = names or [f"run {i}" for i in range(len(hs))] if len(hs) > 1 else [""]
+    if names is None:
+        names = [f"run {i}" for i in range(len(hs))] if len(hs) > 1 else [""]
+    names = list(names)
+    if len(names) != len(hs):
+        raise ValueError(f"names must give one name per history: {len(names)} names for {len(hs)} histories")
     fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=list(metrics))
     for i, (h, nm) in enumerate(zip(hs, names)):
         c = _COLORS[i % len(_COLORS)]
