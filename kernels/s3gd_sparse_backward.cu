@@ -2,12 +2,11 @@
 // Mirrors snnkit/s3gd/sparse.py. None of these kernels touches a dense [B, T, N] gradient:
 //
 // 1. s3gd_active_count  one thread per (b, time chunk c, j): active steps of neuron j of sample b
-//                       within chunk c (32 steps), as a 32-bit mask and its bit count. Chunking
-//                       gives T/32 times more threads than one thread per (b, j) walking all of T,
-//                       and keeps the reads coalesced over j.
+//                       within chunk c (32 steps). Chunking gives T/32 times more threads than one
+//                       thread per (b, j) walking all of T, and keeps the reads coalesced over j.
 // 2. (one inclusive scan over the counts of all layers, in (layer, b, j, c) order, in Python; the
 //    layers' totals come to the host in one transfer: the backward's only host synchronization)
-// 3. s3gd_active_fill   same threads: expand the chunk's mask into entries (b, t, j, V) at its offset
+// 3. s3gd_active_fill   same threads: write the entries (b, t, j, V) of the chunk at its offset
 //                       (the scan just before it, less the layer's base), and the CSR offsets
 //                       over (b, j) (every c = 0 thread writes its own).
 //                       Entries are thus grouped by sample, then neuron, then time (CSR over (b, j)).
@@ -20,7 +19,7 @@
 //                       sample tile, in (b, t) order: no atomics, deterministic.
 // 6. s3gd_sparse_input_grad    dL/dS_in at the entries q = (b, k, i) that the layer below needs
 //                       (its own active set): sum over this layer's entries e of sample b with
-//                       t_e >= k of beta^(t_e - k) g_e W[i, j_e]. A block serves 128 consecutive
+//                       t_e >= k of beta^(t_e - k) g_e W[i, j_e]. A block serves 256 consecutive
 //                       queries (one or a few samples: queries are sorted by sample) and stages
 //                       each of those samples' entries through shared memory in tiles.
 //                       Cost |A_below| x |A_this| / B: it shrinks with the square of the activity.
@@ -41,44 +40,44 @@ __device__ __forceinline__ bool s3gd_in_band(real v, real threshold, real delta)
 }
 
 extern "C" __global__ void s3gd_active_count(const real* __restrict__ V, long long* __restrict__ count,
-                                             unsigned int* __restrict__ mask,
                                              const real threshold, const real delta, const int B,
                                              const int T, const int N, const int n_chunks) {
     long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;   // ((b * n_chunks + c) * N + j)
     if (idx >= (long long)B * n_chunks * N) return;
     long long j = idx % N, rest = idx / N;
     long long c = rest % n_chunks, b = rest / n_chunks;
-    int t0 = (int)c * S3GD_CHUNK, t1 = min(T, t0 + S3GD_CHUNK);
-    unsigned int m = 0;                                                 // bit s: step t0 + s is active
-    for (int t = t0; t < t1; ++t)
-        m |= (unsigned int)s3gd_in_band(V[(b * T + t) * N + j], threshold, delta) << (t - t0);
-    const long long k = (b * N + j) * n_chunks + c;                    // scanned in (b, j, c) order
-    count[k] = __popc(m);
-    mask[k] = m;                                                        // the fill needs no second pass over V
+    int t1 = min(T, (int)(c + 1) * S3GD_CHUNK);
+    long long cnt = 0;
+    for (int t = (int)c * S3GD_CHUNK; t < t1; ++t)
+        cnt += s3gd_in_band(V[(b * T + t) * N + j], threshold, delta);
+    count[(b * N + j) * n_chunks + c] = cnt;                            // scanned in (b, j, c) order
 }
 
 // inclusive: the scan of all layers' counts; first: index of this layer's first chunk in it.
 extern "C" __global__ void s3gd_active_fill(const real* __restrict__ V,
-                                            const unsigned int* __restrict__ mask,
                                             const long long* __restrict__ inclusive,
                                             const long long first,
                                             long long* __restrict__ offsets,
                                             int* __restrict__ eb, int* __restrict__ et,
                                             int* __restrict__ ej, real* __restrict__ ev,
-                                            const int B, const int T, const int N, const int n_chunks) {
+                                            const real threshold, const real delta, const int B,
+                                            const int T, const int N, const int n_chunks) {
     long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= (long long)B * n_chunks * N) return;
     long long j = idx % N, rest = idx / N;
     long long c = rest % n_chunks, b = rest / n_chunks;
+    int t1 = min(T, (int)(c + 1) * S3GD_CHUNK);
     const long long base = first > 0 ? inclusive[first - 1] : 0;
-    const long long k = (b * N + j) * n_chunks + c;                    // this chunk (in the layer)
-    long long e = (first + k > 0 ? inclusive[first + k - 1] : 0) - base;
+    const long long k = first + (b * N + j) * n_chunks + c;            // this chunk in the scan
+    long long e = (k > 0 ? inclusive[k - 1] : 0) - base;
     if (c == 0) offsets[b * N + j] = e;                                 // CSR over (b, j)
     if (idx == 0) offsets[(long long)B * N] = inclusive[first + (long long)B * N * n_chunks - 1] - base;
-    for (unsigned int m = mask[k]; m; m &= m - 1) {                    // active steps, in time order
-        const int t = (int)c * S3GD_CHUNK + __ffs(m) - 1;
-        eb[e] = (int)b; et[e] = t; ej[e] = (int)j; ev[e] = V[(b * T + t) * N + j];
-        ++e;
+    for (int t = (int)c * S3GD_CHUNK; t < t1; ++t) {
+        real v = V[(b * T + t) * N + j];
+        if (s3gd_in_band(v, threshold, delta)) {
+            eb[e] = (int)b; et[e] = t; ej[e] = (int)j; ev[e] = v;
+            ++e;
+        }
     }
 }
 
@@ -159,7 +158,7 @@ extern "C" __global__ void s3gd_sparse_weight_grad(const real* __restrict__ g,
     if (i < N_in) dW[(long long)i * N + j] = acc;
 }
 
-// grid: x = blocks of consecutive queries (sorted by sample), sized from n_q: no batch cap.
+// grid: x = blocks of 256 consecutive queries (sorted by sample), sized from n_q: no batch cap.
 extern "C" __global__ void s3gd_sparse_input_grad(const real* __restrict__ g,
                                                   const int* __restrict__ et,
                                                   const int* __restrict__ ej,
@@ -192,7 +191,6 @@ extern "C" __global__ void s3gd_sparse_input_grad(const real* __restrict__ g,
             }
             __syncthreads();
             if (my_b == b)
-                #pragma unroll 4      // the W loads of different entries are independent
                 for (int s = 0; s < n; ++s) {
                     int t = s_t[s];
                     if (t >= k) acc += pw[t - k] * s_g[s] * Wi[s_j[s]];

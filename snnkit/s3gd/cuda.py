@@ -88,30 +88,28 @@ def active_entries(items):
         B, T, N = V.shape
         n_chunks = (T + CHUNK - 1) // CHUNK
         f = V.dtype.type
-        band = (f(threshold), f(delta))
-        shape = (np.int32(B), np.int32(T), np.int32(N), np.int32(n_chunks))
-        staged.append((V, band, shape, n_all, B * N * n_chunks))
+        args = (f(threshold), f(delta), np.int32(B), np.int32(T), np.int32(N), np.int32(n_chunks))
+        staged.append((V, args, n_all, B * N * n_chunks))
         n_all += B * N * n_chunks
     if not staged:
         return []
     cnt = cp.empty(n_all, dtype=cp.int64)
-    mask = cp.empty(n_all, dtype=cp.uint32)
-    for V, band, shape, first, n in staged:
+    for V, args, first, n in staged:
         launch_1d(_fn("s3gd_sparse_backward.cu", "s3gd_active_count", V.dtype), n,
-                  (V, cnt[first:first + n], mask[first:first + n]) + band + shape)
+                  (V, cnt[first:first + n]) + args)
     inclusive = cp.cumsum(cnt)
-    ends = [first + n - 1 for *_, first, n in staged]
+    ends = [first + n - 1 for _, _, first, n in staged]
     totals = (inclusive[ends[0]:ends[0] + 1] if len(ends) == 1 else
               cp.concatenate([inclusive[e:e + 1] for e in ends])).get()       # the one host sync
     out, before = [], 0
-    for (V, _, shape, first, n), upto in zip(staged, totals):
+    for (V, args, first, n), upto in zip(staged, totals):
         B, T, N = V.shape
         n_e, before = int(upto) - before, int(upto)
         offsets = cp.empty(B * N + 1, dtype=cp.int64)
         eb, et, ej = (cp.empty(n_e, dtype=cp.int32) for _ in range(3))
         ev = cp.empty(n_e, dtype=V.dtype)
         launch_1d(_fn("s3gd_sparse_backward.cu", "s3gd_active_fill", V.dtype), n,
-                  (V, mask[first:first + n], inclusive, np.int64(first), offsets, eb, et, ej, ev) + shape)
+                  (V, inclusive, np.int64(first), offsets, eb, et, ej, ev) + args)
         out.append((offsets, eb, et, ej, ev))
     return out
 
@@ -164,8 +162,7 @@ def sparse_input_grad(g, et, ej, offsets, qb, qt, qi, W, beta, T, n_q):
     N = W.shape[1]
     k = _fn("s3gd_sparse_backward.cu", "s3gd_sparse_input_grad", W.dtype)
     launch_1d(k, n_q, (cp.ascontiguousarray(g), et, ej, offsets, qb, qt, qi, cp.ascontiguousarray(W),
-                       _powers(beta, T, W.dtype), out, np.int64(n_q), np.int32(N)),
-              block=128)          # more blocks in flight: the loop is bound by load latency
+                       _powers(beta, T, W.dtype), out, np.int64(n_q), np.int32(N)))
     return out
 
 
