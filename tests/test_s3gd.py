@@ -340,3 +340,14 @@ def test_peak_memory_per_step_on_cpu():
     assert m.step_bytes["big"] >= 8_000_000 > m.step_bytes["small"] >= 80_000
     assert m.peak_bytes >= 8_000_000
     del b
+
+
+def test_recorded_benchmark_reads_the_newest_run_only(tmp_path):
+    from snnkit.viz.s3gd import recorded_benchmark
+    f = tmp_path / "RESULTS.md"
+    f.write_text("# Benchmarks\n\n## S3GD\n\n### new run\n\n| config | path | f | b | m |\n|---|---|---|---|---|\n"
+                 "| shd | ours sparse | 2.5 | **0.86** | 34 |\n| shd | PyTorch dense | 105 | 164 | 196 |\n\n"
+                 "### old run\n\n| shd | ours sparse | 3.0 | 2.6 | 27 |\n\n## Other\n\n| shd | ours sparse | 9 | 9 | 9 |\n")
+    rows = recorded_benchmark(f)
+    assert [(r["label"], r["backward_ms"]) for r in rows] == [("ours sparse", 0.86), ("PyTorch dense", 164.0)]
+    assert recorded_benchmark(tmp_path / "missing.md") == []

@@ -81,8 +81,9 @@ BENCH_PATHS = ("ours sparse", "ours fused dense", "PyTorch dense")
 
 
 def recorded_benchmark(path=None):
-    """Rows of the S3GD table in benchmarks/RESULTS.md: [{config, label, forward_ms, backward_ms,
-    memory_mib}] ([] when the file or the section is missing)."""
+    """Rows of the newest S3GD table in benchmarks/RESULTS.md (the first ``###`` run of the S3GD
+    section that has one): [{config, label, forward_ms, backward_ms, memory_mib}] ([] when the file
+    or the section is missing)."""
     p = Path(path) if path else Path(__file__).resolve().parents[2] / "benchmarks" / "RESULTS.md"
     if not p.is_file():
         return []
@@ -90,13 +91,16 @@ def recorded_benchmark(path=None):
     m = re.search(r"^## S3GD\b(.*?)(?=^## |\Z)", text, flags=re.S | re.M)
     if not m:
         return []
-    rows = []
-    for line in m.group(1).splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) >= 5 and cells[0] in ("shd", "fashion") and cells[1] in BENCH_PATHS:
-            try:
-                rows.append(dict(config=cells[0], label=cells[1], forward_ms=float(cells[2]),
-                                 backward_ms=float(cells[3]), memory_mib=float(cells[4])))
-            except ValueError:
-                continue
-    return rows
+    for part in re.split(r"^### ", m.group(1), flags=re.M):     # newest run first: its table wins
+        rows = []
+        for line in part.splitlines():
+            cells = [c.strip().strip("*") for c in line.strip().strip("|").split("|")]
+            if len(cells) >= 5 and cells[0] in ("shd", "fashion") and cells[1] in BENCH_PATHS:
+                try:
+                    rows.append(dict(config=cells[0], label=cells[1], forward_ms=float(cells[2]),
+                                     backward_ms=float(cells[3]), memory_mib=float(cells[4])))
+                except ValueError:
+                    continue
+        if rows:
+            return rows
+    return []
