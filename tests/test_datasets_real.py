@@ -388,6 +388,38 @@ def test_nmnist_loader_merges_polarity_by_default(tmp_path, cache, monkeypatch):
     assert (cache / "nmnist" / "Train.events.npz").exists()                  # parsed once, then cached
 
 
+def test_stale_or_corrupt_event_cache_is_parsed_again(tmp_path, cache, monkeypatch):
+    src = tmp_path / "Train.zip"
+    make_nmnist_zip(src, "Train", [(d, ([d], [d], [d % 2], [1000 * d])) for d in range(10)])
+    _install(monkeypatch, "nmnist", {"train": spec_for(src), "test": spec_for(src)}, (10, 10), 2)
+    ref = load("nmnist", "train_full").x[list(range(10))]
+    npz = cache / "nmnist" / "Train.events.npz"
+    for bad in (b"not an npz", None):
+        real._events.cache_clear()
+        if bad is None:                                    # readable, but the arrays do not fit together
+            np.savez(npz, offsets=np.array([0, 5]), times=np.zeros(2), channels=np.zeros(2), labels=np.zeros(1))
+        else:
+            npz.write_bytes(bad)
+        np.testing.assert_array_equal(load("nmnist", "train_full").x[list(range(10))], ref)
+        assert real._read_event_cache(npz) is not None             # rewritten by the re-parse
+
+
+def test_truncated_archives_are_errors_not_short_data(tmp_path, cache, monkeypatch):
+    src = tmp_path / "shd_test.h5"
+    write_shd(src, [[0.1], [0.2]], [[1], [2]], [0, 1])
+    gz = tmp_path / "shd_test.h5.gz"
+    gz.write_bytes(gzip.compress(src.read_bytes())[:-40])          # the gzip stream stops early
+    _install(monkeypatch, "shd", {"train": spec_for(gz), "test": spec_for(gz)}, (2, 2), 1)
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        load("shd", "test")
+    z = tmp_path / "Test.zip"
+    make_nmnist_zip(z, "Test", [(d, ([d], [d], [0], [1000 * d])) for d in range(10)])
+    cut = tmp_path / "Test_cut.zip"
+    cut.write_bytes(z.read_bytes()[: z.stat().st_size // 2])
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        formats.read_nmnist_zip(cut)
+
+
 # ------------------------------------------------------------------ stand-ins and argument checks
 @pytest.mark.parametrize("name,shape", [("mnist", (784,)), ("fashion_mnist", (784,)), ("emnist", (784,)),
                                         ("shd", (500, 700)), ("nmnist", (300, 1156))])

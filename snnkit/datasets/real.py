@@ -168,13 +168,30 @@ def _events(name, part):
     archive = fetch(FILES["nmnist"][part], "nmnist")
     cache = archive.with_name(f"{archive.stem}.events.npz")     # parsing 60000 small files takes a while
     if cache.exists() and cache.stat().st_mtime_ns >= archive.stat().st_mtime_ns:
-        with np.load(cache) as z:
-            return z["offsets"], z["times"], z["channels"], z["labels"]
+        arrays = _read_event_cache(cache)
+        if arrays is not None:
+            return arrays
+        print(f"[snnkit] {cache} is unreadable or inconsistent: parsing {archive.name} again",
+              file=sys.stderr)
     arrays = formats.read_nmnist_zip(archive, merge_polarity=False)
     tmp = cache.with_name(f"{cache.stem}.part-{os.getpid()}.npz")
     np.savez(tmp, offsets=arrays[0], times=arrays[1], channels=arrays[2], labels=arrays[3])
     os.replace(tmp, cache)
     return arrays
+
+
+def _read_event_cache(path: Path):
+    """The parsed events of an archive, or None when the cache file is unreadable or its arrays do
+    not fit together (an interrupted or foreign file is re-parsed, never trusted)."""
+    try:
+        with np.load(path) as z:
+            offsets, t, ch, y = (z[k] for k in ("offsets", "times", "channels", "labels"))
+    except (OSError, ValueError, KeyError, EOFError):
+        return None
+    ok = (offsets.ndim == t.ndim == ch.ndim == y.ndim == 1 and len(offsets) == len(y) + 1
+          and len(offsets) > 0 and offsets[0] == 0 and offsets[-1] == len(t) == len(ch)
+          and bool(np.all(np.diff(offsets) >= 0)))
+    return (offsets, t, ch, y) if ok else None
 
 
 # ---------------------------------------------------------------- stand-ins (explicit only)
