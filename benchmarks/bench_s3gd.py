@@ -41,7 +41,6 @@ CONFIGS = {
                   anchor_fwd=None),
 }
 TARGET_ACTIVITY = (0.01, 0.005)
-STAGES = NO_TORCH = False
 BETA_OUT = 0.905
 
 
@@ -234,7 +233,7 @@ def stage_times(net, x, y, n_repeat=50):
     return out
 
 
-def run(name, reps):
+def run(name, reps, stages=False, with_torch=True):
     from snnkit.backend import to_device, to_numpy
     from snnkit.s3gd import Network
     from snnkit.s3gd.instruments import cosine
@@ -250,11 +249,11 @@ def run(name, reps):
         calibrate(layer, s, target, z.normal(size=(layer.n_in, layer.n_out)), cfg["spread"])
         s = layer.forward(s)
     ours = bench_ours(net, x, to_device(y_np), reps)
-    if STAGES:
+    if stages:
         ours["stages"] = stage_times(net, x, to_device(y_np))
     Ws = [to_numpy(l.params["weight"]) for l in net.layers]
     try:
-        if NO_TORCH:
+        if not with_torch:
             raise ImportError("--no-torch")
         torch_res, torch_grads = bench_torch(x_np, y_np, Ws, cfg, reps)
     except (ImportError, AssertionError, RuntimeError) as e:       # no torch / no CUDA torch
@@ -287,8 +286,6 @@ def main(argv=None):
     ap.add_argument("--stages", action="store_true", help="also time each sparse-backward stage alone")
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
     a = ap.parse_args(argv)
-    global STAGES, NO_TORCH
-    STAGES, NO_TORCH = a.stages, a.no_torch
     from snnkit.backend import info
     dev = info()
     print(f"device: {dev['device']}  backend: {dev['backend']}")
@@ -296,7 +293,7 @@ def main(argv=None):
                "command": "PYTHONPATH=. python3 benchmarks/bench_s3gd.py " + " ".join(sys.argv[1:] if argv is None else argv),
                "runs": []}
     for name in a.config:
-        r = run(name, a.reps)
+        r = run(name, a.reps, stages=a.stages, with_torch=not a.no_torch)
         results["runs"].append(r)
         o, t, sp = r["ours"], r["torch"], r["speedup"]
         print(f"\n== {name}: spike fraction L1/L2 {o['spike_fraction'][0]:.4f}/{o['spike_fraction'][1]:.4f}, "

@@ -57,8 +57,8 @@ class LeakyReadout:
     __call__ = forward
 
     def backward(self, grad_logits, at=None):
-        """dW, and dL/dS: dense [B,T,N] (``at=None``), on an active set (``at``: an ActiveGrad),
-        or not at all (``at=False``; :meth:`input_grad` can ask for it later)."""
+        """dW, and dL/dS: dense [B,T,N] (``at=None``), an ActiveGrad on the active set ``at``, or
+        nothing (``at=False``; :meth:`input_grad` can ask for it later)."""
         c = self._cache
         if c is None:
             raise RuntimeError(f"{self.name}: backward called before forward")
