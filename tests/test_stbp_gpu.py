@@ -159,3 +159,26 @@ def test_small_resnet_trains_on_digits_on_the_gpu(cp):
     _, acc = tr.evaluate(xt, yt)
     print(f"digits on GPU: test accuracy {acc:.4f} after 8 epochs in {time.perf_counter() - t0:.1f} s")
     assert acc >= 0.95
+
+
+def test_notebook_probes_run_under_the_cupy_backend(cp):
+    """The depth probe and the pre-activation panel build NumPy inputs; with CuPy as the backend they
+    must neither mix devices (a CuPy gamma times a NumPy x raised TypeError in notebook 05) nor move
+    their answer: the same numbers as under the NumPy backend."""
+    from snnkit.stbp import depth_profile
+    from snnkit.widgets import stbp as wstbp
+    got = {n: depth_profile(depth=6, width=32, norm=n, seed=1) for n in (None, "bn", "tdbn")}
+    samples = wstbp.preactivation_samples(v_th=0.4, alpha=0.7)
+    fig = wstbp.depth_callback(depth=4, v_th=0.4, alpha=1.0, aa=0.5, gain=1.0)
+    assert len(fig.data) > 0
+    backend.use("numpy")
+    try:
+        ref = {n: depth_profile(depth=6, width=32, norm=n, seed=1) for n in (None, "bn", "tdbn")}
+        ref_samples = wstbp.preactivation_samples(v_th=0.4, alpha=0.7)
+    finally:
+        backend.use("cupy")
+    for n in got:
+        for k in ("rate", "preact_std", "in_window"):
+            np.testing.assert_allclose(got[n][k], ref[n][k], rtol=1e-6, err_msg=f"{n} {k}")
+    for k in samples:
+        np.testing.assert_allclose(samples[k], ref_samples[k], rtol=1e-6, err_msg=k)

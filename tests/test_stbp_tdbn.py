@@ -7,7 +7,7 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from snnkit.stbp import BatchNorm, Conv2d, TDBatchNorm, batch_stats, conv2d_forward, resnet19
+from snnkit.stbp import BatchNorm, Conv2d, TDBatchNorm, batch_stats, conv2d_forward, normalize, resnet19
 
 from gradcheck import fd_check
 
@@ -161,3 +161,13 @@ def test_bad_arguments():
         TDBatchNorm(4, momentum=0)
     with pytest.raises(ValueError, match="at least 2"):
         TDBatchNorm(4).forward(np.zeros((1, 1, 4), np.float32))
+
+
+@pytest.mark.parametrize("alpha", [1.0, 1 / np.sqrt(2)])
+def test_normalize_is_a_fresh_layers_training_output(alpha):
+    """The functional form used by the depth probe and the pre-activation panel (no parameters on the
+    backend's device) gives what a new TDBatchNorm / BatchNorm layer gives in training mode."""
+    x = np.random.default_rng(5).normal(0.3, 2.0, (2, 7, 4, 4, 6)).astype(np.float32)
+    np.testing.assert_allclose(normalize(x, alpha * 0.4), TDBatchNorm(6, alpha=alpha, v_th=0.4).forward(x),
+                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(normalize(x), BatchNorm(6).forward(x), rtol=1e-6, atol=1e-6)

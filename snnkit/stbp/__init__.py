@@ -7,14 +7,14 @@ time-major and channels-last: ``[T, B, H, W, C]``.
 """
 from ..nn.losses import SoftmaxCrossEntropy as CrossEntropy
 from .lif import LIF, lif_forward, lif_backward, lif_forward_reference, lif_backward_reference
-from .tdbn import TDBatchNorm, BatchNorm, tdbn_forward, tdbn_backward, batch_stats
+from .tdbn import TDBatchNorm, BatchNorm, tdbn_forward, tdbn_backward, batch_stats, normalize
 from .conv import Conv2d, conv2d_forward, conv2d_backward, im2col, col2im
 from .layers import DirectInput, Linear, AvgPool2d, GlobalAvgPool, Readout
 from .resnet import BasicBlock, SpikingResNet, resnet19, Chain
 from .probe import depth_profile
 
 __all__ = ["LIF", "lif_forward", "lif_backward", "lif_forward_reference", "lif_backward_reference",
-           "TDBatchNorm", "BatchNorm", "tdbn_forward", "tdbn_backward", "batch_stats",
+           "TDBatchNorm", "BatchNorm", "tdbn_forward", "tdbn_backward", "batch_stats", "normalize",
            "Conv2d", "conv2d_forward", "conv2d_backward", "im2col", "col2im",
            "DirectInput", "Linear", "AvgPool2d", "GlobalAvgPool", "Readout",
            "BasicBlock", "SpikingResNet", "resnet19", "Chain", "CrossEntropy", "depth_profile"]

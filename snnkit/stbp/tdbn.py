@@ -90,6 +90,15 @@ def tdbn_forward(x, gamma, beta, mean, var, scale=1.0, eps=1e-5):
     return affine(x.reshape(-1, C), a, b).reshape(x.shape), invstd, a
 
 
+def normalize(x, scale=1.0, eps=1e-5):
+    """``scale * x^`` for x [..., C] with this batch's statistics, on x's own device (NumPy or CuPy):
+    a freshly made layer's training-mode output (gamma = 1, beta = 0) without a layer's parameters on
+    the backend's device. ``scale = alpha * Vth`` is tdBN, ``scale = 1`` plain BN."""
+    xp, C = xp_of(x), x.shape[-1]
+    mean, var = batch_stats(xp.ascontiguousarray(x).reshape(-1, C))
+    return tdbn_forward(x, xp.ones(C, x.dtype), xp.zeros(C, x.dtype), mean, var, scale, eps)[0]
+
+
 def tdbn_backward(grad_y, x, mean, invstd, a, scale=1.0, batch_statistics=True):
     """(dx, dgamma, dbeta); ``batch_statistics`` False for eval mode (statistics are constants)."""
     C = x.shape[-1]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..stbp import BatchNorm, TDBatchNorm, depth_profile
+from ..stbp import depth_profile
+from ..stbp.tdbn import normalize
 from ..viz.stbp import depth_figure, preactivation_figure
 from . import interactive_figure
 
@@ -28,8 +29,8 @@ def preactivation_samples(v_th=0.4, alpha=1.0, n=4096, channels=8, seed=0):
     spikes = (r.random((2, n // 2, 64)) < 0.2).astype(np.float32)       # [T, B, N_in], rate 0.2
     w = r.uniform(-1 / 8, 1 / 8, (64, channels)).astype(np.float32)
     raw = spikes @ w
-    return {"no normalization": raw, "plain BN": BatchNorm(channels).forward(raw),
-            "tdBN": TDBatchNorm(channels, alpha=alpha, v_th=v_th).forward(raw)}
+    return {"no normalization": raw, "plain BN": normalize(raw),
+            "tdBN": normalize(raw, alpha * v_th)}
 
 
 def preactivation_callback(v_th=0.4, alpha=1.0, aa=0.5):
