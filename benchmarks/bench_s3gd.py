@@ -194,7 +194,7 @@ def stage_times(net, x, y, n_repeat=50):
     (cupyx.profiler.benchmark): which stages are launch-bound and which are kernel-bound."""
     from cupyx.profiler import benchmark
     from snnkit.s3gd import sparse as sp
-    from snnkit.s3gd.lif import compact
+    from snnkit.s3gd.lif import compact, settle_layers
     h1, h2 = net.hidden
     net.sparse = True
     _, g = net.loss()(net.forward(x), y)
@@ -203,6 +203,13 @@ def stage_times(net, x, y, n_repeat=50):
         for h in net.hidden:
             h._active = None
         return compact(net.hidden)
+
+    def deferred_compact():                          # what the backward does after its first step
+        for h in net.hidden:
+            h._active = None
+        sets = compact(net.hidden, deferred=True)
+        settle_layers(net.hidden)
+        return sets
 
     def whole():
         for h in net.hidden:
@@ -217,6 +224,7 @@ def stage_times(net, x, y, n_repeat=50):
     stages = {
         "regularizer grads (2 layers)": lambda: [net.regularizer.grad_from_counts(c) for c in net._counts],
         "compact (2 layers, 1 sync)": fresh_compact,
+        "compact deferred + settle (2 layers)": deferred_compact,
         "readout backward at A2": lambda: net.readout.backward(g, at=a2),
         "hidden2 entry grad": lambda: sp.entry_grad(ga.values, a2, r2, h2.threshold, h2.scale),
         "hidden2 weight grad": lambda: sp.sparse_weight_grad(g2, a2, h2._cache["trace"]),

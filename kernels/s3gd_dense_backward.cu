@@ -8,6 +8,10 @@
 // sigma'(x) = 1 / (scale |x| + 1)^2 (fast sigmoid). band < 0 means "no truncation".
 // s3gd_scan_backward is the adjoint of the linear filter y[t] = a y[t-1] + c x[t]:
 //     e[t] = gy[t] + a e[t+1],  dL/dx[t] = c e[t].
+// s3gd_readout_grad is that adjoint for the readout, with dL/dout built in the same loop (mirrors
+// readout.py's backward): dL/dout[t] = dL/dlogits at t = t_max (max mode) or at every t (sum mode).
+// s3gd_reg_grad is loss.py's ActivityRegularizer.grad_from_counts, one block per sample.
+// Both exist to save launches: the sparse backward is bound by them, not by bytes.
 #ifndef REAL
 #define REAL float
 #endif
@@ -50,5 +54,46 @@ extern "C" __global__ void s3gd_scan_backward(const real* __restrict__ gy, real*
         long long k = (b * T + t) * N + j;
         e = gy[k] + a * e;
         gx[k] = c * e;
+    }
+}
+
+// grad_logits, t_max [B, C]; e [B, T, C]; sum_mode: t_max unused (may be any valid pointer).
+extern "C" __global__ void s3gd_readout_grad(const real* __restrict__ grad_logits,
+                                             const long long* __restrict__ t_max,
+                                             real* __restrict__ e, const real a, const real c,
+                                             const int sum_mode, const int B, const int T,
+                                             const int C) {
+    long long col = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (col >= (long long)B * C) return;
+    long long b = col / C, k = col % C;
+    const real gl = grad_logits[col];
+    const int tm = sum_mode ? -1 : (int)t_max[col];
+    real acc = 0;
+    for (int t = T - 1; t >= 0; --t) {
+        const real gout = (sum_mode || t == tm) ? gl : real(0);
+        acc = gout + a * acc;
+        e[(b * T + t) * C + k] = c * acc;
+    }
+}
+
+// counts c [B, N] (spikes per neuron); r [B, N] = dL/dc. Block b sums its row, then writes it.
+#define S3GD_REG_BLOCK 256
+extern "C" __global__ void s3gd_reg_grad(const real* __restrict__ counts, real* __restrict__ r,
+                                         const real f_up, const real f_low, const real up_coef,
+                                         const real low_coef, const int N) {
+    __shared__ real s_sum[S3GD_REG_BLOCK];
+    const real* cb = counts + (long long)blockIdx.x * N;
+    real part = 0;
+    for (int j = threadIdx.x; j < N; j += S3GD_REG_BLOCK) part += cb[j];
+    s_sum[threadIdx.x] = part;
+    __syncthreads();
+    for (int step = S3GD_REG_BLOCK / 2; step > 0; step >>= 1) {
+        if (threadIdx.x < step) s_sum[threadIdx.x] += s_sum[threadIdx.x + step];
+        __syncthreads();
+    }
+    const real up = s_sum[0] / (real)N - f_up > 0 ? up_coef : real(0);
+    for (int j = threadIdx.x; j < N; j += S3GD_REG_BLOCK) {
+        const real short_of = f_low - cb[j];
+        r[(long long)blockIdx.x * N + j] = up + low_coef * (short_of > 0 ? short_of : real(0));
     }
 }

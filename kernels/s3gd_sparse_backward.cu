@@ -1,15 +1,20 @@
 // S3GD sparse backward: gradient only through the active set A = {(b,t,j) : |V - threshold| < delta}.
 // Mirrors snnkit/s3gd/sparse.py. None of these kernels touches a dense [B, T, N] gradient:
 //
-// 1. s3gd_active_count  one thread per (b, time chunk c, j): active steps of neuron j of sample b
-//                       within chunk c (32 steps). Chunking gives T/32 times more threads than one
-//                       thread per (b, j) walking all of T, and keeps the reads coalesced over j.
-// 2. (one inclusive scan over the counts of all layers, in (layer, b, j, c) order, in Python; the
-//    layers' totals come to the host in one transfer: the backward's only host synchronization)
-// 3. s3gd_active_fill   same threads: write the entries (b, t, j, V) of the chunk at its offset
-//                       (the scan just before it, less the layer's base), and the CSR offsets
-//                       over (b, j) (every c = 0 thread writes its own).
-//                       Entries are thus grouped by sample, then neuron, then time (CSR over (b, j)).
+// 1. s3gd_active_count  one thread per (b, time chunk c, j): the active steps of neuron j of sample
+//                       b within chunk c (32 steps) as a 32-bit mask, and its bit count. Chunking
+//                       gives T/32 times more threads than one thread per (b, j) walking all of T,
+//                       and keeps the reads coalesced over j.
+// 2. (one inclusive scan over the counts of all layers, in (layer, b, j, c) order, in Python)
+// 3. s3gd_active_fill   same threads: expand the chunk's mask into entries (b, t, j, V) at its
+//                       offset (the scan just before it, less the layer's base): one pass over V in
+//                       all, not two. Writes the CSR offsets over (b, j) (every c = 0 thread its own)
+//                       and the layer's total. Entries are grouped by sample, then neuron, then time.
+//    Capacity: the entry arrays hold `cap` entries. The Python side sizes them from an earlier
+//    step's count, so the backward needs no host synchronization before its last kernel; entries
+//    past cap are not written, every later kernel reads at most min(total, cap) of them, and the
+//    host compares the totals with cap once, at the end (on overflow the backward is redone with
+//    exact sizes: nothing is dropped).
 // 4. s3gd_entry_grad    g_e = (dL/dS_e + r[b_e, j_e]) sigma'(V_e - threshold), one thread per entry
 //                       (r: the activity regularizer's time-constant part of dL/dS).
 // 5. s3gd_sparse_weight_grad   dW[i, j] = sum_{e in A, j_e = j} g_e tr[b_e, t_e, i]
@@ -40,44 +45,50 @@ __device__ __forceinline__ bool s3gd_in_band(real v, real threshold, real delta)
 }
 
 extern "C" __global__ void s3gd_active_count(const real* __restrict__ V, long long* __restrict__ count,
+                                             unsigned int* __restrict__ mask,
                                              const real threshold, const real delta, const int B,
                                              const int T, const int N, const int n_chunks) {
     long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;   // ((b * n_chunks + c) * N + j)
     if (idx >= (long long)B * n_chunks * N) return;
     long long j = idx % N, rest = idx / N;
     long long c = rest % n_chunks, b = rest / n_chunks;
-    int t1 = min(T, (int)(c + 1) * S3GD_CHUNK);
-    long long cnt = 0;
-    for (int t = (int)c * S3GD_CHUNK; t < t1; ++t)
-        cnt += s3gd_in_band(V[(b * T + t) * N + j], threshold, delta);
-    count[(b * N + j) * n_chunks + c] = cnt;                            // scanned in (b, j, c) order
+    int t0 = (int)c * S3GD_CHUNK, t1 = min(T, t0 + S3GD_CHUNK);
+    unsigned int m = 0;                                                 // bit s: step t0 + s is active
+    for (int t = t0; t < t1; ++t)
+        m |= (unsigned int)s3gd_in_band(V[(b * T + t) * N + j], threshold, delta) << (t - t0);
+    const long long k = (b * N + j) * n_chunks + c;                    // scanned in (b, j, c) order
+    count[k] = __popc(m);
+    mask[k] = m;
 }
 
 // inclusive: the scan of all layers' counts; first: index of this layer's first chunk in it.
 extern "C" __global__ void s3gd_active_fill(const real* __restrict__ V,
+                                            const unsigned int* __restrict__ mask,
                                             const long long* __restrict__ inclusive,
                                             const long long first,
                                             long long* __restrict__ offsets,
+                                            long long* __restrict__ total,
                                             int* __restrict__ eb, int* __restrict__ et,
                                             int* __restrict__ ej, real* __restrict__ ev,
-                                            const real threshold, const real delta, const int B,
-                                            const int T, const int N, const int n_chunks) {
+                                            const long long cap, const int B, const int T,
+                                            const int N, const int n_chunks) {
     long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= (long long)B * n_chunks * N) return;
     long long j = idx % N, rest = idx / N;
     long long c = rest % n_chunks, b = rest / n_chunks;
-    int t1 = min(T, (int)(c + 1) * S3GD_CHUNK);
     const long long base = first > 0 ? inclusive[first - 1] : 0;
-    const long long k = first + (b * N + j) * n_chunks + c;            // this chunk in the scan
-    long long e = (k > 0 ? inclusive[k - 1] : 0) - base;
+    const long long k = (b * N + j) * n_chunks + c;                    // this chunk (in the layer)
+    long long e = (first + k > 0 ? inclusive[first + k - 1] : 0) - base;
     if (c == 0) offsets[b * N + j] = e;                                 // CSR over (b, j)
-    if (idx == 0) offsets[(long long)B * N] = inclusive[first + (long long)B * N * n_chunks - 1] - base;
-    for (int t = (int)c * S3GD_CHUNK; t < t1; ++t) {
-        real v = V[(b * T + t) * N + j];
-        if (s3gd_in_band(v, threshold, delta)) {
-            eb[e] = (int)b; et[e] = t; ej[e] = (int)j; ev[e] = v;
-            ++e;
-        }
+    if (idx == 0) {
+        const long long n = inclusive[first + (long long)B * N * n_chunks - 1] - base;
+        offsets[(long long)B * N] = n;
+        *total = n;
+    }
+    for (unsigned int m = mask[k]; m && e < cap; m &= m - 1) {         // active steps, in time order
+        const int t = (int)c * S3GD_CHUNK + __ffs(m) - 1;
+        eb[e] = (int)b; et[e] = t; ej[e] = (int)j; ev[e] = V[(b * T + t) * N + j];
+        ++e;
     }
 }
 
@@ -86,9 +97,10 @@ extern "C" __global__ void s3gd_entry_grad(const real* __restrict__ grad_s,
                                            const int* __restrict__ eb, const int* __restrict__ ej,
                                            const real* __restrict__ ev, real* __restrict__ g,
                                            const real threshold, const real scale,
-                                           const long long n, const int N) {
+                                           const long long* __restrict__ total, const long long cap,
+                                           const int N) {
     long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (e >= n) return;
+    if (e >= min(*total, cap)) return;
     real x = ev[e] - threshold;
     real den = scale * (x < 0 ? -x : x) + real(1);
     g[e] = (grad_s[e] + r[(long long)eb[e] * N + ej[e]]) * (real(1) / (den * den));
@@ -105,8 +117,9 @@ extern "C" __global__ void s3gd_sparse_weight_grad(const real* __restrict__ g,
                                                    const int* __restrict__ et,
                                                    const long long* __restrict__ offsets,
                                                    const real* __restrict__ trace,
-                                                   real* __restrict__ dW, const int B, const int T,
-                                                   const int N_in, const int N) {
+                                                   real* __restrict__ dW, const long long cap,
+                                                   const int B, const int T, const int N_in,
+                                                   const int N) {
     __shared__ long long s_start[S3GD_WG_BLOCK];
     __shared__ int s_pos[S3GD_WG_BLOCK + 1];         // exclusive prefix sum of segment lengths
     __shared__ long long s_row[S3GD_WG_BLOCK];
@@ -118,9 +131,9 @@ extern "C" __global__ void s3gd_sparse_weight_grad(const real* __restrict__ g,
     for (int b0 = 0; b0 < B; b0 += S3GD_WG_BLOCK) {
         const int b = b0 + tid;
         long long start = 0, len = 0;
-        if (b < B) {
-            start = offsets[(long long)b * N + j];
-            len = offsets[(long long)b * N + j + 1] - start;
+        if (b < B) {                                  // entries past cap were not written
+            start = min(offsets[(long long)b * N + j], cap);
+            len = min(offsets[(long long)b * N + j + 1], cap) - start;
         }
         __syncthreads();                              // the previous tile is no longer read
         s_start[tid] = start;
@@ -158,7 +171,8 @@ extern "C" __global__ void s3gd_sparse_weight_grad(const real* __restrict__ g,
     if (i < N_in) dW[(long long)i * N + j] = acc;
 }
 
-// grid: x = blocks of 256 consecutive queries (sorted by sample), sized from n_q: no batch cap.
+// grid: x = blocks of 256 consecutive queries (sorted by sample), sized by the query set's
+// capacity: no batch cap; blocks past the actual count return at once.
 extern "C" __global__ void s3gd_sparse_input_grad(const real* __restrict__ g,
                                                   const int* __restrict__ et,
                                                   const int* __restrict__ ej,
@@ -168,12 +182,16 @@ extern "C" __global__ void s3gd_sparse_input_grad(const real* __restrict__ g,
                                                   const int* __restrict__ qi,
                                                   const real* __restrict__ W,
                                                   const real* __restrict__ pw,
-                                                  real* __restrict__ out, const long long n_q,
+                                                  real* __restrict__ out,
+                                                  const long long* __restrict__ q_total,
+                                                  const long long q_cap, const long long cap,
                                                   const int N) {
     __shared__ real s_g[S3GD_TILE];
     __shared__ int s_t[S3GD_TILE];
     __shared__ int s_j[S3GD_TILE];
+    const long long n_q = min(*q_total, q_cap);
     const long long q_first = (long long)blockIdx.x * blockDim.x;
+    if (q_first >= n_q) return;                       // the whole block: the grid is sized by q_cap
     const long long q = q_first + threadIdx.x;
     const bool live = q < n_q;
     const int my_b = live ? qb[q] : -1;
@@ -182,7 +200,8 @@ extern "C" __global__ void s3gd_sparse_input_grad(const real* __restrict__ g,
     const int b_lo = qb[q_first], b_hi = qb[min(q_first + blockDim.x, n_q) - 1];
     real acc = 0;
     for (int b = b_lo; b <= b_hi; ++b) {              // the same range for the whole block
-        const long long e_begin = offsets[(long long)b * N], e_end = offsets[(long long)(b + 1) * N];
+        const long long e_begin = min(offsets[(long long)b * N], cap);
+        const long long e_end = min(offsets[(long long)(b + 1) * N], cap);
         for (long long tile = e_begin; tile < e_end; tile += S3GD_TILE) {
             const int n = (int)min((long long)S3GD_TILE, e_end - tile);
             __syncthreads();                          // the previous tile is no longer read
@@ -205,10 +224,11 @@ extern "C" __global__ void s3gd_linear_input_grad_at(const real* __restrict__ e,
                                                      const int* __restrict__ qb,
                                                      const int* __restrict__ qt,
                                                      const int* __restrict__ qj,
-                                                     real* __restrict__ out, const long long n_q,
-                                                     const int T, const int C) {
+                                                     real* __restrict__ out,
+                                                     const long long* __restrict__ q_total,
+                                                     const long long q_cap, const int T, const int C) {
     long long q = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (q >= n_q) return;
+    if (q >= min(*q_total, q_cap)) return;
     const real* eq = e + ((long long)qb[q] * T + qt[q]) * C;
     const real* Wj = W + (long long)qj[q] * C;
     real acc = 0;

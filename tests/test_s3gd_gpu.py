@@ -120,3 +120,101 @@ def test_network_gradients_gpu_vs_cpu(cp, B, readout, sparse_mode):
     for a, b in zip(gg, gc):
         assert np.abs(b).max() > 0
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", ["max", "sum"])
+def test_readout_and_regularizer_kernels(cp, mode, dtype):
+    """The one-kernel readout adjoint and regularizer gradient against the NumPy expressions."""
+    from snnkit.s3gd import LeakyReadout
+    from snnkit.s3gd.loss import ActivityRegularizer
+    B, T, N, C = 1100, 37, 24, 5
+    r = np.random.default_rng(11)
+    s = (r.random((B, T, N)) < 0.2).astype(dtype)
+    gl = r.normal(size=(B, C)).astype(dtype)
+    ro_c = LeakyReadout(N, C, 0.85, mode, seed=1, dtype=dtype)
+    ro_g = LeakyReadout(N, C, 0.85, mode, seed=1, dtype=dtype)
+    ro_c.params["weight"] = cp.asnumpy(ro_g.params["weight"])
+    ro_c.forward(s)
+    ro_g.forward(cp.asarray(s))
+    ro_c.backward(gl, at=False)
+    ro_g.backward(cp.asarray(gl), at=False)
+    _close(cp.asnumpy(ro_g._cache["e"]), ro_c._cache["e"], dtype, "e")
+    _close(cp.asnumpy(ro_g.grads["weight"]), ro_c.grads["weight"], dtype, "dW", sums=True)
+    counts = r.integers(0, 3, (B, 700)).astype(dtype) * (r.random((B, 700)) < 0.5)
+    counts[:7] = 0                                  # rows under f_low everywhere and over f_up
+    counts[7:20] = 5
+    reg = ActivityRegularizer(lambda_up=0.3, f_up=1.0, lambda_low=50.0, f_low=0.5)
+    np.testing.assert_array_equal(cp.asnumpy(reg.grad_from_counts(cp.asarray(counts))), reg.grad_from_counts(counts))
+
+
+def _net_pair(cp, B, readout, seed=5):
+    from snnkit.s3gd import Network
+    kw = dict(beta_out=0.85, delta=0.2, sparse=True, readout=readout, seed=seed, dtype=np.float64,
+              weight_scale=4.0)
+    net_g, net_c = Network(20, 16, 4, 0.9, **kw), Network(20, 16, 4, 0.9, **kw)
+    for lc, lg in zip(net_c.layers, net_g.layers):
+        lc.params["weight"] = cp.asnumpy(lg.params["weight"])
+    return net_c, net_g
+
+
+def _step(net, x, y):
+    v, g = net.loss()(net.forward(x), y)
+    net.backward(g)
+    return [np.asarray(l.grads["weight"].get() if hasattr(l.grads["weight"], "get") else l.grads["weight"])
+            for l in net.layers]
+
+
+@pytest.mark.parametrize("readout", ["max", "sum"])
+def test_deferred_sparse_backward_over_steps_and_overflow(cp, readout):
+    """After the first step the GPU sparse backward sizes its entry arrays from earlier counts and
+    waits for the GPU only at its end. Over steps whose activity rises (more entries than the
+    arrays hold: overflow, redone) and falls, the gradients equal NumPy's every step, and the sets
+    end exact (cut to their counts, equal to NumPy's)."""
+    from snnkit.s3gd.lif import CAPACITY_MARGIN
+    net_c, net_g = _net_pair(cp, 700, readout)
+    r = np.random.default_rng(9)
+    got, expected, caps = [], [], [None, None]
+    for step, rate in enumerate([0.005, 0.005, 0.05, 0.05, 0.02, 0.15]):
+        x = (r.random((700, 25, 20)) < rate).astype(np.float64)
+        y = r.integers(0, 4, 700)
+        if step == 4:                                   # force an overflow on a quiet step as well
+            for h in net_g.hidden:
+                h._capacity = {k: 3 for k in h._capacity}
+            caps = [3, 3]
+        gc = _step(net_c, x, y)
+        before = net_g.overflows
+        gg = _step(net_g, cp.asarray(x), cp.asarray(y))
+        got.append(net_g.overflows - before)
+        ns = [h._active.n for h in net_c.hidden]        # the rule, replayed on NumPy's counts
+        expected.append(int(any(c is not None and n > c for n, c in zip(ns, caps))))
+        caps = [max(c or 0, min(700 * 25 * 16, max(1024, int(CAPACITY_MARGIN * n)))) for n, c in zip(ns, caps)]
+        for a, b in zip(gg, gc):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12, err_msg=f"step {step}")
+        for hc, hg in zip(net_c.hidden, net_g.hidden):
+            Ac, Ag = hc._active, hg._active
+            assert not Ag.pending and not Ag.overflowed and Ag.n == Ac.n
+            for f in ("offsets", "b", "t", "j", "v"):
+                np.testing.assert_array_equal(cp.asnumpy(getattr(Ag, f)), getattr(Ac, f), err_msg=f"{step} {f}")
+    assert got == expected, (got, expected)
+    assert expected[0] == 0 and expected[4] == 1 and sum(expected) >= 2   # rising activity overflows too
+    assert [h._capacity for h in net_g.hidden] == [{(700, 25, 16): c} for c in caps]
+
+
+def test_pending_set_refuses_host_questions_until_settled(cp):
+    from snnkit.s3gd import sparse
+    V = cp.asarray(np.random.default_rng(2).normal(1.0, 0.3, (40, 30, 50)))
+    exact = sparse.active_set(V, 1.0, 0.1)
+    A, = sparse.active_sets([(V, 1.0, 0.1)], capacities=[exact.n + 100])
+    assert A.pending and A.capacity == exact.n + 100
+    with pytest.raises(RuntimeError, match="settle"):
+        A.n
+    with pytest.raises(RuntimeError, match="settle"):
+        A.gather(V)
+    assert sparse.settle([A]) == [exact.n] and not A.pending and A.n == exact.n
+    for f in ("offsets", "b", "t", "j", "v"):
+        np.testing.assert_array_equal(cp.asnumpy(getattr(A, f)), cp.asnumpy(getattr(exact, f)), err_msg=f)
+    small, = sparse.active_sets([(V, 1.0, 0.1)], capacities=[exact.n // 2])
+    assert sparse.settle([small]) == [exact.n] and small.overflowed
+    with pytest.raises(RuntimeError, match="overflowed"):
+        small.n

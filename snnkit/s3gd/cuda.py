@@ -74,55 +74,63 @@ def lif_delta_dense(grad_s, V, r, beta, threshold, scale, band):
 CHUNK = 32          # time steps per compaction thread (S3GD_CHUNK in the .cu)
 
 
-def active_entries(items):
-    """Compact the band |V - threshold| < delta of each (V [B,T,N], threshold, delta) in ``items``:
-    a list of (offsets [B*N+1] int64, b, t, j int32, v).
+def active_entries(items, capacities=None):
+    """Compact the band |V - threshold| < delta of each (V [B,T,N], threshold, delta) in ``items``.
 
-    The entry counts size the entry arrays, so they must reach the host; all layers' counts are
-    scanned together and their totals come in one transfer, the sparse backward's only host
-    synchronization (each one stalls the GPU while Python launches what follows)."""
+    Returns (sets, totals): per item (offsets [B*N+1] int64, b, t, j int32, v), and a device
+    int64 array of the items' entry counts. ``capacities`` None: the counts are brought to the host
+    (all items' in one transfer) and the arrays have exactly that many entries. Otherwise the
+    arrays hold ``capacities[k]`` entries and nothing waits for the GPU: entries past the capacity
+    are not written, and the caller must compare ``totals`` with the capacities before trusting
+    any result (Network.backward does, once, at its end)."""
     import cupy as cp
     staged, n_all = [], 0
     for V, threshold, delta in items:
         V = cp.ascontiguousarray(V)
         B, T, N = V.shape
         n_chunks = (T + CHUNK - 1) // CHUNK
-        f = V.dtype.type
-        args = (f(threshold), f(delta), np.int32(B), np.int32(T), np.int32(N), np.int32(n_chunks))
-        staged.append((V, args, n_all, B * N * n_chunks))
+        staged.append((V, threshold, delta, n_all, B * N * n_chunks))
         n_all += B * N * n_chunks
     if not staged:
-        return []
+        return [], cp.empty(0, dtype=cp.int64)
     cnt = cp.empty(n_all, dtype=cp.int64)
-    for V, args, first, n in staged:
-        launch_1d(_fn("s3gd_sparse_backward.cu", "s3gd_active_count", V.dtype), n,
-                  (V, cnt[first:first + n]) + args)
-    inclusive = cp.cumsum(cnt)
-    ends = [first + n - 1 for _, _, first, n in staged]
-    totals = (inclusive[ends[0]:ends[0] + 1] if len(ends) == 1 else
-              cp.concatenate([inclusive[e:e + 1] for e in ends])).get()       # the one host sync
-    out, before = [], 0
-    for (V, args, first, n), upto in zip(staged, totals):
+    mask = cp.empty(n_all, dtype=cp.uint32)
+    for V, threshold, delta, first, n in staged:
         B, T, N = V.shape
-        n_e, before = int(upto) - before, int(upto)
+        f = V.dtype.type
+        launch_1d(_fn("s3gd_sparse_backward.cu", "s3gd_active_count", V.dtype), n,
+                  (V, cnt[first:], mask[first:], f(threshold), f(delta), np.int32(B), np.int32(T),
+                   np.int32(N), np.int32(n // (B * N))))
+    inclusive = cp.cumsum(cnt)
+    if capacities is None:                                               # the one host sync
+        ends = [first + n - 1 for *_, first, n in staged]
+        upto = inclusive[ends].get() if len(ends) > 1 else inclusive[ends[0]:ends[0] + 1].get()
+        capacities = np.diff(upto, prepend=0)
+    totals = cp.empty(len(staged), dtype=cp.int64)
+    out = []
+    for k, ((V, _, _, first, n), cap) in enumerate(zip(staged, capacities)):
+        B, T, N = V.shape
+        cap = int(cap)
         offsets = cp.empty(B * N + 1, dtype=cp.int64)
-        eb, et, ej = (cp.empty(n_e, dtype=cp.int32) for _ in range(3))
-        ev = cp.empty(n_e, dtype=V.dtype)
+        eb, et, ej = (cp.empty(cap, dtype=cp.int32) for _ in range(3))
+        ev = cp.empty(cap, dtype=V.dtype)
         launch_1d(_fn("s3gd_sparse_backward.cu", "s3gd_active_fill", V.dtype), n,
-                  (V, inclusive, np.int64(first), offsets, eb, et, ej, ev) + args)
+                  (V, mask[first:], inclusive, np.int64(first), offsets, totals[k:], eb, et, ej, ev,
+                   np.int64(cap), np.int32(B), np.int32(T), np.int32(N), np.int32(n // (B * N))))
         out.append((offsets, eb, et, ej, ev))
-    return out
+    return out, totals
 
 
-def entry_grad(grad_s, r, eb, ej, ev, threshold, scale, n_out):
-    """g_e = (dL/dS_e + r[b_e, j_e]) sigma'(V_e - threshold) on the active entries."""
+def entry_grad(grad_s, r, eb, ej, ev, offsets, threshold, scale, n_out):
+    """g_e = (dL/dS_e + r[b_e, j_e]) sigma'(V_e - threshold) on the active entries (the count is
+    read on the device, offsets[-1]; the arrays' length is the capacity)."""
     import cupy as cp
-    n = int(ev.shape[0])
+    cap = int(ev.shape[0])
     g = cp.empty_like(ev)
     k = _fn("s3gd_sparse_backward.cu", "s3gd_entry_grad", ev.dtype)
     f = ev.dtype.type
-    launch_1d(k, n, (cp.ascontiguousarray(grad_s, dtype=ev.dtype), cp.ascontiguousarray(r, dtype=ev.dtype),
-                     eb, ej, ev, g, f(threshold), f(scale), np.int64(n), np.int32(n_out)))
+    launch_1d(k, cap, (cp.ascontiguousarray(grad_s, dtype=ev.dtype), cp.ascontiguousarray(r, dtype=ev.dtype),
+                       eb, ej, ev, g, f(threshold), f(scale), offsets[-1:], np.int64(cap), np.int32(n_out)))
     return g
 
 
@@ -136,7 +144,7 @@ def sparse_weight_grad(g, et, offsets, trace, n_out):
     k = _fn("s3gd_sparse_backward.cu", "s3gd_sparse_weight_grad", trace.dtype)
     block = 128
     k(((N_in + block - 1) // block, n_out), (block,),
-      (cp.ascontiguousarray(g), et, offsets, cp.ascontiguousarray(trace), dW,
+      (cp.ascontiguousarray(g), et, offsets, cp.ascontiguousarray(trace), dW, np.int64(et.shape[0]),
        np.int32(B), np.int32(T), np.int32(N_in), np.int32(n_out)))
     return dW
 
@@ -153,25 +161,54 @@ def _powers(beta, T, dtype):
     return _POWERS[key]
 
 
-def sparse_input_grad(g, et, ej, offsets, qb, qt, qi, W, beta, T, n_q):
-    """dL/dS_in at the entries q of the layer below (samples qb, times qt, inputs qi; sorted by sample)."""
+def sparse_input_grad(g, et, ej, offsets, qb, qt, qi, q_offsets, W, beta, T):
+    """dL/dS_in at the entries q of the layer below (samples qb, times qt, inputs qi; sorted by
+    sample; their count is q_offsets[-1] on the device, their arrays' length the capacity)."""
     import cupy as cp
-    out = cp.empty(n_q, dtype=W.dtype)
-    if n_q == 0:
-        return out
+    q_cap = int(qb.shape[0])
+    out = cp.empty(q_cap, dtype=W.dtype)
     N = W.shape[1]
     k = _fn("s3gd_sparse_backward.cu", "s3gd_sparse_input_grad", W.dtype)
-    launch_1d(k, n_q, (cp.ascontiguousarray(g), et, ej, offsets, qb, qt, qi, cp.ascontiguousarray(W),
-                       _powers(beta, T, W.dtype), out, np.int64(n_q), np.int32(N)))
+    launch_1d(k, q_cap, (cp.ascontiguousarray(g), et, ej, offsets, qb, qt, qi, cp.ascontiguousarray(W),
+                         _powers(beta, T, W.dtype), out, q_offsets[-1:], np.int64(q_cap),
+                         np.int64(et.shape[0]), np.int32(N)))
     return out
 
 
-def linear_input_grad_at(e, W, qb, qt, qj, n_q):
+def linear_input_grad_at(e, W, qb, qt, qj, q_offsets):
     """dL/dS[q] = sum_c W[j_q, c] e[b_q, t_q, c] at the entries q (e [B,T,C], W [N,C])."""
     import cupy as cp
-    out = cp.empty(n_q, dtype=W.dtype)
+    q_cap = int(qb.shape[0])
+    out = cp.empty(q_cap, dtype=W.dtype)
     B, T, C = e.shape
     k = _fn("s3gd_sparse_backward.cu", "s3gd_linear_input_grad_at", W.dtype)
-    launch_1d(k, n_q, (cp.ascontiguousarray(e, dtype=W.dtype), cp.ascontiguousarray(W), qb, qt, qj, out,
-                       np.int64(n_q), np.int32(T), np.int32(C)))
+    launch_1d(k, q_cap, (cp.ascontiguousarray(e, dtype=W.dtype), cp.ascontiguousarray(W), qb, qt, qj, out,
+                         q_offsets[-1:], np.int64(q_cap), np.int32(T), np.int32(C)))
     return out
+
+
+def readout_grad(grad_logits, t_max, a, c, T):
+    """e = dL/dz [B,T,C] of the leaky readout in one kernel: dL/dout (dL/dlogits at t_max, or at
+    every step where t_max is None: sum mode) run through the adjoint scan e[t] = gout[t] + a e[t+1],
+    times c."""
+    import cupy as cp
+    gl = cp.ascontiguousarray(grad_logits)
+    B, C = gl.shape
+    e = cp.empty((B, T, C), dtype=gl.dtype)
+    tm = gl if t_max is None else cp.ascontiguousarray(t_max, dtype=cp.int64)   # unused in sum mode
+    k = _fn("s3gd_dense_backward.cu", "s3gd_readout_grad", gl.dtype)
+    f = gl.dtype.type
+    launch_1d(k, B * C, (gl, tm, e, f(a), f(c), np.int32(t_max is None), np.int32(B), np.int32(T), np.int32(C)))
+    return e
+
+
+def reg_grad(counts, f_up, f_low, up_coef, low_coef):
+    """The activity regularizer's r [B, N] = dL/dcounts, one block per sample."""
+    import cupy as cp
+    c = cp.ascontiguousarray(counts)
+    B, N = c.shape
+    r = cp.empty_like(c)
+    k = _fn("s3gd_dense_backward.cu", "s3gd_reg_grad", c.dtype)
+    f = c.dtype.type
+    k((B,), (256,), (c, r, f(f_up), f(f_low), f(up_coef), f(low_coef), np.int32(N)))
+    return r

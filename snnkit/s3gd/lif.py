@@ -29,7 +29,7 @@ import numpy as np
 
 from ..backend import is_cupy_array, rng as host_rng, to_device, xp_of
 from .scan import scan_forward
-from .sparse import (ActiveGrad, ActiveSet, active_sets, entry_grad, full_set, sparse_input_grad,
+from .sparse import (ActiveGrad, ActiveSet, active_sets, entry_grad, full_set, settle, sparse_input_grad,
                      sparse_weight_grad)
 
 
@@ -94,17 +94,41 @@ def lif_delta_dense(grad_s, V, beta, threshold=1.0, scale=100.0, band=None, r=No
     return d
 
 
-def compact(layers) -> list:
+CAPACITY_MARGIN = 1.5     # entry arrays get room for this times the largest count seen so far
+
+
+def compact(layers, deferred=False) -> list:
     """The active sets of the layers' last forward, computing the missing ones together (one host
-    synchronization on a GPU, however many layers)."""
+    synchronization on a GPU, however many layers).
+
+    ``deferred`` (GPU): no synchronization at all once every layer has seen an earlier count; the
+    sets are sized from it (:data:`CAPACITY_MARGIN` times the largest so far) and come back
+    pending: call :func:`settle_layers` after queuing everything that uses them."""
     for layer in layers:
         if layer._cache is None:
             raise RuntimeError(f"{layer.name}: call forward before asking for the active set")
     todo = [layer for layer in layers if layer._active is None]
-    found = active_sets([(l._cache["V"], l.threshold, l.delta) for l in todo])
+    caps = [l._capacity.get(tuple(l._cache["V"].shape)) for l in todo] if deferred else [None]
+    found = active_sets([(l._cache["V"], l.threshold, l.delta) for l in todo],
+                        None if None in caps else caps)
     for layer, A in zip(todo, found):
         layer._active = A
+        if not A.pending:
+            layer._remember_count(A.shape, A.n)
     return [layer._active for layer in layers]
+
+
+def settle_layers(layers) -> bool:
+    """Settle the layers' pending active sets (one transfer, which waits for the GPU). True if all
+    fitted; otherwise the overflowed layers' sets are dropped (their capacity grown to fit) and
+    the caller recomputes what used them."""
+    sets = [l._active for l in layers]
+    fits = True
+    for layer, A, n in zip(layers, sets, settle(sets)):
+        layer._remember_count(A.shape, n)
+        if A.overflowed:
+            layer._active, fits = None, False
+    return fits
 
 
 class LIFDense:
@@ -142,6 +166,13 @@ class LIFDense:
         self.grads = {"weight": xp_of(self.params["weight"]).zeros_like(self.params["weight"])}
         self._cache = None
         self._active = None
+        self._capacity = {}        # (B, T, N) -> entry-array capacity for deferred compaction
+
+    def _remember_count(self, shape, n):
+        B, T, N = shape
+        cap = min(B * T * N, max(1024, int(CAPACITY_MARGIN * n)))
+        if cap > self._capacity.get(tuple(shape), -1):
+            self._capacity[tuple(shape)] = cap
 
     def __repr__(self):
         mode = "sparse" if self.sparse else "dense"

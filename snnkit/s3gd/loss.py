@@ -46,27 +46,12 @@ class ActivityRegularizer:
         xp = xp_of(c)
         B, N = c.shape
         up_coef, low_coef = self.lambda_up / (B * N), -2.0 * self.lambda_low / (B * N)
-        if is_cupy_array(c):        # one fused kernel instead of ~10 (the sparse backward is launch-bound)
-            f = c.dtype.type
-            return _reg_grad_kernel()(c, c.sum(axis=1, keepdims=True), f(N), f(self.f_up), f(self.f_low),
-                                      f(up_coef), f(low_coef))
+        if is_cupy_array(c):        # one kernel instead of ~10 (the sparse backward is launch-bound)
+            from . import cuda
+            return cuda.reg_grad(c, self.f_up, self.f_low, up_coef, low_coef)
         up = up_coef * (c.sum(axis=1, keepdims=True) / N - self.f_up > 0)
         low = low_coef * xp.maximum(self.f_low - c, 0)
         return (up + low).astype(c.dtype)
-
-
-_REG_GRAD = []
-
-
-def _reg_grad_kernel():
-    """ActivityRegularizer.grad_from_counts as one CuPy elementwise kernel (same expression)."""
-    if not _REG_GRAD:
-        import cupy as cp
-        _REG_GRAD.append(cp.ElementwiseKernel(
-            "T c, T csum, T n, T f_up, T f_low, T up_coef, T low_coef", "T r",
-            "r = (csum / n - f_up > 0 ? up_coef : (T)0) + low_coef * (f_low - c > 0 ? f_low - c : (T)0)",
-            "snnkit_s3gd_reg_grad"))
-    return _REG_GRAD[0]
 
 
 class S3GDLoss(SoftmaxCrossEntropy):

@@ -4,7 +4,8 @@ two modes on the same forward.
 Dense mode: readout -> dL/dS2 [B,T,N] -> hidden2 BPTT -> dL/dS1 [B,T,N] -> hidden1 BPTT.
 Sparse mode: the active sets A2, A1 are compacted first; the readout evaluates dL/dS2 only on A2,
 hidden2 evaluates dL/dS1 only on A1, hidden1 needs no input gradient. Nothing [B,T,N]-shaped is
-allocated by the backward.
+allocated by the backward. On a GPU it waits for the device once, at its end (the entry counts),
+so Python queues the whole backward while the GPU works.
 
 DeadLayerGuard watches the sparse active fraction of every hidden layer at each training step and
 warns (layer name, fraction) when it stays at or below ``min_fraction`` for ``patience`` steps:
@@ -17,7 +18,7 @@ from contextlib import nullcontext
 
 import numpy as np
 
-from .lif import LIFDense, compact
+from .lif import LIFDense, compact, settle_layers
 from .loss import ActivityRegularizer, S3GDLoss
 from .readout import LeakyReadout
 
@@ -69,6 +70,7 @@ class Network:
         self.regularizer = ActivityRegularizer() if regularizer is None else regularizer
         self.guard = DeadLayerGuard() if guard is None else guard
         self.reg_value = 0.0
+        self.overflows = 0          # sparse backwards redone because an active set outgrew its arrays
         self.last_logits = None
         self.training = True
 
@@ -119,18 +121,25 @@ class Network:
         h1, h2 = self.hidden
         r1, r2 = (self.regularizer.grad_from_counts(c) for c in self._counts)
         if self.sparse:
-            # the readout's weight gradient needs no active set: queue it before the compaction's
-            # host sync, so that the GPU works on it while Python launches the compaction
             with step(self.readout.name):
                 self.readout.backward(grad_logits, at=False)
-            with step("compact"):
-                a1, a2 = compact(self.hidden)
-            with step(self.readout.name):                  # its time adds to the first part
-                g = self.readout.input_grad(a2)
-            with step(h2.name):
-                g = h2.backward(g, at=a1, grad_const=r2)
-            with step(h1.name):
-                h1.backward(g, at=False, grad_const=r1)
+            while True:
+                # On a GPU, after the first step, nothing below waits for the GPU until settle:
+                # the entry arrays are sized from earlier counts, and the true counts are checked
+                # once everything is queued. If a layer outgrew its arrays, its capacity has grown
+                # and the part that used the active sets runs again (at most once more).
+                with step("compact"):
+                    a1, a2 = compact(self.hidden, deferred=True)
+                with step(self.readout.name):              # its time adds to the first part
+                    g = self.readout.input_grad(a2)
+                with step(h2.name):
+                    g = h2.backward(g, at=a1, grad_const=r2)
+                with step(h1.name):
+                    h1.backward(g, at=False, grad_const=r1)
+                with step("compact"):
+                    if settle_layers(self.hidden):
+                        break
+                self.overflows += 1
             if self.training:
                 for h, a in ((h1, a1), (h2, a2)):
                     self.guard.update(h.name, a.fraction)

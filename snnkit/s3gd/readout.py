@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import rng as host_rng, to_device, xp_of
+from ..backend import is_cupy_array, rng as host_rng, to_device, xp_of
 from .scan import scan_backward, scan_forward
 from .sparse import ActiveGrad, linear_input_grad_at
 
@@ -66,12 +66,16 @@ class LeakyReadout:
         xp = xp_of(out)
         B, T, C = out.shape
         grad_logits = xp.asarray(grad_logits, dtype=self.dtype)
-        if self.mode == "max":
-            at_max = xp.arange(T)[None, :, None] == c["t_max"][:, None, :]   # only the arg-max step
-            gout = at_max * grad_logits[:, None, :]
+        if is_cupy_array(out):                                         # the same, in one kernel
+            from . import cuda
+            e = cuda.readout_grad(grad_logits, c["t_max"], self.beta, 1.0 - self.beta, T)
         else:
-            gout = xp.ascontiguousarray(xp.broadcast_to(grad_logits[:, None, :], out.shape))
-        e = scan_backward(gout, self.beta, 1.0 - self.beta)            # dL/dz [B, T, C]
+            if self.mode == "max":
+                at_max = xp.arange(T)[None, :, None] == c["t_max"][:, None, :]   # only the arg-max step
+                gout = at_max * grad_logits[:, None, :]
+            else:
+                gout = xp.ascontiguousarray(xp.broadcast_to(grad_logits[:, None, :], out.shape))
+            e = scan_backward(gout, self.beta, 1.0 - self.beta)        # dL/dz [B, T, C]
         self.grads["weight"] = s.reshape(B * T, self.n_in).T @ e.reshape(B * T, C)
         c["e"] = e
         return None if at is False else self.input_grad(at)

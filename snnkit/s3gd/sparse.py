@@ -21,6 +21,12 @@ between layers as an :class:`ActiveGrad`. No dense [B, T, N] gradient exists any
 Entries are stored grouped by sample, then neuron, then time (CSR over (b, j)): the weight
 gradient walks the (b, j) segments of one neuron j, the input gradient walks the entries of one
 sample b. The CUDA twins are in ``kernels/s3gd_sparse_backward.cu``.
+
+On a GPU a set can be *pending*: its arrays were sized from an earlier step's count (a capacity)
+and its true count is still on the device, so that the backward can be queued without waiting for
+the GPU. :func:`settle` brings the counts over once the backward is queued; a set whose count
+exceeded its capacity is marked overflowed (its results are discarded and recomputed with room
+for every entry: nothing is dropped).
 """
 from __future__ import annotations
 
@@ -40,9 +46,26 @@ class ActiveSet:
     t: object                # [n] int32
     j: object                # [n] int32
     v: object                # [n] membrane potential at the entry (for the surrogate)
+    pending: bool = False    # GPU: count still on the device, arrays of the capacity's length
+    overflowed: bool = False  # its count exceeded the capacity: its results must be recomputed
+    total: int | None = None  # the true count, once known on the host (also of an overflowed set)
+    _totals: object = None    # the compaction's device counts (shared by the sets compacted together)
+    _index: int = 0
+
+    def _settled(self, what):
+        if self.pending or self.overflowed:
+            raise RuntimeError(f"{what} of an active set whose entry count is not on the host yet "
+                               "(pending until the backward calls settle) or that overflowed its "
+                               "capacity; call snnkit.s3gd.sparse.settle([A]) or use layer.active_set()")
 
     @property
     def n(self) -> int:
+        self._settled("the entry count")
+        return int(self.t.shape[0])
+
+    @property
+    def capacity(self) -> int:
+        """Room in the entry arrays (= n once settled)."""
         return int(self.t.shape[0])
 
     @property
@@ -54,15 +77,18 @@ class ActiveSet:
     def per_step(self):
         """Active fraction at every time step, [T] (NumPy)."""
         from ..backend import to_numpy
+        self._settled("per_step")
         B, T, N = self.shape
         return np.bincount(to_numpy(self.t), minlength=T) / float(B * N)
 
     def gather(self, dense):
         """Values of a dense [B, T, N] array at the entries."""
+        self._settled("gather")
         return dense[self.b, self.t, self.j]
 
     def scatter(self, values):
         """A dense [B, T, N] array that is zero outside the entries (for tests and figures only)."""
+        self._settled("scatter")
         xp = xp_of(values)
         out = xp.zeros(self.shape, dtype=values.dtype)
         out[self.b, self.t, self.j] = values
@@ -81,17 +107,44 @@ def active_set(V, threshold=1.0, delta=0.2) -> ActiveSet:
     return active_sets([(V, threshold, delta)])[0]
 
 
-def active_sets(items) -> list:
+def active_sets(items, capacities=None) -> list:
     """The active sets of several (V, threshold, delta); on a GPU all are compacted together, so
-    that the entry counts reach the host in one synchronization."""
+    that the entry counts reach the host in one synchronization. ``capacities`` (GPU only; one
+    int per item): size the entry arrays to these and do not synchronize at all; the sets come
+    back pending, for :func:`settle`. NumPy always gives exact sets."""
     items = list(items)
     for _, _, delta in items:
         if not delta > 0:
             raise ValueError(f"delta must be > 0 (the half-width of the active band), got {delta}")
     if items and is_cupy_array(items[0][0]):
         from . import cuda
-        return [ActiveSet(tuple(V.shape), *arrays) for (V, _, _), arrays in zip(items, cuda.active_entries(items))]
+        arrays, totals = cuda.active_entries(items, capacities)
+        pending = capacities is not None
+        return [ActiveSet(tuple(V.shape), *a, pending=pending, _totals=totals if pending else None, _index=k)
+                for k, ((V, _, _), a) in enumerate(zip(items, arrays))]
     return [_active_set_numpy(V, threshold, delta) for V, threshold, delta in items]
+
+
+def settle(sets) -> list:
+    """Bring the entry counts of pending sets to the host (one transfer per compaction: this waits
+    for the GPU, so call it once everything that uses the sets is queued). A set that fits its
+    capacity becomes an exact set (its arrays cut to the count); one that does not is marked
+    ``overflowed``. Returns every set's true count."""
+    counts = {}
+    for A in sets:
+        if A.pending and id(A._totals) not in counts:
+            counts[id(A._totals)] = A._totals.get()
+    for A in sets:
+        if A.pending:
+            A.total = int(counts[id(A._totals)][A._index])
+            A.pending, A._totals = False, None
+            if A.total <= A.capacity:
+                A.b, A.t, A.j, A.v = A.b[:A.total], A.t[:A.total], A.j[:A.total], A.v[:A.total]
+            else:
+                A.overflowed = True
+        elif A.total is None:
+            A.total = int(A.t.shape[0])
+    return [A.total for A in sets]
 
 
 def _active_set_numpy(V, threshold, delta) -> ActiveSet:
@@ -121,7 +174,7 @@ def entry_grad(grad_s, A: ActiveSet, r, threshold=1.0, scale=100.0):
         r = xp.zeros((A.shape[0], A.shape[2]), dtype=A.v.dtype)
     if is_cupy_array(A.v):
         from . import cuda
-        return cuda.entry_grad(grad_s, r, A.b, A.j, A.v, threshold, scale, A.shape[2])
+        return cuda.entry_grad(grad_s, r, A.b, A.j, A.v, A.offsets, threshold, scale, A.shape[2])
     den = scale * np.abs(A.v - threshold) + 1
     return ((grad_s + r[A.b, A.j]) * (1 / (den * den))).astype(A.v.dtype)
 
@@ -142,7 +195,7 @@ def sparse_input_grad(g, A: ActiveSet, Q: ActiveSet, W, beta):
     T = A.shape[1]
     if is_cupy_array(W):
         from . import cuda
-        return cuda.sparse_input_grad(g, A.t, A.j, A.offsets, Q.b, Q.t, Q.j, W, beta, T, Q.n)
+        return cuda.sparse_input_grad(g, A.t, A.j, A.offsets, Q.b, Q.t, Q.j, Q.offsets, W, beta, T)
     pw = (beta ** np.arange(T, dtype=np.float64)).astype(W.dtype)   # beta^(t - k), never a negative power
     out = np.zeros(Q.n, dtype=W.dtype)
     if Q.n == 0 or A.n == 0:
@@ -165,5 +218,5 @@ def linear_input_grad_at(e, W, Q: ActiveSet):
     sum_c W[j_q, c] e[b_q, t_q, c] with e = dL/dz [B, T, C], W [N, C]."""
     if is_cupy_array(W):
         from . import cuda
-        return cuda.linear_input_grad_at(e, W, Q.b, Q.t, Q.j, Q.n)
+        return cuda.linear_input_grad_at(e, W, Q.b, Q.t, Q.j, Q.offsets)
     return (e[Q.b, Q.t] * W[Q.j]).sum(axis=1)
