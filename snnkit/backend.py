@@ -180,9 +180,9 @@ def to_device(a, dtype=None):
 
 
 def synchronize():
-    """Wait for queued GPU work (no-op on NumPy); benchmarks call this around timers."""
+    """Wait for all queued GPU work, every stream's (no-op on NumPy); benchmarks call this around timers."""
     if name() == "cupy":
-        get_xp().cuda.get_current_stream().synchronize()
+        get_xp().cuda.Device().synchronize()
 
 
 def seed(s: int) -> None:

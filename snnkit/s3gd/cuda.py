@@ -6,18 +6,58 @@ chosen at compile time (``-DREAL=float|double``), so float32 and float64 each ha
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 
 from ..kernels import get_function, launch_1d
 
 _REAL = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+_FUNCTIONS: dict = {}
 
 
 def _fn(filename, name, dtype, extra=()):
-    dt = np.dtype(dtype)
-    if dt not in _REAL:
-        raise ValueError(f"S3GD kernels run in float32 or float64, got {dt}; cast the input first.")
-    return get_function(filename, name, options=(f"-DREAL={_REAL[dt]}",) + tuple(extra))
+    # cached per (file, kernel, dtype): the sparse backward is bound by Python's time per launch
+    key = (filename, name, dtype, extra)
+    f = _FUNCTIONS.get(key)
+    if f is None:
+        dt = np.dtype(dtype)
+        if dt not in _REAL:
+            raise ValueError(f"S3GD kernels run in float32 or float64, got {dt}; cast the input first.")
+        f = _FUNCTIONS[key] = get_function(filename, name, options=(f"-DREAL={_REAL[dt]}",) + tuple(extra))
+    return f
+
+
+class SideStream:
+    """A second CUDA stream for work that nothing later in the backward waits on (the weight
+    gradients of hidden2 and the readout), so that it runs beside the chain readout -> hidden2's
+    input gradient -> hidden1 instead of after it.
+
+    ``with side.run(*arrays): ...`` queues the block on the side stream after everything queued so
+    far on the current one; ``arrays`` are kept alive until :meth:`join` (the memory pool could
+    otherwise hand their memory to the main stream while the side stream still reads it).
+    :meth:`join` makes the current stream wait for the side stream."""
+
+    def __init__(self):
+        self.stream, self.keep, self.used = None, [], False
+
+    @contextmanager
+    def run(self, *keep):
+        import cupy as cp
+        if self.stream is None:
+            self.stream = cp.cuda.Stream(non_blocking=True)
+        self.stream.wait_event(cp.cuda.get_current_stream().record())
+        self.keep.extend(keep)
+        self.used = True
+        with self.stream:
+            yield
+
+    def join(self):
+        import cupy as cp
+        if self.used:
+            cp.cuda.get_current_stream().wait_event(self.stream.record())
+            self.keep.clear()
+            self.used = False
 
 
 def lif_forward(h, beta, threshold):

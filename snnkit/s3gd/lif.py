@@ -206,11 +206,12 @@ class LIFDense:
         return compact([self])[0]
 
     # -- backward -------------------------------------------------------------------------------
-    def backward(self, grad, at=None, grad_const=None):
+    def backward(self, grad, at=None, grad_const=None, side=None):
+        """``side``: a :class:`snnkit.s3gd.cuda.SideStream` for the sparse weight gradient (GPU)."""
         if self._cache is None:
             raise RuntimeError(f"{self.name}: backward called before forward")
         if self.sparse:
-            return self._backward_sparse(grad, at, grad_const)
+            return self._backward_sparse(grad, at, grad_const, side)
         return self._backward_dense(grad, at, grad_const)
 
     def _backward_dense(self, grad, at, grad_const):
@@ -228,7 +229,7 @@ class LIFDense:
         g_in = (d2 @ W.T).reshape(B, T, self.n_in)
         return g_in if at is None else ActiveGrad(at, at.gather(g_in))
 
-    def _backward_sparse(self, grad, at, grad_const):
+    def _backward_sparse(self, grad, at, grad_const, side=None):
         c = self._cache
         A = self.active_set()
         if isinstance(grad, ActiveGrad):
@@ -244,15 +245,20 @@ class LIFDense:
         if c["trace"] is None:                     # forward ran in dense mode: build the trace now
             c["trace"] = scan_forward(c["s_in"], self.beta)
         W = self.params["weight"]
-        self.grads["weight"] = sparse_weight_grad(g, A, c["trace"])
-        if at is False:
-            return None
+        out = None                                 # the input gradient first: the layer below waits on it
         if at is None:                             # dense input gradient: every input entry asked
             B, T, _ = c["s_in"].shape
             Q = full_set((B, T, self.n_in), xp_of(W))
             vals = sparse_input_grad(g, A, Q, W, self.beta)
-            return vals.reshape(B, self.n_in, T).transpose(0, 2, 1).copy()
-        return ActiveGrad(at, sparse_input_grad(g, A, at, W, self.beta))
+            out = vals.reshape(B, self.n_in, T).transpose(0, 2, 1).copy()
+        elif at is not False:
+            out = ActiveGrad(at, sparse_input_grad(g, A, at, W, self.beta))
+        if side is None:
+            self.grads["weight"] = sparse_weight_grad(g, A, c["trace"])
+        else:
+            with side.run(g, A, c["trace"]):
+                self.grads["weight"] = sparse_weight_grad(g, A, c["trace"])
+        return out
 
     def train(self):
         return self

@@ -18,9 +18,23 @@ from contextlib import nullcontext
 
 import numpy as np
 
+from ..backend import is_cupy_array
 from .lif import LIFDense, compact, settle_layers
 from .loss import ActivityRegularizer, S3GDLoss
 from .readout import LeakyReadout
+
+
+def _side_stream(weight):
+    """The GPU's side stream for the sparse backward (None on NumPy); one per process is enough."""
+    if not is_cupy_array(weight):
+        return None
+    if not _SIDE:
+        from .cuda import SideStream
+        _SIDE.append(SideStream())
+    return _SIDE[0]
+
+
+_SIDE: list = []
 
 
 class DeadNetworkWarning(RuntimeWarning):
@@ -119,10 +133,15 @@ class Network:
         """``timer(name)``: optional context-manager factory wrapped around each step (profiling)."""
         step = timer or (lambda name: nullcontext())
         h1, h2 = self.hidden
-        r1, r2 = (self.regularizer.grad_from_counts(c) for c in self._counts)
         if self.sparse:
+            # Queued in the order the GPU needs it: the chain readout -> A2 -> hidden2's input
+            # gradient at A1 -> hidden1 first; hidden2's and the readout's weight gradients,
+            # which nothing waits on, on a side stream beside it (GPU).
+            side = _side_stream(self.readout.params["weight"])
             with step(self.readout.name):
-                self.readout.backward(grad_logits, at=False)
+                self.readout.backward(grad_logits, at=False, weight_grad=False)
+            r2 = self.regularizer.grad_from_counts(self._counts[1])
+            r1, readout_queued = None, False
             while True:
                 # On a GPU, after the first step, nothing below waits for the GPU until settle:
                 # the entry arrays are sized from earlier counts, and the true counts are checked
@@ -133,10 +152,22 @@ class Network:
                 with step(self.readout.name):              # its time adds to the first part
                     g = self.readout.input_grad(a2)
                 with step(h2.name):
-                    g = h2.backward(g, at=a1, grad_const=r2)
+                    g = h2.backward(g, at=a1, grad_const=r2, side=side)
+                if r1 is None:
+                    r1 = self.regularizer.grad_from_counts(self._counts[0])
                 with step(h1.name):
                     h1.backward(g, at=False, grad_const=r1)
+                if not readout_queued:                     # needs no active set: once is enough
+                    with step(self.readout.name):
+                        if side is None:
+                            self.readout.weight_grad()
+                        else:
+                            with side.run(self.readout._cache["e"], self.readout._cache["s"]):
+                                self.readout.weight_grad()
+                    readout_queued = True
                 with step("compact"):
+                    if side is not None:
+                        side.join()
                     if settle_layers(self.hidden):
                         break
                 self.overflows += 1
@@ -144,6 +175,7 @@ class Network:
                 for h, a in ((h1, a1), (h2, a2)):
                     self.guard.update(h.name, a.fraction)
         else:
+            r1, r2 = (self.regularizer.grad_from_counts(c) for c in self._counts)
             with step(self.readout.name):
                 g = self.readout.backward(grad_logits)
             with step(h2.name):

@@ -56,9 +56,10 @@ class LeakyReadout:
 
     __call__ = forward
 
-    def backward(self, grad_logits, at=None):
+    def backward(self, grad_logits, at=None, weight_grad=True):
         """dW, and dL/dS: dense [B,T,N] (``at=None``), an ActiveGrad on the active set ``at``, or
-        nothing (``at=False``; :meth:`input_grad` can ask for it later)."""
+        nothing (``at=False``; :meth:`input_grad` can ask for it later). ``weight_grad=False``
+        leaves dW for a later :meth:`weight_grad` call (the sparse backward queues it last)."""
         c = self._cache
         if c is None:
             raise RuntimeError(f"{self.name}: backward called before forward")
@@ -76,9 +77,17 @@ class LeakyReadout:
             else:
                 gout = xp.ascontiguousarray(xp.broadcast_to(grad_logits[:, None, :], out.shape))
             e = scan_backward(gout, self.beta, 1.0 - self.beta)        # dL/dz [B, T, C]
-        self.grads["weight"] = s.reshape(B * T, self.n_in).T @ e.reshape(B * T, C)
         c["e"] = e
+        if weight_grad:
+            self.weight_grad()
         return None if at is False else self.input_grad(at)
+
+    def weight_grad(self):
+        """dW = sum_t S[t]^T e[t] from the last backward's e."""
+        c = self._cache
+        s, e = c["s"], c["e"]
+        B, T, C = e.shape
+        self.grads["weight"] = s.reshape(B * T, self.n_in).T @ e.reshape(B * T, C)
 
     def input_grad(self, at=None):
         """dL/dS of the last backward: dense [B,T,N], or an ActiveGrad on the active set ``at``."""
