@@ -165,6 +165,7 @@ def test_notebook_probes_run_under_the_cupy_backend(cp):
     """The depth probe and the pre-activation panel build NumPy inputs; with CuPy as the backend they
     must neither mix devices (a CuPy gamma times a NumPy x raised TypeError in notebook 05) nor move
     their answer: the same numbers as under the NumPy backend."""
+    pytest.importorskip("plotly")          # the widget module draws with plotly (not on every GPU machine)
     from snnkit.stbp import depth_profile
     from snnkit.widgets import stbp as wstbp
     got = {n: depth_profile(depth=6, width=32, norm=n, seed=1) for n in (None, "bn", "tdbn")}

@@ -1,0 +1,111 @@
+"""Where the sparse backward's time goes (GPU): every CUDA launcher of snnkit.s3gd.cuda, cupy.cumsum,
+the readout GEMM and the final settle are wrapped to record a host clock and a CUDA event on the
+current stream before and after the call. One backward later, the table says when Python issued each
+piece and when the GPU reached it: host-bound pieces start on the GPU as soon as they are issued,
+GPU-bound ones queue up.
+
+    SNNKIT_BACKEND=cupy PYTHONPATH=. python3 benchmarks/s3gd_timeline.py [--config shd]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--config", default="shd")
+    a = ap.parse_args()
+    import cupy as cp
+    import bench_s3gd as bs
+    from snnkit.backend import to_device
+    from snnkit.s3gd import Network, cuda, network, readout
+    cfg = bs.CONFIGS[a.config]
+    x = to_device(bs.make_input(cfg))
+    y = to_device(np.random.default_rng(1).integers(0, cfg["C"], cfg["B"]))
+    net = Network(cfg["n_in"], cfg["N"], cfg["C"], cfg["beta"], beta_out=bs.BETA_OUT, delta=cfg["delta"],
+                  readout=cfg["readout"], seed=0)
+    z, s = np.random.default_rng(2), x
+    for layer, target in zip(net.hidden, bs.TARGET_ACTIVITY):
+        bs.calibrate(layer, s, target, z.normal(size=(layer.n_in, layer.n_out)), cfg["spread"])
+        s = layer.forward(s)
+    _, g = net.loss()(net.forward(x), y)
+    log = []
+
+    def wrap(owner, name, label=None):
+        fn = getattr(owner, name)
+
+        def inner(*args, **kw):
+            st = cp.cuda.get_current_stream()
+            e0 = st.record(cp.cuda.Event())
+            h0 = time.perf_counter()
+            out = fn(*args, **kw)
+            h1 = time.perf_counter()
+            e1 = cp.cuda.get_current_stream().record(cp.cuda.Event())
+            log.append((label or name, h0, h1, e0, e1, st is not cp.cuda.Stream.null))
+            return out
+        setattr(owner, name, inner)
+        return fn
+
+    for name in ("active_entries", "entry_grad", "sparse_weight_grad", "sparse_input_grad",
+                 "linear_input_grad_at", "readout_grad", "reg_grad"):
+        wrap(cuda, name)
+    wrap(cp, "cumsum")
+    wrap(readout.LeakyReadout, "weight_grad", "readout GEMM")
+    wrap(network, "settle_layers", "settle (one transfer)")
+    for rep in range(8):
+        for h in net.hidden:
+            h._active = None
+        log.clear()
+        cp.cuda.Device().synchronize()
+        t_host0 = time.perf_counter()
+        ev0 = cp.cuda.get_current_stream().record(cp.cuda.Event())
+        net.backward(g)
+        ev_end = cp.cuda.get_current_stream().record(cp.cuda.Event())
+        ev_end.synchronize()
+        t_host_end = time.perf_counter()
+    print(f"{a.config}: whole backward {1e3 * (t_host_end - t_host0):.3f} ms host-to-host, "
+          f"GPU start->end {cp.cuda.get_elapsed_time(ev0, ev_end):.3f} ms (last of 8)")
+    print(f"{'piece':28s} {'host issue us':>14s} {'host ret us':>12s} {'gpu start us':>13s} {'gpu end us':>11s}  side")
+    for name, h0, h1, e0, e1, side in log:
+        print(f"{name:28s} {1e6 * (h0 - t_host0):14.0f} {1e6 * (h1 - t_host0):12.0f} "
+              f"{1e3 * cp.cuda.get_elapsed_time(ev0, e0):13.0f} {1e3 * cp.cuda.get_elapsed_time(ev0, e1):11.0f}  {'side' if side else ''}")
+    # per-launch cost of a bare RawKernel, by argument count
+    k = cp.RawKernel(r'''extern "C" __global__ void nop3(float* a, int n, float b) { if (threadIdx.x == 1024) a[0] = b; }''', "nop3")
+    k15 = cp.RawKernel(r'''extern "C" __global__ void nop15(float* a, float* b, float* c, float* d, float* e, float* f,
+        float* g, float* h, long long i, long long j, int k, int l, int m, int n, int o)
+        { if (threadIdx.x == 1024) a[0] = i + j + k + l + m + n + o; }''', "nop15")
+    buf = cp.zeros(16, cp.float32)
+    for kern, args in ((k, (buf, np.int32(1), np.float32(1))),
+                       (k15, (buf,) * 8 + (np.int64(1),) * 2 + (np.int32(1),) * 5)):
+        kern((1,), (32,), args)
+        cp.cuda.Device().synchronize()
+        t0 = time.perf_counter()
+        for _ in range(2000):
+            kern((1,), (32,), args)
+        t1 = time.perf_counter()
+        cp.cuda.Device().synchronize()
+        print(f"bare launch, {len(args)} args: {1e6 * (t1 - t0) / 2000:.1f} us host each")
+    for label, fn in (("cp.empty(1000)", lambda: cp.empty(1000, cp.int32)),
+                      ("cp.cumsum(1.6M int64)", lambda: cp.cumsum(buf_i)),
+                      ("slice a[3:]", lambda: buf[3:]),
+                      ("ascontiguousarray(contig)", lambda: cp.ascontiguousarray(buf))):
+        buf_i = cp.ones(1_638_400, cp.int64)
+        fn()
+        cp.cuda.Device().synchronize()
+        t0 = time.perf_counter()
+        for _ in range(500):
+            fn()
+        t1 = time.perf_counter()
+        cp.cuda.Device().synchronize()
+        print(f"{label}: {1e6 * (t1 - t0) / 500:.1f} us host each")
+
+
+if __name__ == "__main__":
+    main()
