@@ -1,34 +1,33 @@
 // S3GD sparse backward: gradient only through the active set A = {(b,t,j) : |V - threshold| < delta}.
 // Mirrors snnkit/s3gd/sparse.py. None of these kernels touches a dense [B, T, N] gradient:
 //
-// 1. s3gd_active_count  one thread per (b, time chunk c, j): the active steps of neuron j of sample
-//                       b within chunk c (32 steps) as a 32-bit mask, and its bit count. Chunking
-//                       gives T/32 times more threads than one thread per (b, j) walking all of T,
-//                       and keeps the reads coalesced over j.
-// 2. (one inclusive scan over the counts of all layers, in (layer, b, j, c) order, in Python)
-// 3. s3gd_active_fill   same threads: expand the chunk's mask into entries (b, t, j, V) at its
-//                       offset (the scan just before it, less the layer's base): one pass over V in
-//                       all, not two. Writes the CSR offsets over (b, j) (every c = 0 thread its own)
-//                       and the layer's total. Entries are grouped by sample, then neuron, then time.
+// 1. s3gd_active_count_scan  per block (32 neurons of one sample x its time chunks of 32 steps):
+//                       each chunk's band as a 32-bit mask, and the block's scan of their bit counts
+//                       in (b, j, c) order; the last block to finish scans the blocks' totals into
+//                       bases and writes the layer's total. One launch per layer, no separate scan.
+// 2. s3gd_active_fill   one thread per (b, chunk c, j): expand the chunk's mask into entries
+//                       (b, t, j, V) at base + local offset (one pass over V in all, not two), and
+//                       write the CSR offsets over (b, j) (every c = 0 thread its own).
+//                       Entries are grouped by sample, then neuron, then time.
 //    Capacity: the entry arrays hold `cap` entries. The Python side sizes them from an earlier
 //    step's count, so the backward needs no host synchronization before its last kernel; entries
 //    past cap are not written, every later kernel reads at most min(total, cap) of them, and the
 //    host compares the totals with cap once, at the end (on overflow the backward is redone with
 //    exact sizes: nothing is dropped).
-// 4. s3gd_entry_grad    g_e = (dL/dS_e + r[b_e, j_e]) sigma'(V_e - threshold), one thread per entry
+// 3. s3gd_entry_grad    g_e = (dL/dS_e + r[b_e, j_e]) sigma'(V_e - threshold), one thread per entry
 //                       (r: the activity regularizer's time-constant part of dL/dS).
-// 5. s3gd_sparse_weight_grad   dW[i, j] = sum_{e in A, j_e = j} g_e tr[b_e, t_e, i]
+// 4. s3gd_sparse_weight_grad   dW[i, j] = sum_{e in A, j_e = j} g_e tr[b_e, t_e, i]
 //                       tr is the input trace tr[t] = beta tr[t-1] + S_in[t] (saved by the forward).
 //                       Thread (i, j), i fastest, so a warp reads one contiguous trace row per entry;
 //                       neuron j's entries are gathered through shared memory, sample tile by
 //                       sample tile, in (b, t) order: no atomics, deterministic.
-// 6. s3gd_sparse_input_grad    dL/dS_in at the entries q = (b, k, i) that the layer below needs
+// 5. s3gd_sparse_input_grad    dL/dS_in at the entries q = (b, k, i) that the layer below needs
 //                       (its own active set): sum over this layer's entries e of sample b with
 //                       t_e >= k of beta^(t_e - k) g_e W[i, j_e]. A block serves 256 consecutive
 //                       queries (one or a few samples: queries are sorted by sample) and stages
 //                       each of those samples' entries through shared memory in tiles.
 //                       Cost |A_below| x |A_this| / B: it shrinks with the square of the activity.
-// 7. s3gd_linear_input_grad_at dL/dS[b,t,j] = sum_c W[j, c] e[b, t, c] at the entries q only: the
+// 6. s3gd_linear_input_grad_at dL/dS[b,t,j] = sum_c W[j, c] e[b, t, c] at the entries q only: the
 //                       readout's (non-spiking, dense) gradient handed to the last hidden layer.
 // pw[n] = beta^n is precomputed on the host, so no thread ever indexes before t = 0.
 #ifndef REAL
@@ -44,30 +43,96 @@ __device__ __forceinline__ bool s3gd_in_band(real v, real threshold, real delta)
     return (x < 0 ? -x : x) < delta;
 }
 
-extern "C" __global__ void s3gd_active_count(const real* __restrict__ V, long long* __restrict__ count,
-                                             unsigned int* __restrict__ mask,
-                                             const real threshold, const real delta, const int B,
-                                             const int T, const int N, const int n_chunks) {
-    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;   // ((b * n_chunks + c) * N + j)
-    if (idx >= (long long)B * n_chunks * N) return;
-    long long j = idx % N, rest = idx / N;
-    long long c = rest % n_chunks, b = rest / n_chunks;
-    int t0 = (int)c * S3GD_CHUNK, t1 = min(T, t0 + S3GD_CHUNK);
-    unsigned int m = 0;                                                 // bit s: step t0 + s is active
-    for (int t = t0; t < t1; ++t)
-        m |= (unsigned int)s3gd_in_band(V[(b * T + t) * N + j], threshold, delta) << (t - t0);
-    const long long k = (b * N + j) * n_chunks + c;                    // scanned in (b, j, c) order
-    count[k] = __popc(m);
-    mask[k] = m;
+// Block: 32 neurons j of one sample b x CL chunk lanes (CL = min(n_chunks, 32)); thread (tx, ty)
+// owns the consecutive chunks [ty * per, (ty + 1) * per) of neuron j0 + tx, so its chunks are
+// consecutive in the (b, j, c) scan order and the block covers one contiguous stretch of it. Reads
+// of V are coalesced over tx (a warp is 32 neurons at the same steps).
+#define S3GD_JT 32
+extern "C" __global__ void s3gd_active_count_scan(const real* __restrict__ V,
+                                                  unsigned int* __restrict__ mask,
+                                                  int* __restrict__ local,
+                                                  long long* __restrict__ block_total,
+                                                  long long* __restrict__ block_base,
+                                                  long long* __restrict__ total,
+                                                  unsigned int* __restrict__ ticket,
+                                                  const real threshold, const real delta,
+                                                  const int B, const int T, const int N,
+                                                  const int n_chunks) {
+    __shared__ long long s_sum[1024];
+    __shared__ bool s_last;
+    const int tx = threadIdx.x, ty = threadIdx.y, CL = blockDim.y;
+    const int gx = (N + S3GD_JT - 1) / S3GD_JT;
+    const long long b = blockIdx.x / gx;
+    const int j = (int)(blockIdx.x % gx) * S3GD_JT + tx;
+    const int per = (n_chunks + CL - 1) / CL;
+    const int c0 = min(n_chunks, ty * per), c1 = min(n_chunks, c0 + per);
+    long long mine = 0;                                   // this thread's active entries
+    if (j < N)
+        for (int c = c0; c < c1; ++c) {
+            const int t0 = c * S3GD_CHUNK, t1 = min(T, t0 + S3GD_CHUNK);
+            unsigned int m = 0;                           // bit s: step t0 + s is active
+            for (int t = t0; t < t1; ++t)
+                m |= (unsigned int)s3gd_in_band(V[(b * T + t) * N + j], threshold, delta) << (t - t0);
+            mask[(b * N + j) * n_chunks + c] = m;
+            mine += __popc(m);
+        }
+    const int p = tx * CL + ty, nt = S3GD_JT * CL;       // the thread's rank in the scan order
+    s_sum[p] = mine;
+    __syncthreads();
+    for (int step = 1; step < nt; step <<= 1) {          // inclusive scan over the block
+        const long long v = p >= step ? s_sum[p - step] : 0;
+        __syncthreads();
+        s_sum[p] += v;
+        __syncthreads();
+    }
+    int run = (int)(s_sum[p] - mine);                     // entries before this thread's, in the block
+    if (j < N)
+        for (int c = c0; c < c1; ++c) {
+            const long long k = (b * N + j) * n_chunks + c;
+            local[k] = run;
+            run += __popc(mask[k]);
+        }
+    // the last block to finish turns all blocks' totals into their bases (an exclusive scan)
+    const int nb = gridDim.x;
+    if (p == nt - 1) {
+        block_total[blockIdx.x] = s_sum[p];
+        __threadfence();
+        s_last = atomicAdd(ticket, 1u) == (unsigned int)(nb - 1);
+    }
+    __syncthreads();
+    if (!s_last) return;
+    __threadfence();
+    const volatile long long* bt = block_total;          // written by other blocks
+    const int seg = (nb + nt - 1) / nt, q0 = min(nb, p * seg), q1 = min(nb, q0 + seg);
+    long long part = 0;
+    for (int q = q0; q < q1; ++q) part += bt[q];
+    s_sum[p] = part;
+    __syncthreads();
+    for (int step = 1; step < nt; step <<= 1) {
+        const long long v = p >= step ? s_sum[p - step] : 0;
+        __syncthreads();
+        s_sum[p] += v;
+        __syncthreads();
+    }
+    long long base = s_sum[p] - part;
+    for (int q = q0; q < q1; ++q) {
+        const long long v = bt[q];
+        block_base[q] = base;
+        base += v;
+    }
+    if (p == nt - 1) {
+        *total = s_sum[p];
+        *ticket = 0;                                      // ready for the next launch on this stream
+    }
 }
 
-// inclusive: the scan of all layers' counts; first: index of this layer's first chunk in it.
+// One thread per (b, chunk c, j), j fastest (coalesced mask/V reads as in the count).
 extern "C" __global__ void s3gd_active_fill(const real* __restrict__ V,
                                             const unsigned int* __restrict__ mask,
-                                            const long long* __restrict__ inclusive,
-                                            const long long first,
+                                            const int* __restrict__ local,
+                                            const long long* __restrict__ block_base,
+                                            const long long* __restrict__ total,
                                             long long* __restrict__ offsets,
-                                            long long* __restrict__ total,
                                             int* __restrict__ eb, int* __restrict__ et,
                                             int* __restrict__ ej, real* __restrict__ ev,
                                             const long long cap, const int B, const int T,
@@ -76,15 +141,11 @@ extern "C" __global__ void s3gd_active_fill(const real* __restrict__ V,
     if (idx >= (long long)B * n_chunks * N) return;
     long long j = idx % N, rest = idx / N;
     long long c = rest % n_chunks, b = rest / n_chunks;
-    const long long base = first > 0 ? inclusive[first - 1] : 0;
-    const long long k = (b * N + j) * n_chunks + c;                    // this chunk (in the layer)
-    long long e = (first + k > 0 ? inclusive[first + k - 1] : 0) - base;
+    const int gx = (N + S3GD_JT - 1) / S3GD_JT;
+    const long long k = (b * N + j) * n_chunks + c;                    // this chunk in the scan order
+    long long e = block_base[b * gx + j / S3GD_JT] + local[k];
     if (c == 0) offsets[b * N + j] = e;                                 // CSR over (b, j)
-    if (idx == 0) {
-        const long long n = inclusive[first + (long long)B * N * n_chunks - 1] - base;
-        offsets[(long long)B * N] = n;
-        *total = n;
-    }
+    if (idx == 0) offsets[(long long)B * N] = *total;
     for (unsigned int m = mask[k]; m && e < cap; m &= m - 1) {         // active steps, in time order
         const int t = (int)c * S3GD_CHUNK + __ffs(m) - 1;
         eb[e] = (int)b; et[e] = t; ej[e] = (int)j; ev[e] = V[(b * T + t) * N + j];

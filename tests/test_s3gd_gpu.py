@@ -5,7 +5,8 @@ import pytest
 
 pytestmark = pytest.mark.gpu
 
-SIZES = [(3, 17, 5, 4), (1100, 7, 33, 9), (64, 60, 100, 50)]     # (B, T, N_in, N)
+SIZES = [(3, 17, 5, 4), (1100, 7, 33, 9), (64, 60, 100, 50), (2, 1100, 6, 37)]     # (B, T, N_in, N)
+# the last: 35 chunks of 32 steps, more than a compaction block has lanes (each thread owns two)
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-11, atol=1e-13)}
 
 
@@ -66,7 +67,7 @@ def test_dense_backward_kernel(cp, size, dtype, band):
 def test_sparse_kernels(cp, size, dtype, delta):
     from snnkit.s3gd import sparse
     B, T, N_in, N = size
-    if delta == 1e9 and B * T * N_in * T * N > 2e9:
+    if delta == 1e9 and (B * T * N_in * T * N > 2e9 or T * N_in * T * N > 1e8):
         pytest.skip("full active set too large for the NumPy pairwise twin")
     r = np.random.default_rng(B * 7 + T)
     V = r.normal(1.0, 0.4, (B, T, N)).astype(dtype)

@@ -41,12 +41,19 @@ class SideStream:
     def __init__(self):
         self.stream, self.keep, self.used = None, [], False
 
+    def mark(self):
+        """An event at this point of the current stream (to start side work from, see run)."""
+        import cupy as cp
+        return cp.cuda.get_current_stream().record()
+
     @contextmanager
-    def run(self, *keep):
+    def run(self, *keep, after=None):
+        """Queue the block on the side stream after ``after`` (an event from :meth:`mark`; default:
+        everything queued so far on the current stream)."""
         import cupy as cp
         if self.stream is None:
             self.stream = cp.cuda.Stream(non_blocking=True)
-        self.stream.wait_event(cp.cuda.get_current_stream().record())
+        self.stream.wait_event(after if after is not None else cp.cuda.get_current_stream().record())
         self.keep.extend(keep)
         self.used = True
         with self.stream:
@@ -111,7 +118,19 @@ def lif_delta_dense(grad_s, V, r, beta, threshold, scale, band):
     return d
 
 
-CHUNK = 32          # time steps per compaction thread (S3GD_CHUNK in the .cu)
+CHUNK = 32          # time steps per compaction chunk (S3GD_CHUNK in the .cu)
+JT = 32             # neurons per compaction block (S3GD_JT)
+_TICKETS: dict = {}
+
+
+def _ticket():
+    """The compaction's block counter of the current stream (zero between launches: the last block
+    resets it), so launches on one stream never share a counter in flight."""
+    import cupy as cp
+    key = cp.cuda.get_current_stream().ptr
+    if key not in _TICKETS:
+        _TICKETS[key] = cp.zeros(1, dtype=cp.uint32)
+    return _TICKETS[key]
 
 
 def active_entries(items, capacities=None):
@@ -124,39 +143,35 @@ def active_entries(items, capacities=None):
     are not written, and the caller must compare ``totals`` with the capacities before trusting
     any result (Network.backward does, once, at its end)."""
     import cupy as cp
-    staged, n_all = [], 0
-    for V, threshold, delta in items:
+    totals = cp.empty(len(items), dtype=cp.int64)
+    ticket = _ticket()
+    staged = []
+    for k, (V, threshold, delta) in enumerate(items):
         V = cp.ascontiguousarray(V)
         B, T, N = V.shape
         n_chunks = (T + CHUNK - 1) // CHUNK
-        staged.append((V, threshold, delta, n_all, B * N * n_chunks))
-        n_all += B * N * n_chunks
-    if not staged:
-        return [], cp.empty(0, dtype=cp.int64)
-    cnt = cp.empty(n_all, dtype=cp.int64)
-    mask = cp.empty(n_all, dtype=cp.uint32)
-    for V, threshold, delta, first, n in staged:
-        B, T, N = V.shape
+        n, n_blocks = B * N * n_chunks, B * ((N + JT - 1) // JT)
+        mask, local = cp.empty(n, dtype=cp.uint32), cp.empty(n, dtype=cp.int32)
+        block_base = cp.empty(n_blocks, dtype=cp.int64)
+        block_total = cp.empty(n_blocks, dtype=cp.int64)
         f = V.dtype.type
-        launch_1d(_fn("s3gd_sparse_backward.cu", "s3gd_active_count", V.dtype), n,
-                  (V, cnt[first:], mask[first:], f(threshold), f(delta), np.int32(B), np.int32(T),
-                   np.int32(N), np.int32(n // (B * N))))
-    inclusive = cp.cumsum(cnt)
+        _fn("s3gd_sparse_backward.cu", "s3gd_active_count_scan", V.dtype)(
+            (n_blocks,), (JT, min(n_chunks, 32)),
+            (V, mask, local, block_total, block_base, totals[k:], ticket, f(threshold), f(delta),
+             np.int32(B), np.int32(T), np.int32(N), np.int32(n_chunks)))
+        staged.append((V, mask, local, block_base, n))
     if capacities is None:                                               # the one host sync
-        ends = [first + n - 1 for *_, first, n in staged]
-        upto = inclusive[ends].get() if len(ends) > 1 else inclusive[ends[0]:ends[0] + 1].get()
-        capacities = np.diff(upto, prepend=0)
-    totals = cp.empty(len(staged), dtype=cp.int64)
+        capacities = totals.get()
     out = []
-    for k, ((V, _, _, first, n), cap) in enumerate(zip(staged, capacities)):
+    for k, ((V, mask, local, block_base, n), cap) in enumerate(zip(staged, capacities)):
         B, T, N = V.shape
         cap = int(cap)
         offsets = cp.empty(B * N + 1, dtype=cp.int64)
         eb, et, ej = (cp.empty(cap, dtype=cp.int32) for _ in range(3))
         ev = cp.empty(cap, dtype=V.dtype)
         launch_1d(_fn("s3gd_sparse_backward.cu", "s3gd_active_fill", V.dtype), n,
-                  (V, mask[first:], inclusive, np.int64(first), offsets, totals[k:], eb, et, ej, ev,
-                   np.int64(cap), np.int32(B), np.int32(T), np.int32(N), np.int32(n // (B * N))))
+                  (V, mask, local, block_base, totals[k:], offsets, eb, et, ej, ev, np.int64(cap),
+                   np.int32(B), np.int32(T), np.int32(N), np.int32(n // (B * N))))
         out.append((offsets, eb, et, ej, ev))
     return out, totals
 

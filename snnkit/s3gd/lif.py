@@ -245,6 +245,7 @@ class LIFDense:
         if c["trace"] is None:                     # forward ran in dense mode: build the trace now
             c["trace"] = scan_forward(c["s_in"], self.beta)
         W = self.params["weight"]
+        ready = None if side is None else side.mark()   # g is all the weight gradient needs
         out = None                                 # the input gradient first: the layer below waits on it
         if at is None:                             # dense input gradient: every input entry asked
             B, T, _ = c["s_in"].shape
@@ -256,7 +257,7 @@ class LIFDense:
         if side is None:
             self.grads["weight"] = sparse_weight_grad(g, A, c["trace"])
         else:
-            with side.run(g, A, c["trace"]):
+            with side.run(g, A, c["trace"], after=ready):    # beside the input gradient, not after it
                 self.grads["weight"] = sparse_weight_grad(g, A, c["trace"])
         return out
 

@@ -140,8 +140,13 @@ class Network:
             side = _side_stream(self.readout.params["weight"])
             with step(self.readout.name):
                 self.readout.backward(grad_logits, at=False, weight_grad=False)
+                if side is None:
+                    self.readout.weight_grad()
+                else:                                      # needs e only: at once, beside the rest
+                    with side.run(self.readout._cache["e"], self.readout._cache["s"]):
+                        self.readout.weight_grad()
             r2 = self.regularizer.grad_from_counts(self._counts[1])
-            r1, readout_queued = None, False
+            r1 = None
             while True:
                 # On a GPU, after the first step, nothing below waits for the GPU until settle:
                 # the entry arrays are sized from earlier counts, and the true counts are checked
@@ -157,14 +162,6 @@ class Network:
                     r1 = self.regularizer.grad_from_counts(self._counts[0])
                 with step(h1.name):
                     h1.backward(g, at=False, grad_const=r1)
-                if not readout_queued:                     # needs no active set: once is enough
-                    with step(self.readout.name):
-                        if side is None:
-                            self.readout.weight_grad()
-                        else:
-                            with side.run(self.readout._cache["e"], self.readout._cache["s"]):
-                                self.readout.weight_grad()
-                    readout_queued = True
                 with step("compact"):
                     if side is not None:
                         side.join()
