@@ -76,6 +76,20 @@ def main():
     for name, h0, h1, e0, e1, side in log:
         print(f"{name:28s} {1e6 * (h0 - t_host0):14.0f} {1e6 * (h1 - t_host0):12.0f} "
               f"{1e3 * cp.cuda.get_elapsed_time(ev0, e0):13.0f} {1e3 * cp.cuda.get_elapsed_time(ev0, e1):11.0f}  {'side' if side else ''}")
+    # GPU time of pieces alone (events around the call, median of 20)
+    items = [(h._cache["V"], h.threshold, h.delta) for h in net.hidden]
+    caps = [h._capacity[tuple(h._cache["V"].shape)] for h in net.hidden]
+    for label, fn in (("compaction alone (2 layers, deferred)", lambda: cuda.active_entries(items, caps)),
+                      ("readout GEMM alone", lambda: net.readout.weight_grad())):
+        ts = []
+        for _ in range(23):
+            st = cp.cuda.get_current_stream()
+            e0 = st.record(cp.cuda.Event())
+            fn()
+            e1 = st.record(cp.cuda.Event())
+            e1.synchronize()
+            ts.append(cp.cuda.get_elapsed_time(e0, e1))
+        print(f"{label}: GPU {1e3 * float(np.median(ts[3:])):.0f} us")
     # per-launch cost of a bare RawKernel, by argument count
     k = cp.RawKernel(r'''extern "C" __global__ void nop3(float* a, int n, float b) { if (threadIdx.x == 1024) a[0] = b; }''', "nop3")
     k15 = cp.RawKernel(r'''extern "C" __global__ void nop15(float* a, float* b, float* c, float* d, float* e, float* f,

@@ -46,7 +46,9 @@ __device__ __forceinline__ bool s3gd_in_band(real v, real threshold, real delta)
 // Block: 32 neurons j of one sample b x CL chunk lanes (CL = min(n_chunks, 32)); thread (tx, ty)
 // owns the consecutive chunks [ty * per, (ty + 1) * per) of neuron j0 + tx, so its chunks are
 // consecutive in the (b, j, c) scan order and the block covers one contiguous stretch of it. Reads
-// of V are coalesced over tx (a warp is 32 neurons at the same steps).
+// of V are coalesced over tx (a warp is 32 neurons at the same steps). mask and local are stored
+// in (b, c, j) order, j fastest, so that their stores here and their loads in the fill are
+// coalesced too; only the scan runs in (b, j, c) order.
 #define S3GD_JT 32
 extern "C" __global__ void s3gd_active_count_scan(const real* __restrict__ V,
                                                   unsigned int* __restrict__ mask,
@@ -73,7 +75,7 @@ extern "C" __global__ void s3gd_active_count_scan(const real* __restrict__ V,
             unsigned int m = 0;                           // bit s: step t0 + s is active
             for (int t = t0; t < t1; ++t)
                 m |= (unsigned int)s3gd_in_band(V[(b * T + t) * N + j], threshold, delta) << (t - t0);
-            mask[(b * N + j) * n_chunks + c] = m;
+            mask[(b * n_chunks + c) * N + j] = m;
             mine += __popc(m);
         }
     const int p = tx * CL + ty, nt = S3GD_JT * CL;       // the thread's rank in the scan order
@@ -88,7 +90,7 @@ extern "C" __global__ void s3gd_active_count_scan(const real* __restrict__ V,
     int run = (int)(s_sum[p] - mine);                     // entries before this thread's, in the block
     if (j < N)
         for (int c = c0; c < c1; ++c) {
-            const long long k = (b * N + j) * n_chunks + c;
+            const long long k = (b * n_chunks + c) * N + j;
             local[k] = run;
             run += __popc(mask[k]);
         }
@@ -142,11 +144,10 @@ extern "C" __global__ void s3gd_active_fill(const real* __restrict__ V,
     long long j = idx % N, rest = idx / N;
     long long c = rest % n_chunks, b = rest / n_chunks;
     const int gx = (N + S3GD_JT - 1) / S3GD_JT;
-    const long long k = (b * N + j) * n_chunks + c;                    // this chunk in the scan order
-    long long e = block_base[b * gx + j / S3GD_JT] + local[k];
+    long long e = block_base[b * gx + j / S3GD_JT] + local[idx];       // idx = (b * n_chunks + c) * N + j
     if (c == 0) offsets[b * N + j] = e;                                 // CSR over (b, j)
     if (idx == 0) offsets[(long long)B * N] = *total;
-    for (unsigned int m = mask[k]; m && e < cap; m &= m - 1) {         // active steps, in time order
+    for (unsigned int m = mask[idx]; m && e < cap; m &= m - 1) {       // active steps, in time order
         const int t = (int)c * S3GD_CHUNK + __ffs(m) - 1;
         eb[e] = (int)b; et[e] = t; ej[e] = (int)j; ev[e] = V[(b * T + t) * N + j];
         ++e;

@@ -140,13 +140,9 @@ class Network:
             side = _side_stream(self.readout.params["weight"])
             with step(self.readout.name):
                 self.readout.backward(grad_logits, at=False, weight_grad=False)
-                if side is None:
-                    self.readout.weight_grad()
-                else:                                      # needs e only: at once, beside the rest
-                    with side.run(self.readout._cache["e"], self.readout._cache["s"]):
-                        self.readout.weight_grad()
+                e_ready = None if side is None else side.mark()
             r2 = self.regularizer.grad_from_counts(self._counts[1])
-            r1 = None
+            r1, readout_queued = None, False
             while True:
                 # On a GPU, after the first step, nothing below waits for the GPU until settle:
                 # the entry arrays are sized from earlier counts, and the true counts are checked
@@ -158,6 +154,14 @@ class Network:
                     g = self.readout.input_grad(a2)
                 with step(h2.name):
                     g = h2.backward(g, at=a1, grad_const=r2, side=side)
+                if not readout_queued:      # needs e only; queued here, it runs beside the latency-
+                    with step(self.readout.name):   # bound input gradient, not the compaction
+                        if side is None:
+                            self.readout.weight_grad()
+                        else:
+                            with side.run(self.readout._cache["e"], self.readout._cache["s"], after=e_ready):
+                                self.readout.weight_grad()
+                    readout_queued = True
                 if r1 is None:
                     r1 = self.regularizer.grad_from_counts(self._counts[0])
                 with step(h1.name):
