@@ -71,20 +71,23 @@ extern "C" __global__ void s3gd_active_count_scan(const real* __restrict__ V,
     long long mine = 0;                                   // this thread's active entries
     if (j < N)
         for (int c = c0; c < c1; ++c) {
-            const int t0 = c * S3GD_CHUNK, t1 = min(T, t0 + S3GD_CHUNK);
+            const int t0 = c * S3GD_CHUNK;
             unsigned int m = 0;                           // bit s: step t0 + s is active
-            for (int t = t0; t < t1; ++t)
-                m |= (unsigned int)s3gd_in_band(V[(b * T + t) * N + j], threshold, delta) << (t - t0);
+            #pragma unroll                                // all 32 loads in flight at once
+            for (int s = 0; s < S3GD_CHUNK; ++s)
+                if (t0 + s < T)
+                    m |= (unsigned int)s3gd_in_band(V[(b * T + t0 + s) * N + j], threshold, delta) << s;
             mask[(b * n_chunks + c) * N + j] = m;
             mine += __popc(m);
         }
     const int p = tx * CL + ty, nt = S3GD_JT * CL;       // the thread's rank in the scan order
-    s_sum[p] = mine;
-    __syncthreads();
+    const int q = ty * S3GD_JT + tx;                      // the scan itself runs by linear thread id:
+    s_sum[p] = mine;                                      // a warp then reads consecutive words (rank
+    __syncthreads();                                      // order would put a warp on one bank)
     for (int step = 1; step < nt; step <<= 1) {          // inclusive scan over the block
-        const long long v = p >= step ? s_sum[p - step] : 0;
+        const long long v = q >= step ? s_sum[q - step] : 0;
         __syncthreads();
-        s_sum[p] += v;
+        s_sum[q] += v;
         __syncthreads();
     }
     int run = (int)(s_sum[p] - mine);                     // entries before this thread's, in the block
@@ -96,8 +99,8 @@ extern "C" __global__ void s3gd_active_count_scan(const real* __restrict__ V,
         }
     // the last block to finish turns all blocks' totals into their bases (an exclusive scan)
     const int nb = gridDim.x;
-    if (p == nt - 1) {
-        block_total[blockIdx.x] = s_sum[p];
+    if (q == nt - 1) {
+        block_total[blockIdx.x] = s_sum[nt - 1];
         __threadfence();
         s_last = atomicAdd(ticket, 1u) == (unsigned int)(nb - 1);
     }
@@ -105,25 +108,25 @@ extern "C" __global__ void s3gd_active_count_scan(const real* __restrict__ V,
     if (!s_last) return;
     __threadfence();
     const volatile long long* bt = block_total;          // written by other blocks
-    const int seg = (nb + nt - 1) / nt, q0 = min(nb, p * seg), q1 = min(nb, q0 + seg);
+    const int seg = (nb + nt - 1) / nt, r0 = min(nb, q * seg), r1 = min(nb, r0 + seg);
     long long part = 0;
-    for (int q = q0; q < q1; ++q) part += bt[q];
-    s_sum[p] = part;
+    for (int r = r0; r < r1; ++r) part += bt[r];
+    s_sum[q] = part;
     __syncthreads();
     for (int step = 1; step < nt; step <<= 1) {
-        const long long v = p >= step ? s_sum[p - step] : 0;
+        const long long v = q >= step ? s_sum[q - step] : 0;
         __syncthreads();
-        s_sum[p] += v;
+        s_sum[q] += v;
         __syncthreads();
     }
-    long long base = s_sum[p] - part;
-    for (int q = q0; q < q1; ++q) {
-        const long long v = bt[q];
-        block_base[q] = base;
+    long long base = s_sum[q] - part;
+    for (int r = r0; r < r1; ++r) {
+        const long long v = bt[r];
+        block_base[r] = base;
         base += v;
     }
-    if (p == nt - 1) {
-        *total = s_sum[p];
+    if (q == nt - 1) {
+        *total = s_sum[q];
         *ticket = 0;                                      // ready for the next launch on this stream
     }
 }

@@ -150,18 +150,18 @@ class Network:
                 # and the part that used the active sets runs again (at most once more).
                 with step("compact"):
                     a1, a2 = compact(self.hidden, deferred=True)
-                with step(self.readout.name):              # its time adds to the first part
-                    g = self.readout.input_grad(a2)
-                with step(h2.name):
-                    g = h2.backward(g, at=a1, grad_const=r2, side=side)
-                if not readout_queued:      # needs e only; queued here, it runs beside the latency-
-                    with step(self.readout.name):   # bound input gradient, not the compaction
+                if not readout_queued:      # needs e only; on the side stream it runs beside the
+                    with step(self.readout.name):   # chain below (its own ~0.1 ms GEMM)
                         if side is None:
                             self.readout.weight_grad()
                         else:
                             with side.run(self.readout._cache["e"], self.readout._cache["s"], after=e_ready):
                                 self.readout.weight_grad()
                     readout_queued = True
+                with step(self.readout.name):              # its time adds to the first part
+                    g = self.readout.input_grad(a2)
+                with step(h2.name):
+                    g = h2.backward(g, at=a1, grad_const=r2, side=side)
                 if r1 is None:
                     r1 = self.regularizer.grad_from_counts(self._counts[0])
                 with step(h1.name):
