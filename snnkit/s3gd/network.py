@@ -24,14 +24,14 @@ from .loss import ActivityRegularizer, S3GDLoss
 from .readout import LeakyReadout
 
 
-def _side_stream(weight):
-    """The GPU's side stream for the sparse backward (None on NumPy); one per process is enough."""
+def _side_streams(weight):
+    """The GPU's two side streams for the sparse backward (None, None on NumPy); one pair per process."""
     if not is_cupy_array(weight):
-        return None
+        return None, None
     if not _SIDE:
         from .cuda import SideStream
-        _SIDE.append(SideStream())
-    return _SIDE[0]
+        _SIDE.extend([SideStream(), SideStream()])
+    return _SIDE[0], _SIDE[1]
 
 
 _SIDE: list = []
@@ -136,8 +136,9 @@ class Network:
         if self.sparse:
             # Queued in the order the GPU needs it: the chain readout -> A2 -> hidden2's input
             # gradient at A1 -> hidden1 first; hidden2's and the readout's weight gradients,
-            # which nothing waits on, on a side stream beside it (GPU).
-            side = _side_stream(self.readout.params["weight"])
+            # which nothing waits on, on side streams beside it (GPU; each its own, so that
+            # neither waits for the other).
+            side, side_ro = _side_streams(self.readout.params["weight"])
             with step(self.readout.name):
                 self.readout.backward(grad_logits, at=False, weight_grad=False)
                 e_ready = None if side is None else side.mark()
@@ -150,18 +151,18 @@ class Network:
                 # and the part that used the active sets runs again (at most once more).
                 with step("compact"):
                     a1, a2 = compact(self.hidden, deferred=True)
-                if not readout_queued:      # needs e only; on the side stream it runs beside the
-                    with step(self.readout.name):   # chain below (its own ~0.1 ms GEMM)
-                        if side is None:
-                            self.readout.weight_grad()
-                        else:
-                            with side.run(self.readout._cache["e"], self.readout._cache["s"], after=e_ready):
-                                self.readout.weight_grad()
-                    readout_queued = True
                 with step(self.readout.name):              # its time adds to the first part
                     g = self.readout.input_grad(a2)
                 with step(h2.name):
                     g = h2.backward(g, at=a1, grad_const=r2, side=side)
+                if not readout_queued:      # needs e only; queued once the chain's long kernels are,
+                    with step(self.readout.name):   # it runs beside them (a ~0.1 ms GEMM)
+                        if side_ro is None:
+                            self.readout.weight_grad()
+                        else:
+                            with side_ro.run(self.readout._cache["e"], self.readout._cache["s"], after=e_ready):
+                                self.readout.weight_grad()
+                    readout_queued = True
                 if r1 is None:
                     r1 = self.regularizer.grad_from_counts(self._counts[0])
                 with step(h1.name):
@@ -169,6 +170,7 @@ class Network:
                 with step("compact"):
                     if side is not None:
                         side.join()
+                        side_ro.join()
                     if settle_layers(self.hidden):
                         break
                 self.overflows += 1
