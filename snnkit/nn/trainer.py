@@ -199,10 +199,8 @@ class Trainer:
             patched.append((layer, own))
         try:
             run()
-        except _Found:
-            pass
-        except Exception:   # noqa: BLE001 - the diagnosis must not hide the NaN error
-            pass
+        except Exception:   # noqa: BLE001 - _Found, or an error of the re-run: the diagnosis must
+            pass            # not hide the NaN error
         finally:
             for layer, own in patched:
                 if own is _MISSING:

@@ -257,6 +257,9 @@ def readout_grad(grad_logits, t_max, a, c, T):
     return e
 
 
+REG_BLOCK = 256     # threads per sample in s3gd_reg_grad (S3GD_REG_BLOCK: its shared-memory reduction)
+
+
 def reg_grad(counts, f_up, f_low, up_coef, low_coef):
     """The activity regularizer's r [B, N] = dL/dcounts, one block per sample."""
     import cupy as cp
@@ -265,5 +268,5 @@ def reg_grad(counts, f_up, f_low, up_coef, low_coef):
     r = cp.empty_like(c)
     k = _fn("s3gd_dense_backward.cu", "s3gd_reg_grad", c.dtype)
     f = c.dtype.type
-    k((B,), (256,), (c, r, f(f_up), f(f_low), f(up_coef), f(low_coef), np.int32(N)))
+    k((B,), (REG_BLOCK,), (c, r, f(f_up), f(f_low), f(up_coef), f(low_coef), np.int32(N)))
     return r

@@ -108,9 +108,10 @@ def compact(layers, deferred=False) -> list:
         if layer._cache is None:
             raise RuntimeError(f"{layer.name}: call forward before asking for the active set")
     todo = [layer for layer in layers if layer._active is None]
-    caps = [l._capacity.get(tuple(l._cache["V"].shape)) for l in todo] if deferred else [None]
-    found = active_sets([(l._cache["V"], l.threshold, l.delta) for l in todo],
-                        None if None in caps else caps)
+    caps = [l._capacity.get(tuple(l._cache["V"].shape)) for l in todo] if deferred else None
+    if caps is not None and None in caps:          # a layer without an earlier count: count exactly
+        caps = None
+    found = active_sets([(l._cache["V"], l.threshold, l.delta) for l in todo], caps)
     for layer, A in zip(todo, found):
         layer._active = A
         if not A.pending:

@@ -59,7 +59,8 @@ class LeakyReadout:
     def backward(self, grad_logits, at=None, weight_grad=True):
         """dW, and dL/dS: dense [B,T,N] (``at=None``), an ActiveGrad on the active set ``at``, or
         nothing (``at=False``; :meth:`input_grad` can ask for it later). ``weight_grad=False``
-        leaves dW for a later :meth:`weight_grad` call (the sparse backward queues it last)."""
+        leaves dW for a later :meth:`weight_grad` call (the sparse backward queues it on a side
+        stream, beside hidden2's input gradient)."""
         c = self._cache
         if c is None:
             raise RuntimeError(f"{self.name}: backward called before forward")
