@@ -2,6 +2,7 @@
 dense BPTT (Python time loop, written here) of the same network on the same inputs and weights.
 
     PYTHONPATH=. python3 benchmarks/bench_s3gd.py [--config shd fashion] [--reps 20] [--json out.json]
+        [--train-steps 40] [--stages] [--no-torch]
 
 Configurations (issue 5): the network input -> LIF(N) -> LIF(N) -> leaky readout.
 * shd:     700 inputs, N = 400, T = 500, batch 128, delta 0.05, dt 2 ms (beta 0.8187), sum readout, 20 classes
@@ -15,6 +16,10 @@ membrane potentials crowd the threshold and the band holds 14% of Fashion's laye
 Timed: the whole network's backward (both hidden layers and the readout, compaction included),
 CUDA-synchronized wall clock, median over --reps after warm-up; memory: peak allocator bytes
 during the backward minus the bytes held before it (CuPy memory-pool hook / torch max_memory_allocated).
+On a GPU both of our paths are also timed as CUDA-graph replays (``Network(cuda_graph=True)``,
+snnkit/s3gd/graph.py); a replay allocates nothing, so its memory is the workspace its capture holds.
+``--train-steps K``: K whole training steps per path (forward, loss, backward, Adam) over 4 batches,
+with the graphed backward's replay and capture counts (does the graph survive real training?).
 """
 from __future__ import annotations
 
@@ -91,10 +96,14 @@ def median_ms(fn, reps, sync):
 def bench_ours(net, x, y, reps):
     from snnkit.backend import name as backend_name, synchronize
     from snnkit.s3gd import PeakMemory, active_fractions, backward_profile
+    from snnkit.s3gd.graph import BackwardGraphs
     res = {}
     loss = net.loss()
-    for mode in ("dense", "sparse"):
-        net.sparse = mode == "sparse"
+    on_gpu = backend_name() == "cupy"
+    for mode, graph in (("dense", False), ("sparse", False), ("dense", True), ("sparse", True)):
+        if graph and not on_gpu:
+            continue
+        net.sparse, net.cuda_graph, net.graphs = mode == "sparse", graph, BackwardGraphs()
         fwd = median_ms(lambda: net.forward(x), reps, synchronize)
         _, g = loss(net.forward(x), y)
 
@@ -105,10 +114,15 @@ def bench_ours(net, x, y, reps):
         t = median_ms(bwd, reps, synchronize)
         for h in net.hidden:
             h._active = None
-        with PeakMemory(backend_name() == "cupy") as m:
+        with PeakMemory(on_gpu) as m:
             net.backward(g)
-        res[mode] = dict(forward_ms=fwd, backward_ms=t, backward_mib=m.peak_bytes / 2**20)
-    net.sparse = True
+        key = mode + ("_graph" if graph else "")
+        # a replay allocates nothing: its memory is the workspace its capture kept (one graph here)
+        mib = (net.graphs.workspace_bytes if graph else m.peak_bytes) / 2**20
+        res[key] = dict(forward_ms=fwd, backward_ms=t, backward_mib=mib)
+        if graph:
+            res[key].update(captures=net.graphs.captures, replays=net.graphs.replays)
+    net.sparse, net.cuda_graph, net.graphs = True, False, BackwardGraphs()
     net.forward(x)
     res["active_fraction"] = {k: v[0] for k, v in active_fractions(net).items()}
     res["spike_fraction"] = [float(s.mean()) for s in net.spikes()]
@@ -116,6 +130,41 @@ def bench_ours(net, x, y, reps):
     for m in res["profile"].values():
         m["memory_mib"] = m.pop("memory_bytes") / 2**20
     return res
+
+
+def bench_training(net, cfg, steps, n_batches=4):
+    """Whole training steps (forward, loss, backward, Adam) cycling over ``n_batches`` fresh input
+    batches already on the device: ms per step (median), and for the graphed backward how many
+    backwards were replays and how many needed a new capture (a forward whose arrays landed at new
+    addresses)."""
+    import copy
+    from snnkit.backend import is_cupy_array, synchronize, to_device
+    from snnkit.nn import Adam
+    from snnkit.s3gd.graph import BackwardGraphs
+    xs = [to_device(make_input(cfg, seed=100 + k)) for k in range(n_batches)]
+    ys = [to_device(np.random.default_rng(200 + k).integers(0, cfg["C"], cfg["B"])) for k in range(n_batches)]
+    out = {}
+    on_gpu = is_cupy_array(net.readout.params["weight"])
+    for mode, graph in (("dense", False), ("sparse", False), ("sparse", True))[:3 if on_gpu else 2]:
+        n = copy.deepcopy(net)                 # the same start for every mode
+        n.sparse, n.cuda_graph, n.graphs = mode == "sparse", graph, BackwardGraphs()
+        opt, loss = Adam(n, lr=1e-4), n.loss()
+        ts = []
+        for k in range(steps + 3):
+            synchronize()
+            t0 = time.perf_counter()
+            _, g = loss(n.forward(xs[k % n_batches]), ys[k % n_batches])
+            n.backward(g)
+            opt.step()
+            synchronize()
+            if k >= 3:
+                ts.append(1e3 * (time.perf_counter() - t0))
+        key = mode + ("_graph" if graph else "")
+        out[key] = dict(step_ms=float(np.median(ts)), overflows=n.overflows)
+        if graph:
+            out[key].update(captures=n.graphs.captures, replays=n.graphs.replays,
+                            workspace_mib=n.graphs.workspace_bytes / 2**20)
+    return out
 
 
 def bench_torch(x_np, y_np, Ws, cfg, reps):
@@ -241,7 +290,7 @@ def stage_times(net, x, y, n_repeat=50):
     return out
 
 
-def run(name, reps, stages=False, with_torch=True):
+def run(name, reps, stages=False, with_torch=True, train_steps=0):
     from snnkit.backend import to_device, to_numpy
     from snnkit.s3gd import Network
     from snnkit.s3gd.instruments import cosine
@@ -257,6 +306,8 @@ def run(name, reps, stages=False, with_torch=True):
         calibrate(layer, s, target, z.normal(size=(layer.n_in, layer.n_out)), cfg["spread"])
         s = layer.forward(s)
     ours = bench_ours(net, x, to_device(y_np), reps)
+    if train_steps:
+        ours["training"] = bench_training(net, cfg, train_steps)
     if stages:
         ours["stages"] = stage_times(net, x, to_device(y_np))
     Ws = [to_numpy(l.params["weight"]) for l in net.layers]
@@ -278,6 +329,12 @@ def run(name, reps, stages=False, with_torch=True):
     out = dict(config=name, settings={k: v for k, v in cfg.items()}, ours=ours, torch=torch_res,
                cos_dense_vs_torch=dense_vs_torch)
     sp, de, tb = ours["sparse"]["backward_ms"], ours["dense"]["backward_ms"], torch_res["backward_ms"]
+    if "sparse_graph" in ours:
+        sg, dg = ours["sparse_graph"]["backward_ms"], ours["dense_graph"]["backward_ms"]
+        out["speedup_graph"] = dict(sparse_graph_vs_fused_dense=de / sg, sparse_graph_vs_dense_graph=dg / sg,
+                                    sparse_graph_vs_torch=tb / sg, sparse_graph_vs_anchor=cfg["anchor_bwd"] / sg,
+                                    memory_sparse_graph_over_dense=ours["sparse_graph"]["backward_mib"]
+                                    / ours["dense"]["backward_mib"])
     out["speedup"] = dict(sparse_vs_torch=tb / sp, sparse_vs_fused_dense=de / sp,
                           sparse_vs_anchor=cfg["anchor_bwd"] / sp,
                           fused_fwd_vs_torch_fwd=torch_res["forward_ms"] / ours["dense"]["forward_ms"],
@@ -293,6 +350,8 @@ def main(argv=None):
     ap.add_argument("--json", default=None)
     ap.add_argument("--stages", action="store_true", help="also time each sparse-backward stage alone")
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
+    ap.add_argument("--train-steps", type=int, default=0,
+                    help="also time this many whole training steps per path (GPU: graph hit rate)")
     a = ap.parse_args(argv)
     from snnkit.backend import info
     dev = info()
@@ -301,15 +360,21 @@ def main(argv=None):
                "command": "PYTHONPATH=. python3 benchmarks/bench_s3gd.py " + " ".join(sys.argv[1:] if argv is None else argv),
                "runs": []}
     for name in a.config:
-        r = run(name, a.reps, stages=a.stages, with_torch=not a.no_torch)
+        r = run(name, a.reps, stages=a.stages, with_torch=not a.no_torch, train_steps=a.train_steps)
         results["runs"].append(r)
         o, t, sp = r["ours"], r["torch"], r["speedup"]
         print(f"\n== {name}: spike fraction L1/L2 {o['spike_fraction'][0]:.4f}/{o['spike_fraction'][1]:.4f}, "
               f"active fraction {o['active_fraction']}")
         print(f"{'path':<22}{'forward ms':>12}{'backward ms':>13}{'bwd MiB':>10}")
-        for label, d in (("ours sparse", o["sparse"]), ("ours fused dense", o["dense"]), ("pytorch dense", t)):
+        rows = [("ours sparse", o["sparse"]), ("ours fused dense", o["dense"])]
+        rows += [(f"ours {k.replace('_', ' + ')}", o[k]) for k in ("sparse_graph", "dense_graph") if k in o]
+        for label, d in rows + [("pytorch dense", t)]:
             print(f"{label:<22}{d['forward_ms']:>12.3f}{d['backward_ms']:>13.3f}{d['backward_mib']:>10.1f}")
         print("speedups:", {k: round(v, 2) for k, v in sp.items()})
+        if "speedup_graph" in r:
+            print("speedups (graph):", {k: round(v, 2) for k, v in r["speedup_graph"].items()})
+        if "training" in o:
+            print("training steps:", o["training"])
         print("per-layer profile (ms):", {m: {k: round(v, 3) for k, v in d["layers_ms"].items()}
                                           for m, d in o["profile"].items()})
         print("cosine(ours dense, torch) per layer:", [round(c, 6) for c in r["cos_dense_vs_torch"]])

@@ -133,6 +133,12 @@ def _ticket():
     return _TICKETS[key]
 
 
+def prepare_capture():
+    """Make the current stream's per-stream state before a stream capture starts on it (inside
+    a capture, the ticket's allocation and zeroing would become part of the graph)."""
+    _ticket()
+
+
 def active_entries(items, capacities=None):
     """Compact the band |V - threshold| < delta of each (V [B,T,N], threshold, delta) in ``items``.
 

@@ -5,7 +5,9 @@ Dense mode: readout -> dL/dS2 [B,T,N] -> hidden2 BPTT -> dL/dS1 [B,T,N] -> hidde
 Sparse mode: the active sets A2, A1 are compacted first; the readout evaluates dL/dS2 only on A2,
 hidden2 evaluates dL/dS1 only on A1, hidden1 needs no input gradient. Nothing [B,T,N]-shaped is
 allocated by the backward. On a GPU it waits for the device once, at its end (the entry counts),
-so Python queues the whole backward while the GPU works.
+so Python queues the whole backward while the GPU works. With ``cuda_graph=True`` the queued
+backward is captured once as a CUDA graph and replayed from one launch afterwards (graph.py):
+the GPU then runs its ~30 small kernels back to back instead of at Python's pace.
 
 DeadLayerGuard watches the sparse active fraction of every hidden layer at each training step and
 warns (layer name, fraction) when it stays at or below ``min_fraction`` for ``patience`` steps:
@@ -19,6 +21,7 @@ from contextlib import nullcontext
 import numpy as np
 
 from ..backend import is_cupy_array
+from .graph import BackwardGraphs, Pass
 from .lif import LIFDense, compact, settle_layers
 from .loss import ActivityRegularizer, S3GDLoss
 from .readout import LeakyReadout
@@ -67,12 +70,17 @@ class DeadLayerGuard:
 
 
 class Network:
-    """``Network(n_in, n_hidden, n_out, beta, ...)``: forward(S_in [B,T,n_in]) -> logits [B,C]."""
+    """``Network(n_in, n_hidden, n_out, beta, ...)``: forward(S_in [B,T,n_in]) -> logits [B,C].
+
+    ``cuda_graph`` (GPU only, also settable later): replay the backward as a CUDA graph; the
+    gradients and active sets it leaves are overwritten by the next replay (copy what you keep).
+    ``net.graphs`` counts captures and replays and holds the graphs' workspaces."""
 
     def __init__(self, n_in, n_hidden, n_out, beta=float(np.exp(-1 / 10)), *, beta_out=None,
                  threshold=1.0, delta=0.2, sparse=True, readout="max",
                  regularizer: ActivityRegularizer | None = None, surrogate_scale=100.0,
-                 weight_scale=None, readout_scale=None, seed=0, dtype=np.float32, guard=None):
+                 weight_scale=None, readout_scale=None, seed=0, dtype=np.float32, guard=None,
+                 cuda_graph=False):
         kw = dict(threshold=threshold, delta=delta, sparse=sparse, surrogate_scale=surrogate_scale,
                   weight_scale=weight_scale, dtype=dtype)
         ss = np.random.SeedSequence(seed).generate_state(3)
@@ -87,6 +95,8 @@ class Network:
         self.overflows = 0          # sparse backwards redone because an active set outgrew its arrays
         self.last_logits = None
         self.training = True
+        self.cuda_graph = bool(cuda_graph)   # GPU: replay the backward as a CUDA graph (graph.py)
+        self.graphs = BackwardGraphs()
 
     def __repr__(self):
         inner = ",\n  ".join(repr(l) for l in self.layers)
@@ -130,62 +140,89 @@ class Network:
     __call__ = forward
 
     def backward(self, grad_logits, timer=None):
-        """``timer(name)``: optional context-manager factory wrapped around each step (profiling)."""
+        """``timer(name)``: optional context-manager factory wrapped around each step (profiling;
+        a timed backward always runs eagerly). With ``cuda_graph`` on (GPU), the backward is a
+        replay of a captured CUDA graph whenever its inputs allow (see graph.py): the gradients
+        and active sets are then views of the graph's workspace, overwritten by its next replay."""
         step = timer or (lambda name: nullcontext())
+        queue = self._queue_sparse if self.sparse else self._queue_dense
+        state = None
+        if self.cuda_graph and timer is None and self.graphs.usable(self):
+            try:
+                state = self.graphs.run(self, grad_logits, queue)
+            except Exception as err:                 # never silently: say why, then run eagerly
+                self.cuda_graph = False
+                for h in self.hidden:
+                    h._active = None                 # sets of the failed capture were never filled
+                warnings.warn(f"S3GD Network: capturing the backward as a CUDA graph failed ({err!r}); "
+                              "cuda_graph is now False and the backward runs eagerly.", RuntimeWarning,
+                              stacklevel=2)
+        if state is None:
+            state = Pass()
+            queue(grad_logits, step, state)
+            self.graphs.warm.add(self.sparse)
+        if not self.sparse:
+            return None
+        while True:
+            # After the first step nothing above waited for the GPU: the entry arrays were sized
+            # from earlier counts, and the true counts are checked here, once. If a layer outgrew
+            # its arrays, its capacity has grown and what used the active sets runs again.
+            with step("compact"):
+                if settle_layers(self.hidden):
+                    break
+            self.overflows += 1
+            self._queue_sparse(grad_logits, step, state)
+        if self.training:
+            for h in self.hidden:
+                self.guard.update(h.name, h._active.fraction)
+        return None
+
+    def _queue_sparse(self, grad_logits, step, state):
+        """Queue the sparse backward up to (not including) settling the active sets' counts.
+        Queued in the order the GPU needs it: the chain readout -> A2 -> hidden2's input gradient
+        at A1 -> hidden1 first; hidden2's and the readout's weight gradients, which nothing waits
+        on, on side streams beside it (GPU; each its own, so that neither waits for the other).
+        ``state`` (a Pass) says what an earlier attempt already queued."""
         h1, h2 = self.hidden
-        if self.sparse:
-            # Queued in the order the GPU needs it: the chain readout -> A2 -> hidden2's input
-            # gradient at A1 -> hidden1 first; hidden2's and the readout's weight gradients,
-            # which nothing waits on, on side streams beside it (GPU; each its own, so that
-            # neither waits for the other).
-            side, side_ro = _side_streams(self.readout.params["weight"])
+        side, side_ro = _side_streams(self.readout.params["weight"])
+        if not state.readout_adjoint:
             with step(self.readout.name):
                 self.readout.backward(grad_logits, at=False, weight_grad=False)
-                e_ready = None if side is None else side.mark()
-            r2 = self.regularizer.grad_from_counts(self._counts[1])
-            r1, readout_queued = None, False
-            while True:
-                # On a GPU, after the first step, nothing below waits for the GPU until settle:
-                # the entry arrays are sized from earlier counts, and the true counts are checked
-                # once everything is queued. If a layer outgrew its arrays, its capacity has grown
-                # and the part that used the active sets runs again (at most once more).
-                with step("compact"):
-                    a1, a2 = compact(self.hidden, deferred=True)
-                with step(self.readout.name):              # its time adds to the first part
-                    g = self.readout.input_grad(a2)
-                with step(h2.name):
-                    g = h2.backward(g, at=a1, grad_const=r2, side=side)
-                if not readout_queued:      # needs e only; queued once the chain's long kernels are,
-                    with step(self.readout.name):   # it runs beside them (a ~0.1 ms GEMM)
-                        if side_ro is None:
-                            self.readout.weight_grad()
-                        else:
-                            with side_ro.run(self.readout._cache["e"], self.readout._cache["s"], after=e_ready):
-                                self.readout.weight_grad()
-                    readout_queued = True
-                if r1 is None:
-                    r1 = self.regularizer.grad_from_counts(self._counts[0])
-                with step(h1.name):
-                    h1.backward(g, at=False, grad_const=r1)
-                with step("compact"):
-                    if side is not None:
-                        side.join()
-                        side_ro.join()
-                    if settle_layers(self.hidden):
-                        break
-                self.overflows += 1
-            if self.training:
-                for h, a in ((h1, a1), (h2, a2)):
-                    self.guard.update(h.name, a.fraction)
-        else:
-            r1, r2 = (self.regularizer.grad_from_counts(c) for c in self._counts)
-            with step(self.readout.name):
-                g = self.readout.backward(grad_logits)
-            with step(h2.name):
-                g = h2.backward(g, grad_const=r2)
-            with step(h1.name):
-                h1.backward(g, at=False, grad_const=r1)
-        return None
+                state.e_ready = None if side is None else side.mark()
+            state.r2 = self.regularizer.grad_from_counts(self._counts[1])
+            state.readout_adjoint = True
+        with step("compact"):
+            a1, a2 = compact(self.hidden, deferred=True)
+        with step(self.readout.name):              # its time adds to the first part
+            g = self.readout.input_grad(a2)
+        with step(h2.name):
+            g = h2.backward(g, at=a1, grad_const=state.r2, side=side)
+        if not state.readout_weight:   # needs e only; queued once the chain's long kernels are,
+            with step(self.readout.name):   # it runs beside them (a ~0.1 ms GEMM)
+                if side_ro is None:
+                    self.readout.weight_grad()
+                else:
+                    with side_ro.run(self.readout._cache["e"], self.readout._cache["s"], after=state.e_ready):
+                        self.readout.weight_grad()
+            state.readout_weight = True
+        if state.r1 is None:
+            state.r1 = self.regularizer.grad_from_counts(self._counts[0])
+        with step(h1.name):
+            h1.backward(g, at=False, grad_const=state.r1)
+        if side is not None:
+            with step("compact"):
+                side.join()
+                side_ro.join()
+
+    def _queue_dense(self, grad_logits, step, state):
+        h1, h2 = self.hidden
+        state.r1, state.r2 = (self.regularizer.grad_from_counts(c) for c in self._counts)
+        with step(self.readout.name):
+            g = self.readout.backward(grad_logits)
+        with step(h2.name):
+            g = h2.backward(g, grad_const=state.r2)
+        with step(h1.name):
+            h1.backward(g, at=False, grad_const=state.r1)
 
     def spikes(self):
         """Spike rasters [B,T,N] of the hidden layers from the last forward."""

@@ -1,0 +1,181 @@
+"""CUDA graphs of a network's backward: queue it once, then replay it with one launch.
+
+Why: on a GPU the sparse backward of the SHD network is ~30 small kernels and ~25 allocations.
+Their GPU work (~0.4 ms) is shorter than the time Python needs to issue them (8-12 us each), so
+the GPU idles between them. Stream capture records the queued work once as a graph; a replay
+issues all of it from one call and the GPU runs it back to back (the dense backward, bound by
+its GEMMs, gains little but can be captured the same way).
+
+What a replay assumes, and how it is kept true:
+
+* Kernel arguments are baked into the graph: the device pointers, shapes and dtypes of every
+  array the backward reads (listed by :func:`backward_inputs`: the forward's V and traces, the
+  spike counts, the weights, dL/dlogits), the scalars (beta, threshold, delta, surrogate scale,
+  regularizer) and the active sets' capacities. A graph is stored under all of them
+  (:func:`fingerprint`), so it only replays on exactly the arrays it was captured on; a forward
+  whose arrays landed elsewhere in memory gets its own graph (the last ``max_graphs`` are kept).
+* Everything the captured backward allocated (entry arrays, gradients, temporaries) is held by
+  the graph's :class:`Workspace` for the graph's life, since every replay writes into it.
+  Hence after a replay ``layer.grads`` and the active sets are *views of that workspace*: the
+  next replay of the same graph overwrites them. Copy what you keep (``weight_gradients`` in
+  instruments.py does); the optimizers read the gradients before the next backward.
+* Nothing in a graph waits for the host. The active sets' counts are checked after every replay
+  exactly as in the eager backward (``settle_layers``): an overflowed layer's part is re-run
+  eagerly with a grown capacity, and the grown capacity makes the next step's key new.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from contextlib import nullcontext
+
+from ..backend import is_cupy_array
+from .sparse import ActiveSet
+
+_PATCHABLE = ("forward", "backward", "input_grad", "weight_grad")
+
+
+class Workspace:
+    """The allocator used while a backward is captured: it keeps every block it hands out, so
+    the memory pool cannot give a block the graph writes to any other array."""
+
+    def __init__(self):
+        self.blocks, self.nbytes = [], 0
+
+    def malloc(self, size):
+        import cupy as cp
+        mem = cp.get_default_memory_pool().malloc(size)
+        self.blocks.append(mem)
+        self.nbytes += int(size)
+        return mem
+
+
+def backward_inputs(net) -> list:
+    """Every array ``net.backward`` reads besides dL/dlogits, in a fixed order (None where absent)."""
+    out = []
+    for h in net.hidden:
+        c = h._cache
+        out += [c["V"], h.params["weight"]]
+        # the sparse backward reads the input trace (or builds it from s_in); the dense one s_in
+        out += [c["trace"] if net.sparse and c["trace"] is not None else c["s_in"]]
+    c = net.readout._cache
+    out += [c["s"], c["t_max"], net.readout.params["weight"], *net._counts]
+    return out
+
+
+def _array_key(a):
+    if a is None:
+        return None
+    return (int(a.data.ptr), tuple(a.shape), tuple(a.strides), str(a.dtype))
+
+
+def fingerprint(net, grad_logits) -> tuple:
+    """What a captured backward depends on: pointers, shapes and dtypes of its inputs, every scalar
+    passed to its kernels and, in sparse mode, the active sets' capacities."""
+    layers = tuple((h.beta, h.threshold, h.delta, h.scale, h.truncate, h.sparse,
+                    h._capacity.get(tuple(h._cache["V"].shape)) if h.sparse else None) for h in net.hidden)
+    reg = net.regularizer
+    return (net.sparse, _array_key(grad_logits), tuple(_array_key(a) for a in backward_inputs(net)), layers,
+            (net.readout.beta, net.readout.mode),
+            (reg.lambda_up, reg.f_up, reg.lambda_low, reg.f_low))
+
+
+class Pass:
+    """What one backward has queued so far; a re-run after an overflow skips what is done."""
+
+    def __init__(self):
+        self.readout_adjoint = False    # the readout's e = dL/dz exists
+        self.readout_weight = False     # its weight gradient is queued
+        self.r1 = self.r2 = None        # the regularizer's dL/dcounts of hidden1, hidden2
+        self.e_ready = None             # event after e (the side stream's start)
+
+    def copy(self):
+        p = Pass()
+        p.__dict__.update(self.__dict__)
+        return p
+
+
+class _Captured:
+    def __init__(self, graph, workspace, net, state):
+        self.graph, self.workspace, self.state = graph, workspace, state
+        self.grads = [l.grads["weight"] for l in net.layers]
+        self.e = net.readout._cache["e"]
+        self.sets = [h._active for h in net.hidden] if net.sparse else None
+
+
+class BackwardGraphs:
+    """The captured backwards of one network, least recently used first."""
+
+    def __init__(self, max_graphs=4):
+        if int(max_graphs) < 1:
+            raise ValueError(f"max_graphs must be >= 1, got {max_graphs}")
+        self.max_graphs = int(max_graphs)
+        self.graphs: OrderedDict = OrderedDict()
+        self.captures = self.replays = 0
+        self.stream = None
+        self.warm = set()       # modes (net.sparse) that have run eagerly: kernels loaded, caches made
+
+    @property
+    def workspace_bytes(self) -> int:
+        """Device memory held by the stored graphs' workspaces."""
+        return sum(g.workspace.nbytes for g in self.graphs.values())
+
+    def usable(self, net) -> bool:
+        """Whether this backward can be a replay: a GPU network whose backward in this mode has
+        run eagerly once (so nothing is compiled or uploaded inside a capture), no layer method
+        replaced on the instance (the trainer's diagnosis wraps them to watch every call, which
+        needs them called), and in sparse mode every hidden layer with a known capacity and no
+        active set yet."""
+        if not is_cupy_array(net.readout.params["weight"]) or net.sparse not in self.warm:
+            return False
+        if any(m in vars(l) for l in net.layers for m in _PATCHABLE):
+            return False
+        if net.sparse:
+            return all(h._active is None and tuple(h._cache["V"].shape) in h._capacity for h in net.hidden)
+        return True
+
+    def run(self, net, grad_logits, queue) -> Pass:
+        """Replay the graph of this backward, capturing it first with ``queue(grad_logits, step,
+        state)`` if its fingerprint is new; leaves the layers as the eager ``queue`` would (before
+        the sets are settled) and returns its Pass."""
+        import cupy as cp
+        key = fingerprint(net, grad_logits)
+        g = self.graphs.get(key)
+        if g is None:
+            g = self._capture(net, grad_logits, queue)
+            self.graphs[key] = g
+            while len(self.graphs) > self.max_graphs:
+                self.graphs.popitem(last=False)
+        else:
+            self.graphs.move_to_end(key)
+        g.graph.launch(stream=cp.cuda.get_current_stream())
+        self.replays += 1
+        for layer, dw in zip(net.layers, g.grads):
+            layer.grads["weight"] = dw
+        net.readout._cache["e"] = g.e
+        if g.sets is not None:
+            for h, A in zip(net.hidden, g.sets):      # fresh pending sets over the workspace's arrays
+                h._active = ActiveSet(A.shape, A.offsets, A.b, A.t, A.j, A.v, pending=True,
+                                      _totals=A._totals, _index=A._index)
+        return g.state.copy()
+
+    def _capture(self, net, grad_logits, queue) -> _Captured:
+        import cupy as cp
+        from . import cuda
+        if self.stream is None:
+            self.stream = cp.cuda.Stream(non_blocking=True)
+        ws, state = Workspace(), Pass()
+        with self.stream:
+            cuda.prepare_capture()                      # per-stream state made before, not inside
+            self.stream.begin_capture()
+            try:
+                with cp.cuda.using_allocator(ws.malloc):
+                    queue(grad_logits, lambda name: nullcontext(), state)
+            except BaseException:
+                try:                                    # the capture must end; its error is the news
+                    self.stream.end_capture()
+                except Exception:
+                    pass
+                raise
+            graph = self.stream.end_capture()
+        self.captures += 1
+        return _Captured(graph, ws, net, state)

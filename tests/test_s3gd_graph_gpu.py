@@ -1,0 +1,172 @@
+"""The S3GD backward replayed as a CUDA graph (snnkit/s3gd/graph.py) against the eager backward
+and NumPy: the same gradients and active sets every step, a new capture exactly when an input
+moved or a scalar changed, in-place updates seen by the replay, overflow redone, and no replay
+where a layer is watched or timed."""
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.gpu
+
+
+@pytest.fixture
+def cp(monkeypatch):
+    cupy = pytest.importorskip("cupy")
+    from snnkit import backend
+    monkeypatch.setenv("SNNKIT_BACKEND", "cupy")
+    backend.use("cupy")
+    yield cupy
+    backend.use(None)
+
+
+def _nets(cp, sparse=True, readout="sum", dtype=np.float64, seed=5):
+    """A NumPy network, an eager GPU one and a graphed GPU one with the same weights."""
+    from snnkit.s3gd import Network
+    kw = dict(beta_out=0.85, delta=0.2, sparse=sparse, readout=readout, seed=seed, dtype=dtype,
+              weight_scale=4.0)
+    g, e, c = Network(20, 16, 4, 0.9, cuda_graph=True, **kw), Network(20, 16, 4, 0.9, **kw), Network(20, 16, 4, 0.9, **kw)
+    for lg, le, lc in zip(g.layers, e.layers, c.layers):
+        le.params["weight"] = lg.params["weight"].copy()
+        lc.params["weight"] = cp.asnumpy(lg.params["weight"])
+    return c, e, g
+
+
+def _grads(net):
+    return [np.array(l.grads["weight"].get() if hasattr(l.grads["weight"], "get") else l.grads["weight"])
+            for l in net.layers]
+
+
+def _backward(net, x, y, forward=True):
+    if forward:
+        net._loss_grad = net.loss()(net.forward(x), y)[1]
+    for h in net.hidden:
+        h._active = None
+    net.backward(net._loss_grad)
+    return _grads(net)
+
+
+def _same_sets(ne, ng, msg):
+    for he, hg in zip(ne.hidden, ng.hidden):
+        Ae, Ag = he._active, hg._active
+        assert not Ag.pending and not Ag.overflowed and Ag.n == Ae.n, msg
+        for f in ("offsets", "b", "t", "j", "v"):
+            np.testing.assert_array_equal(cp_get(getattr(Ag, f)), cp_get(getattr(Ae, f)), err_msg=f"{msg} {f}")
+
+
+def cp_get(a):
+    return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("readout", ["max", "sum"])
+def test_graph_replay_equals_eager_and_numpy_over_steps_and_overflow(cp, readout, dtype):
+    """Steps of rising and falling activity, a forced overflow, and repeated backwards on one
+    forward: the graphed network's gradients and sets equal the eager GPU network's exactly and
+    NumPy's to round-off; every backward after the first is a replay."""
+    nc, ne, ng = _nets(cp, readout=readout, dtype=dtype)
+    r = np.random.default_rng(9)
+    replays = []
+    for step, rate in enumerate([0.01, 0.01, 0.01, 0.05, 0.02, 0.15, 0.02]):
+        x = (r.random((700, 25, 20)) < rate).astype(dtype)
+        y = r.integers(0, 4, 700)
+        if step == 4:                                  # an overflow on a quiet step as well
+            for net in (ne, ng):
+                for h in net.hidden:
+                    h._capacity = {k: 3 for k in h._capacity}
+        gc = _backward(nc, x, y)
+        before = (ne.overflows, ng.graphs.replays)
+        ge = _backward(ne, cp.asarray(x), cp.asarray(y))
+        gg = _backward(ng, cp.asarray(x), cp.asarray(y))
+        replays.append(ng.graphs.replays - before[1])
+        assert ng.overflows == ne.overflows, f"step {step}"
+        for a, b, c in zip(gg, ge, gc):
+            np.testing.assert_array_equal(a, b, err_msg=f"step {step}: graph vs eager")
+            if dtype == np.float64:     # float32 GEMMs differ from NumPy's, and so do band edges
+                np.testing.assert_allclose(a, c, err_msg=f"step {step}: graph vs NumPy", rtol=1e-9, atol=1e-12)
+        _same_sets(ne, ng, f"step {step}")
+        again = _backward(ng, None, None, forward=False)          # the same forward: a pure replay
+        for a, b in zip(again, ge):
+            np.testing.assert_array_equal(a, b, err_msg=f"step {step}: second replay")
+    assert replays[0] == 0 and all(k == 1 for k in replays[1:]), replays
+    assert ne.overflows >= 2                                        # step 4, and rising activity
+    assert ng.graphs.captures <= ng.graphs.replays
+
+
+def test_graph_keys_follow_inputs_and_scalars(cp):
+    """A moved weight or a new delta is a new capture; an in-place weight update is a replay that
+    reads the new values (the same gradients as the eager backward after the same update)."""
+    nc, ne, ng = _nets(cp, readout="max")
+    r = np.random.default_rng(3)
+    x = cp.asarray((r.random((300, 25, 20)) < 0.03).astype(np.float64))
+    y = cp.asarray(r.integers(0, 4, 300))
+
+    def both(forward=True):
+        a, b = _backward(ne, x, y, forward), _backward(ng, x, y, forward)
+        for u, v in zip(a, b):
+            np.testing.assert_array_equal(v, u)
+        return ng.graphs.captures
+    both()
+    c0 = both(forward=False)                                        # first capture
+    assert both(forward=False) == c0
+    for net in (ne, ng):                                             # in place: same pointer
+        net.hidden[1].params["weight"] *= 1.3
+    assert both(forward=False) == c0
+    for net in (ne, ng):                                             # a new array: a new key
+        net.hidden[0].params["weight"] = net.hidden[0].params["weight"] * 0.9
+    assert both(forward=False) == c0 + 1
+    assert both(forward=False) == c0 + 1
+    for net in (ne, ng):                                             # a new scalar: a new key
+        net.delta = 0.1
+    assert both(forward=False) == c0 + 2
+    assert both(forward=False) == c0 + 2
+    assert ng.graphs.replays == 7
+
+
+def test_graph_dense_mode_and_training_steps(cp):
+    """Dense mode replays too; eight Adam steps with graphs give the eager network's weights."""
+    from snnkit.nn import Adam
+    for sparse in (False, True):
+        _, ne, ng = _nets(cp, sparse=sparse, readout="max")
+        opts = [Adam(ne, lr=1e-2), Adam(ng, lr=1e-2)]
+        r = np.random.default_rng(4)
+        for step in range(8):
+            x = cp.asarray((r.random((200, 25, 20)) < 0.03).astype(np.float64))
+            y = cp.asarray(r.integers(0, 4, 200))
+            for net, opt in zip((ne, ng), opts):
+                _backward(net, x, y)
+                opt.step()
+        for le, lg in zip(ne.layers, ng.layers):
+            np.testing.assert_array_equal(cp.asnumpy(lg.params["weight"]), cp.asnumpy(le.params["weight"]))
+        assert ng.graphs.replays >= 6 and ng.graphs.workspace_bytes > 0, (sparse, ng.graphs.replays)
+
+
+def test_no_replay_when_timed_or_watched(cp):
+    """A timed backward, or one whose layer methods are wrapped on the instance (the trainer's
+    NaN diagnosis does that), runs eagerly: every layer call happens."""
+    _, ne, ng = _nets(cp)
+    r = np.random.default_rng(1)
+    x = cp.asarray((r.random((100, 25, 20)) < 0.03).astype(np.float64))
+    y = cp.asarray(r.integers(0, 4, 100))
+    _backward(ng, x, y)
+    _backward(ng, x, y, forward=False)
+    n = ng.graphs.replays
+    assert n == 1
+    seen = []
+    from contextlib import contextmanager
+
+    @contextmanager
+    def timer(name):
+        seen.append(name)
+        yield
+    for h in ng.hidden:
+        h._active = None
+    ng.backward(ng._loss_grad, timer=timer)
+    assert ng.graphs.replays == n and "hidden1" in seen
+    calls = []
+    h1 = ng.hidden[0]
+    inner = h1.backward
+    h1.backward = lambda *a, **k: (calls.append(1), inner(*a, **k))[1]
+    _backward(ng, None, None, forward=False)
+    assert ng.graphs.replays == n and calls == [1]
+    del h1.backward
+    _backward(ng, None, None, forward=False)
+    assert ng.graphs.replays == n + 1
