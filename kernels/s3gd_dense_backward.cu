@@ -12,6 +12,8 @@
 // readout.py's backward): dL/dout[t] = dL/dlogits at t = t_max (max mode) or at every t (sum mode).
 // s3gd_reg_grad is loss.py's ActivityRegularizer.grad_from_counts, one block per sample.
 // Both exist to save launches: the sparse backward is bound by them, not by bytes.
+// s3gd_readout_weight_partial + s3gd_sum_partials: the readout's dW = S^T e (readout.py's
+// weight_grad) without cuBLAS, which CuPy will not record into a CUDA graph (graph.py).
 #ifndef REAL
 #define REAL float
 #endif
@@ -96,4 +98,61 @@ extern "C" __global__ void s3gd_reg_grad(const real* __restrict__ counts, real* 
         const real short_of = f_low - cb[j];
         r[(long long)blockIdx.x * N + j] = up + low_coef * (short_of > 0 ? short_of : real(0));
     }
+}
+
+// dW[j, c] = sum_r s[r, j] e[r, c] over the rows r = (b, t) of s [R, N] and e [R, C]. The readout's
+// input is a spike raster, mostly zeros, so a thread skips the C products of every silent entry.
+// Block: 32 neurons j (tx, a coalesced row segment of s) x S3GD_RW_ROWS row lanes (ty), one slice
+// of rows (blockIdx.x), one tile of S3GD_RW_C classes (blockIdx.z). Each block writes its slice's
+// sums to partial[slice, j, c]; s3gd_sum_partials adds the slices in a fixed order: deterministic,
+// no atomics.
+#define S3GD_RW_ROWS 8
+#define S3GD_RW_C 32
+extern "C" __global__ void s3gd_readout_weight_partial(const real* __restrict__ s,
+                                                       const real* __restrict__ e,
+                                                       real* __restrict__ partial,
+                                                       const long long R, const int N, const int C,
+                                                       const long long rows_per_block) {
+    __shared__ real s_red[S3GD_RW_ROWS][32];
+    const int tx = threadIdx.x, ty = threadIdx.y;
+    const int j = blockIdx.y * 32 + tx;
+    const int c0 = blockIdx.z * S3GD_RW_C, nc = min(S3GD_RW_C, C - c0);
+    const long long r0 = (long long)blockIdx.x * rows_per_block, r1 = min(R, r0 + rows_per_block);
+    real acc[S3GD_RW_C];
+    #pragma unroll
+    for (int c = 0; c < S3GD_RW_C; ++c) acc[c] = 0;
+    if (j < N)
+        #pragma unroll 4
+        for (long long r = r0 + ty; r < r1; r += S3GD_RW_ROWS) {
+            const real sv = s[r * N + j];
+            if (sv != real(0)) {
+                const real* er = e + r * C + c0;
+                #pragma unroll                            // constant bound: acc stays in registers
+                for (int c = 0; c < S3GD_RW_C; ++c)
+                    if (c < nc) acc[c] += sv * er[c];
+            }
+        }
+    #pragma unroll
+    for (int c = 0; c < S3GD_RW_C; ++c) {
+        if (c < nc) {                                     // the same for the whole block
+            s_red[ty][tx] = acc[c];
+            __syncthreads();
+            if (ty == 0 && j < N) {
+                real sum = 0;
+                for (int k = 0; k < S3GD_RW_ROWS; ++k) sum += s_red[k][tx];
+                partial[((long long)blockIdx.x * N + j) * C + c0 + c] = sum;
+            }
+            __syncthreads();
+        }
+    }
+}
+
+// out[i] = sum_k partial[k, i], k = 0 .. n_split - 1 in order.
+extern "C" __global__ void s3gd_sum_partials(const real* __restrict__ partial, real* __restrict__ out,
+                                             const int n_split, const long long n) {
+    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    real acc = 0;
+    for (int k = 0; k < n_split; ++k) acc += partial[(long long)k * n + i];
+    out[i] = acc;
 }

@@ -149,6 +149,20 @@ def test_readout_and_regularizer_kernels(cp, mode, dtype):
     np.testing.assert_array_equal(cp.asnumpy(reg.grad_from_counts(cp.asarray(counts))), reg.grad_from_counts(counts))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(3, 17, 5, 4), (128, 500, 400, 20), (7, 9, 70, 45), (1100, 3, 33, 1)])
+def test_readout_weight_grad_kernel(cp, shape, dtype):
+    """dW = S^T e by our two kernels (row slices, then their sums) against NumPy's GEMM, for sparse
+    spikes, dense non-binary inputs and C above one class tile (45 > 32)."""
+    from snnkit.s3gd import cuda
+    B, T, N, C = shape
+    r = np.random.default_rng(B + C)
+    for s in ((r.random((B, T, N)) < 0.01).astype(dtype), r.normal(size=(B, T, N)).astype(dtype)):
+        e = r.normal(size=(B, T, C)).astype(dtype)
+        got = cp.asnumpy(cuda.readout_weight_grad(cp.asarray(s), cp.asarray(e)))
+        _close(got, s.reshape(B * T, N).T @ e.reshape(B * T, C), dtype, str(shape), sums=True)
+
+
 def _net_pair(cp, B, readout, seed=5):
     from snnkit.s3gd import Network
     kw = dict(beta_out=0.85, delta=0.2, sparse=True, readout=readout, seed=seed, dtype=np.float64,

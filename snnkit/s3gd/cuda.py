@@ -263,6 +263,39 @@ def readout_grad(grad_logits, t_max, a, c, T):
     return e
 
 
+RW_ROWS, RW_C = 8, 32     # row lanes and classes per block of s3gd_readout_weight_partial
+_SM_COUNT: list = []
+
+
+def _sm_count():
+    import cupy as cp
+    if not _SM_COUNT:
+        _SM_COUNT.append(int(cp.cuda.Device().attributes["MultiProcessorCount"]))
+    return _SM_COUNT[0]
+
+
+def readout_weight_grad(s, e):
+    """dW [N, C] = sum over (b, t) of s[b, t, j] e[b, t, c]: s [B,T,N] (spikes), e = dL/dz [B,T,C].
+    The rows are split over enough blocks to fill the GPU (about 4 per SM); the slices' sums are
+    added in a second kernel in a fixed order."""
+    import cupy as cp
+    s = cp.ascontiguousarray(s)
+    e = cp.ascontiguousarray(e, dtype=s.dtype)
+    B, T, N = s.shape
+    C = e.shape[2]
+    R = B * T
+    n_j, n_c = (N + 31) // 32, (C + RW_C - 1) // RW_C
+    n_split = max(1, min((R + 255) // 256, (4 * _sm_count() + n_j * n_c - 1) // (n_j * n_c)))
+    rows = (R + n_split - 1) // n_split
+    partial = cp.empty((n_split, N, C), dtype=s.dtype)
+    dW = cp.empty((N, C), dtype=s.dtype)
+    _fn("s3gd_dense_backward.cu", "s3gd_readout_weight_partial", s.dtype)(
+        (n_split, n_j, n_c), (32, RW_ROWS), (s, e, partial, np.int64(R), np.int32(N), np.int32(C), np.int64(rows)))
+    launch_1d(_fn("s3gd_dense_backward.cu", "s3gd_sum_partials", s.dtype), N * C,
+              (partial, dW, np.int32(n_split), np.int64(N * C)))
+    return dW
+
+
 REG_BLOCK = 256     # threads per sample in s3gd_reg_grad (S3GD_REG_BLOCK: its shared-memory reduction)
 
 

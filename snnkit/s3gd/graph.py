@@ -1,10 +1,12 @@
-"""CUDA graphs of a network's backward: queue it once, then replay it with one launch.
+"""CUDA graphs of the sparse backward: queue it once, then replay it with one launch.
 
 Why: on a GPU the sparse backward of the SHD network is ~30 small kernels and ~25 allocations.
 Their GPU work (~0.4 ms) is shorter than the time Python needs to issue them (8-12 us each), so
 the GPU idles between them. Stream capture records the queued work once as a graph; a replay
-issues all of it from one call and the GPU runs it back to back (the dense backward, bound by
-its GEMMs, gains little but can be captured the same way).
+issues all of it from one call and the GPU runs it back to back. Every kernel of the sparse
+backward is ours (even the readout's weight GEMM, cuda.readout_weight_grad): CuPy refuses to
+record cuBLAS calls into a graph. The dense backward is bound by its cuBLAS GEMMs on the GPU,
+not by launches, so it always runs eagerly.
 
 What a replay assumes, and how it is kept true:
 
@@ -50,13 +52,12 @@ class Workspace:
 
 
 def backward_inputs(net) -> list:
-    """Every array ``net.backward`` reads besides dL/dlogits, in a fixed order (None where absent)."""
+    """Every array the sparse ``net.backward`` reads besides dL/dlogits, in a fixed order."""
     out = []
     for h in net.hidden:
         c = h._cache
         out += [c["V"], h.params["weight"]]
-        # the sparse backward reads the input trace (or builds it from s_in); the dense one s_in
-        out += [c["trace"] if net.sparse and c["trace"] is not None else c["s_in"]]
+        out += [c["trace"] if c["trace"] is not None else c["s_in"]]     # s_in: the trace is built from it
     c = net.readout._cache
     out += [c["s"], c["t_max"], net.readout.params["weight"], *net._counts]
     return out
@@ -70,11 +71,11 @@ def _array_key(a):
 
 def fingerprint(net, grad_logits) -> tuple:
     """What a captured backward depends on: pointers, shapes and dtypes of its inputs, every scalar
-    passed to its kernels and, in sparse mode, the active sets' capacities."""
-    layers = tuple((h.beta, h.threshold, h.delta, h.scale, h.truncate, h.sparse,
-                    h._capacity.get(tuple(h._cache["V"].shape)) if h.sparse else None) for h in net.hidden)
+    passed to its kernels, and the active sets' capacities."""
+    layers = tuple((h.beta, h.threshold, h.delta, h.scale, h._capacity.get(tuple(h._cache["V"].shape)))
+                   for h in net.hidden)
     reg = net.regularizer
-    return (net.sparse, _array_key(grad_logits), tuple(_array_key(a) for a in backward_inputs(net)), layers,
+    return (_array_key(grad_logits), tuple(_array_key(a) for a in backward_inputs(net)), layers,
             (net.readout.beta, net.readout.mode),
             (reg.lambda_up, reg.f_up, reg.lambda_low, reg.f_low))
 
@@ -99,7 +100,7 @@ class _Captured:
         self.graph, self.workspace, self.state = graph, workspace, state
         self.grads = [l.grads["weight"] for l in net.layers]
         self.e = net.readout._cache["e"]
-        self.sets = [h._active for h in net.hidden] if net.sparse else None
+        self.sets = [h._active for h in net.hidden]
 
 
 class BackwardGraphs:
@@ -112,7 +113,7 @@ class BackwardGraphs:
         self.graphs: OrderedDict = OrderedDict()
         self.captures = self.replays = 0
         self.stream = None
-        self.warm = set()       # modes (net.sparse) that have run eagerly: kernels loaded, caches made
+        self.warm = False       # a sparse backward has run eagerly: kernels loaded, caches made
 
     @property
     def workspace_bytes(self) -> int:
@@ -120,18 +121,15 @@ class BackwardGraphs:
         return sum(g.workspace.nbytes for g in self.graphs.values())
 
     def usable(self, net) -> bool:
-        """Whether this backward can be a replay: a GPU network whose backward in this mode has
+        """Whether this backward can be a replay: a sparse GPU network whose sparse backward has
         run eagerly once (so nothing is compiled or uploaded inside a capture), no layer method
         replaced on the instance (the trainer's diagnosis wraps them to watch every call, which
-        needs them called), and in sparse mode every hidden layer with a known capacity and no
-        active set yet."""
-        if not is_cupy_array(net.readout.params["weight"]) or net.sparse not in self.warm:
+        needs them called), every hidden layer with a known capacity and no active set yet."""
+        if not (net.sparse and self.warm and is_cupy_array(net.readout.params["weight"])):
             return False
         if any(m in vars(l) for l in net.layers for m in _PATCHABLE):
             return False
-        if net.sparse:
-            return all(h._active is None and tuple(h._cache["V"].shape) in h._capacity for h in net.hidden)
-        return True
+        return all(h._active is None and tuple(h._cache["V"].shape) in h._capacity for h in net.hidden)
 
     def run(self, net, grad_logits, queue) -> Pass:
         """Replay the graph of this backward, capturing it first with ``queue(grad_logits, step,
@@ -152,10 +150,9 @@ class BackwardGraphs:
         for layer, dw in zip(net.layers, g.grads):
             layer.grads["weight"] = dw
         net.readout._cache["e"] = g.e
-        if g.sets is not None:
-            for h, A in zip(net.hidden, g.sets):      # fresh pending sets over the workspace's arrays
-                h._active = ActiveSet(A.shape, A.offsets, A.b, A.t, A.j, A.v, pending=True,
-                                      _totals=A._totals, _index=A._index)
+        for h, A in zip(net.hidden, g.sets):          # fresh pending sets over the workspace's arrays
+            h._active = ActiveSet(A.shape, A.offsets, A.b, A.t, A.j, A.v, pending=True,
+                                  _totals=A._totals, _index=A._index)
         return g.state.copy()
 
     def _capture(self, net, grad_logits, queue) -> _Captured:

@@ -72,7 +72,7 @@ class DeadLayerGuard:
 class Network:
     """``Network(n_in, n_hidden, n_out, beta, ...)``: forward(S_in [B,T,n_in]) -> logits [B,C].
 
-    ``cuda_graph`` (GPU only, also settable later): replay the backward as a CUDA graph; the
+    ``cuda_graph`` (GPU, sparse mode; also settable later): replay the backward as a CUDA graph; the
     gradients and active sets it leaves are overwritten by the next replay (copy what you keep).
     ``net.graphs`` counts captures and replays and holds the graphs' workspaces."""
 
@@ -141,9 +141,10 @@ class Network:
 
     def backward(self, grad_logits, timer=None):
         """``timer(name)``: optional context-manager factory wrapped around each step (profiling;
-        a timed backward always runs eagerly). With ``cuda_graph`` on (GPU), the backward is a
-        replay of a captured CUDA graph whenever its inputs allow (see graph.py): the gradients
-        and active sets are then views of the graph's workspace, overwritten by its next replay."""
+        a timed backward always runs eagerly). With ``cuda_graph`` on (GPU, sparse mode), the
+        backward is a replay of a captured CUDA graph whenever its inputs allow (see graph.py): the
+        gradients and active sets are then views of the graph's workspace, overwritten by its next
+        replay."""
         step = timer or (lambda name: nullcontext())
         queue = self._queue_sparse if self.sparse else self._queue_dense
         state = None
@@ -160,7 +161,7 @@ class Network:
         if state is None:
             state = Pass()
             queue(grad_logits, step, state)
-            self.graphs.warm.add(self.sparse)
+            self.graphs.warm |= self.sparse
         if not self.sparse:
             return None
         while True:

@@ -84,11 +84,16 @@ class LeakyReadout:
         return None if at is False else self.input_grad(at)
 
     def weight_grad(self):
-        """dW = sum_t S[t]^T e[t] from the last backward's e."""
+        """dW = sum_t S[t]^T e[t] from the last backward's e (on a GPU our kernel, not cuBLAS: it
+        skips silent entries, and a CUDA graph can hold it, see graph.py)."""
         c = self._cache
         s, e = c["s"], c["e"]
         B, T, C = e.shape
-        self.grads["weight"] = s.reshape(B * T, self.n_in).T @ e.reshape(B * T, C)
+        if is_cupy_array(e):
+            from . import cuda
+            self.grads["weight"] = cuda.readout_weight_grad(s, e)
+        else:
+            self.grads["weight"] = s.reshape(B * T, self.n_in).T @ e.reshape(B * T, C)
 
     def input_grad(self, at=None):
         """dL/dS of the last backward: dense [B,T,N], or an ActiveGrad on the active set ``at``."""
