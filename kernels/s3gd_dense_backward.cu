@@ -121,7 +121,7 @@ extern "C" __global__ void s3gd_readout_weight_partial(const real* __restrict__ 
     real acc[S3GD_RW_C];
     #pragma unroll
     for (int c = 0; c < S3GD_RW_C; ++c) acc[c] = 0;
-    if (j < N)
+    if (j < N) {
         #pragma unroll 4
         for (long long r = r0 + ty; r < r1; r += S3GD_RW_ROWS) {
             const real sv = s[r * N + j];
@@ -132,6 +132,7 @@ extern "C" __global__ void s3gd_readout_weight_partial(const real* __restrict__ 
                     if (c < nc) acc[c] += sv * er[c];
             }
         }
+    }
     #pragma unroll
     for (int c = 0; c < S3GD_RW_C; ++c) {
         if (c < nc) {                                     // the same for the whole block
