@@ -108,6 +108,7 @@ extern "C" __global__ void s3gd_reg_grad(const real* __restrict__ counts, real* 
 // no atomics.
 #define S3GD_RW_ROWS 8
 #define S3GD_RW_C 32
+#define S3GD_RW_LOADS 8       // rows a thread loads before using any of them
 extern "C" __global__ void s3gd_readout_weight_partial(const real* __restrict__ s,
                                                        const real* __restrict__ e,
                                                        real* __restrict__ partial,
@@ -122,15 +123,21 @@ extern "C" __global__ void s3gd_readout_weight_partial(const real* __restrict__ 
     #pragma unroll
     for (int c = 0; c < S3GD_RW_C; ++c) acc[c] = 0;
     if (j < N) {
-        #pragma unroll 4
-        for (long long r = r0 + ty; r < r1; r += S3GD_RW_ROWS) {
-            const real sv = s[r * N + j];
-            if (sv != real(0)) {
-                const real* er = e + r * C + c0;
-                #pragma unroll                            // constant bound: acc stays in registers
-                for (int c = 0; c < S3GD_RW_C; ++c)
-                    if (c < nc) acc[c] += sv * er[c];
+        for (long long r = r0 + ty; r < r1; r += S3GD_RW_ROWS * S3GD_RW_LOADS) {
+            real sv[S3GD_RW_LOADS];                       // loaded first: all in flight together
+            #pragma unroll
+            for (int u = 0; u < S3GD_RW_LOADS; ++u) {
+                const long long ru = r + u * S3GD_RW_ROWS;
+                sv[u] = ru < r1 ? s[ru * N + j] : real(0);
             }
+            #pragma unroll
+            for (int u = 0; u < S3GD_RW_LOADS; ++u)
+                if (sv[u] != real(0)) {
+                    const real* er = e + (r + u * S3GD_RW_ROWS) * C + c0;
+                    #pragma unroll                        // constant bound: acc stays in registers
+                    for (int c = 0; c < S3GD_RW_C; ++c)
+                        if (c < nc) acc[c] += sv[u] * er[c];
+                }
         }
     }
     #pragma unroll

@@ -23,9 +23,9 @@
 //                       sample tile, in (b, t) order: no atomics, deterministic.
 // 5. s3gd_sparse_input_grad    dL/dS_in at the entries q = (b, k, i) that the layer below needs
 //                       (its own active set): sum over this layer's entries e of sample b with
-//                       t_e >= k of beta^(t_e - k) g_e W[i, j_e]. A block serves 256 consecutive
-//                       queries (one or a few samples: queries are sorted by sample) and stages
-//                       each of those samples' entries through shared memory in tiles.
+//                       t_e >= k of beta^(t_e - k) g_e W[i, j_e]. A warp serves the queries of one
+//                       (b, i) segment of the layer below's set, 8 at a time, its lanes walking
+//                       sample b's entries: g_e W[i, j_e] once per entry for all 8.
 //                       Cost |A_below| x |A_this| / B: it shrinks with the square of the activity.
 // 6. s3gd_linear_input_grad_at dL/dS[b,t,j] = sum_c W[j, c] e[b, t, c] at the entries q only: the
 //                       readout's (non-spiking, dense) gradient handed to the last hidden layer.
@@ -36,31 +36,53 @@
 typedef REAL real;
 
 #define S3GD_CHUNK 32
-#define S3GD_TILE 256
 
 __device__ __forceinline__ bool s3gd_in_band(real v, real threshold, real delta) {
     real x = v - threshold;
     return (x < 0 ? -x : x) < delta;
 }
 
-// Block: 32 neurons j of one sample b x CL chunk lanes (CL = min(n_chunks, 32)); thread (tx, ty)
+// Inclusive scans with warp shuffles: a warp's 32 values in 5 steps, a block's (nt threads, a
+// multiple of 32, at most 1024, in linear-id order q) from its warps' totals; s_warp has 32 slots.
+__device__ __forceinline__ long long s3gd_warp_inclusive_scan(long long v, int lane) {
+    #pragma unroll
+    for (int d = 1; d < 32; d <<= 1) {
+        const long long u = __shfl_up_sync(0xffffffffu, v, d);
+        if (lane >= d) v += u;
+    }
+    return v;
+}
+
+__device__ long long s3gd_block_inclusive_scan(long long v, int q, int nt, long long* s_warp) {
+    const int lane = q & 31, w = q >> 5, nw = nt >> 5;
+    __syncthreads();                                      // s_warp is free (an earlier scan read it)
+    v = s3gd_warp_inclusive_scan(v, lane);
+    if (lane == 31) s_warp[w] = v;
+    __syncthreads();
+    if (w == 0) {
+        const long long u = s3gd_warp_inclusive_scan(lane < nw ? s_warp[lane] : 0, lane);
+        if (lane < nw) s_warp[lane] = u;
+    }
+    __syncthreads();
+    return w > 0 ? v + s_warp[w - 1] : v;
+}
+
+// Block: 32 neurons j of one sample b x CL chunk lanes (CL = min(n_chunks, 16)); thread (tx, ty)
 // owns the consecutive chunks [ty * per, (ty + 1) * per) of neuron j0 + tx, so its chunks are
 // consecutive in the (b, j, c) scan order and the block covers one contiguous stretch of it. Reads
 // of V are coalesced over tx (a warp is 32 neurons at the same steps). mask and local are stored
 // in (b, c, j) order, j fastest, so that their stores here and their loads in the fill are
-// coalesced too; only the scan runs in (b, j, c) order.
+// coalesced too; only the scan runs in (b, j, c) order. At most 512 threads, two blocks per SM:
+// a chunk's 32 loads stay in flight together in registers.
 #define S3GD_JT 32
-extern "C" __global__ void s3gd_active_count_scan(const real* __restrict__ V,
-                                                  unsigned int* __restrict__ mask,
-                                                  int* __restrict__ local,
-                                                  long long* __restrict__ block_total,
-                                                  long long* __restrict__ block_base,
-                                                  long long* __restrict__ total,
-                                                  unsigned int* __restrict__ ticket,
-                                                  const real threshold, const real delta,
-                                                  const int B, const int T, const int N,
-                                                  const int n_chunks) {
-    __shared__ long long s_sum[1024];
+extern "C" __global__ void __launch_bounds__(512, 2)
+s3gd_active_count_scan(const real* __restrict__ V, unsigned int* __restrict__ mask,
+                       int* __restrict__ local, long long* __restrict__ block_total,
+                       long long* __restrict__ block_base, long long* __restrict__ total,
+                       unsigned int* __restrict__ ticket, const real threshold, const real delta,
+                       const int B, const int T, const int N, const int n_chunks) {
+    __shared__ long long s_sum[512];
+    __shared__ long long s_warp[32];
     __shared__ bool s_last;
     const int tx = threadIdx.x, ty = threadIdx.y, CL = blockDim.y;
     const int gx = (N + S3GD_JT - 1) / S3GD_JT;
@@ -72,24 +94,22 @@ extern "C" __global__ void s3gd_active_count_scan(const real* __restrict__ V,
     if (j < N)
         for (int c = c0; c < c1; ++c) {
             const int t0 = c * S3GD_CHUNK;
+            const real* v = V + (b * T + t0) * N + j;
             unsigned int m = 0;                           // bit s: step t0 + s is active
             #pragma unroll                                // all 32 loads in flight at once
             for (int s = 0; s < S3GD_CHUNK; ++s)
                 if (t0 + s < T)
-                    m |= (unsigned int)s3gd_in_band(V[(b * T + t0 + s) * N + j], threshold, delta) << s;
+                    m |= (unsigned int)s3gd_in_band(v[s * N], threshold, delta) << s;
             mask[(b * n_chunks + c) * N + j] = m;
             mine += __popc(m);
         }
     const int p = tx * CL + ty, nt = S3GD_JT * CL;       // the thread's rank in the scan order
-    const int q = ty * S3GD_JT + tx;                      // the scan itself runs by linear thread id:
-    s_sum[p] = mine;                                      // a warp then reads consecutive words (rank
-    __syncthreads();                                      // order would put a warp on one bank)
-    for (int step = 1; step < nt; step <<= 1) {          // inclusive scan over the block
-        const long long v = q >= step ? s_sum[q - step] : 0;
-        __syncthreads();
-        s_sum[q] += v;
-        __syncthreads();
-    }
+    const int q = ty * S3GD_JT + tx;                      // the scan runs by linear thread id (lanes
+    s_sum[p] = mine;                                      // of a warp: consecutive ranks)
+    __syncthreads();
+    const long long incl = s3gd_block_inclusive_scan(s_sum[q], q, nt, s_warp);
+    s_sum[q] = incl;                                      // every s_sum[q] was read before the scan's syncs
+    __syncthreads();
     int run = (int)(s_sum[p] - mine);                     // entries before this thread's, in the block
     if (j < N)
         for (int c = c0; c < c1; ++c) {
@@ -100,7 +120,7 @@ extern "C" __global__ void s3gd_active_count_scan(const real* __restrict__ V,
     // the last block to finish turns all blocks' totals into their bases (an exclusive scan)
     const int nb = gridDim.x;
     if (q == nt - 1) {
-        block_total[blockIdx.x] = s_sum[nt - 1];
+        block_total[blockIdx.x] = incl;
         __threadfence();
         s_last = atomicAdd(ticket, 1u) == (unsigned int)(nb - 1);
     }
@@ -111,22 +131,15 @@ extern "C" __global__ void s3gd_active_count_scan(const real* __restrict__ V,
     const int seg = (nb + nt - 1) / nt, r0 = min(nb, q * seg), r1 = min(nb, r0 + seg);
     long long part = 0;
     for (int r = r0; r < r1; ++r) part += bt[r];
-    s_sum[q] = part;
-    __syncthreads();
-    for (int step = 1; step < nt; step <<= 1) {
-        const long long v = q >= step ? s_sum[q - step] : 0;
-        __syncthreads();
-        s_sum[q] += v;
-        __syncthreads();
-    }
-    long long base = s_sum[q] - part;
+    const long long upto = s3gd_block_inclusive_scan(part, q, nt, s_warp);
+    long long base = upto - part;
     for (int r = r0; r < r1; ++r) {
         const long long v = bt[r];
         block_base[r] = base;
         base += v;
     }
     if (q == nt - 1) {
-        *total = s_sum[q];
+        *total = upto;
         *ticket = 0;                                      // ready for the next launch on this stream
     }
 }
@@ -236,52 +249,59 @@ extern "C" __global__ void s3gd_sparse_weight_grad(const real* __restrict__ g,
     if (i < N_in) dW[(long long)i * N + j] = acc;
 }
 
-// grid: x = blocks of 256 consecutive queries (sorted by sample), sized by the query set's
-// capacity: no batch cap; blocks past the actual count return at once.
+// Block: one sample b x S3GD_IG_INPUTS inputs i of the layer below, a warp per input at a time.
+// The queries of (b, i) are one CSR segment of the layer below's set (times k, ascending); the
+// warp takes them S3GD_IG_KQ at a time and its lanes walk this layer's entries of sample b
+// (coalesced, L1-resident across the block's warps), each computing g_e W[i, j_e] once for all
+// those queries; a shuffle tree sums the lanes. Work per query segment ~ the sample's entries / 32
+// warp steps, against one thread step per (query, entry) pair in a per-query loop.
+#define S3GD_IG_INPUTS 64
+#define S3GD_IG_KQ 8
 extern "C" __global__ void s3gd_sparse_input_grad(const real* __restrict__ g,
                                                   const int* __restrict__ et,
                                                   const int* __restrict__ ej,
                                                   const long long* __restrict__ offsets,
-                                                  const int* __restrict__ qb,
                                                   const int* __restrict__ qt,
-                                                  const int* __restrict__ qi,
+                                                  const long long* __restrict__ q_offsets,
                                                   const real* __restrict__ W,
                                                   const real* __restrict__ pw,
                                                   real* __restrict__ out,
-                                                  const long long* __restrict__ q_total,
                                                   const long long q_cap, const long long cap,
-                                                  const int N) {
-    __shared__ real s_g[S3GD_TILE];
-    __shared__ int s_t[S3GD_TILE];
-    __shared__ int s_j[S3GD_TILE];
-    const long long n_q = min(*q_total, q_cap);
-    const long long q_first = (long long)blockIdx.x * blockDim.x;
-    if (q_first >= n_q) return;                       // the whole block: the grid is sized by q_cap
-    const long long q = q_first + threadIdx.x;
-    const bool live = q < n_q;
-    const int my_b = live ? qb[q] : -1;
-    const int k = live ? qt[q] : 0;
-    const real* Wi = W + (long long)(live ? qi[q] : 0) * N;
-    const int b_lo = qb[q_first], b_hi = qb[min(q_first + blockDim.x, n_q) - 1];
-    real acc = 0;
-    for (int b = b_lo; b <= b_hi; ++b) {              // the same range for the whole block
-        const long long e_begin = min(offsets[(long long)b * N], cap);
-        const long long e_end = min(offsets[(long long)(b + 1) * N], cap);
-        for (long long tile = e_begin; tile < e_end; tile += S3GD_TILE) {
-            const int n = (int)min((long long)S3GD_TILE, e_end - tile);
-            __syncthreads();                          // the previous tile is no longer read
-            for (int s = threadIdx.x; s < n; s += blockDim.x) {
-                s_g[s] = g[tile + s]; s_t[s] = et[tile + s]; s_j[s] = ej[tile + s];
+                                                  const int N_in, const int N) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, n_warps = blockDim.x >> 5;
+    const int groups = (N_in + S3GD_IG_INPUTS - 1) / S3GD_IG_INPUTS;
+    const long long b = blockIdx.x / groups;
+    const int i0 = (int)(blockIdx.x % groups) * S3GD_IG_INPUTS, i1 = min(N_in, i0 + S3GD_IG_INPUTS);
+    const long long e_begin = min(offsets[b * N], cap), e_end = min(offsets[(b + 1) * N], cap);
+    for (int i = i0 + warp; i < i1; i += n_warps) {
+        const long long q0 = min(q_offsets[b * N_in + i], q_cap);       // past q_cap: not written
+        const long long q1 = min(q_offsets[b * N_in + i + 1], q_cap);
+        const real* Wi = W + (long long)i * N;
+        for (long long qc = q0; qc < q1; qc += S3GD_IG_KQ) {
+            const int nq = (int)min((long long)S3GD_IG_KQ, q1 - qc);
+            int k[S3GD_IG_KQ];
+            real acc[S3GD_IG_KQ];
+            #pragma unroll
+            for (int u = 0; u < S3GD_IG_KQ; ++u) {
+                k[u] = u < nq ? qt[qc + u] : 0x7fffffff;                 // no t_e reaches it
+                acc[u] = 0;
             }
-            __syncthreads();
-            if (my_b == b)
-                for (int s = 0; s < n; ++s) {
-                    int t = s_t[s];
-                    if (t >= k) acc += pw[t - k] * s_g[s] * Wi[s_j[s]];
-                }
+            for (long long e = e_begin + lane; e < e_end; e += 32) {
+                const int t = et[e];
+                const real gw = g[e] * Wi[ej[e]];
+                #pragma unroll
+                for (int u = 0; u < S3GD_IG_KQ; ++u)
+                    if (t >= k[u]) acc[u] += pw[t - k[u]] * gw;
+            }
+            #pragma unroll
+            for (int u = 0; u < S3GD_IG_KQ; ++u) {
+                real v = acc[u];
+                #pragma unroll
+                for (int d = 16; d > 0; d >>= 1) v += __shfl_down_sync(0xffffffffu, v, d);
+                if (lane == 0 && u < nq) out[qc + u] = v;
+            }
         }
     }
-    if (live) out[q] = acc;
 }
 
 extern "C" __global__ void s3gd_linear_input_grad_at(const real* __restrict__ e,

@@ -120,6 +120,7 @@ def lif_delta_dense(grad_s, V, r, beta, threshold, scale, band):
 
 CHUNK = 32          # time steps per compaction chunk (S3GD_CHUNK in the .cu)
 JT = 32             # neurons per compaction block (S3GD_JT)
+CHUNK_LANES = 16    # chunk lanes per compaction block: at most 512 threads (its __launch_bounds__)
 _TICKETS: dict = {}
 
 
@@ -162,7 +163,7 @@ def active_entries(items, capacities=None):
         block_total = cp.empty(n_blocks, dtype=cp.int64)
         f = V.dtype.type
         _fn("s3gd_sparse_backward.cu", "s3gd_active_count_scan", V.dtype)(
-            (n_blocks,), (JT, min(n_chunks, 32)),
+            (n_blocks,), (JT, min(n_chunks, CHUNK_LANES)),
             (V, mask, local, block_total, block_base, totals[k:], ticket, f(threshold), f(delta),
              np.int32(B), np.int32(T), np.int32(N), np.int32(n_chunks)))
         staged.append((V, mask, local, block_base, n))
@@ -222,17 +223,21 @@ def _powers(beta, T, dtype):
     return _POWERS[key]
 
 
-def sparse_input_grad(g, et, ej, offsets, qb, qt, qi, q_offsets, W, beta, T):
-    """dL/dS_in at the entries q of the layer below (samples qb, times qt, inputs qi; sorted by
-    sample; their count is q_offsets[-1] on the device, their arrays' length the capacity)."""
+IG_INPUTS = 64      # inputs of the layer below per block of s3gd_sparse_input_grad (S3GD_IG_INPUTS)
+
+
+def sparse_input_grad(g, et, ej, offsets, qt, q_offsets, W, beta, T):
+    """dL/dS_in at the entries q of the layer below (times qt; CSR over (b, i) by q_offsets, whose
+    last value, on the device, is their count; their arrays' length is the capacity)."""
     import cupy as cp
-    q_cap = int(qb.shape[0])
+    q_cap = int(qt.shape[0])
     out = cp.empty(q_cap, dtype=W.dtype)
-    N = W.shape[1]
+    N_in, N = W.shape
+    B = (int(q_offsets.shape[0]) - 1) // N_in
     k = _fn("s3gd_sparse_backward.cu", "s3gd_sparse_input_grad", W.dtype)
-    launch_1d(k, q_cap, (cp.ascontiguousarray(g), et, ej, offsets, qb, qt, qi, cp.ascontiguousarray(W),
-                         _powers(beta, T, W.dtype), out, q_offsets[-1:], np.int64(q_cap),
-                         np.int64(et.shape[0]), np.int32(N)))
+    k((B * ((N_in + IG_INPUTS - 1) // IG_INPUTS),), (256,),
+      (cp.ascontiguousarray(g), et, ej, offsets, qt, q_offsets, cp.ascontiguousarray(W),
+       _powers(beta, T, W.dtype), out, np.int64(q_cap), np.int64(et.shape[0]), np.int32(N_in), np.int32(N)))
     return out
 
 

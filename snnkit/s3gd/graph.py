@@ -14,8 +14,10 @@ What a replay assumes, and how it is kept true:
   array the backward reads (listed by :func:`backward_inputs`: the forward's V and traces, the
   spike counts, the weights, dL/dlogits), the scalars (beta, threshold, delta, surrogate scale,
   regularizer) and the active sets' capacities. A graph is stored under all of them
-  (:func:`fingerprint`), so it only replays on exactly the arrays it was captured on; a forward
-  whose arrays landed elsewhere in memory gets its own graph (the last ``max_graphs`` are kept).
+  (:func:`fingerprint`), so it only replays on exactly the arrays it was captured on. A key is
+  captured the second time it is seen (a capture costs more than an eager backward, so a key
+  seen once, as in a training loop whose forward allocates fresh arrays every step, is never
+  captured); the last ``max_graphs`` graphs are kept.
 * Everything the captured backward allocated (entry arrays, gradients, temporaries) is held by
   the graph's :class:`Workspace` for the graph's life, since every replay writes into it.
   Hence after a replay ``layer.grads`` and the active sets are *views of that workspace*: the
@@ -111,6 +113,7 @@ class BackwardGraphs:
             raise ValueError(f"max_graphs must be >= 1, got {max_graphs}")
         self.max_graphs = int(max_graphs)
         self.graphs: OrderedDict = OrderedDict()
+        self.seen: OrderedDict = OrderedDict()      # keys met once, not captured (yet)
         self.captures = self.replays = 0
         self.stream = None
         self.warm = False       # a sparse backward has run eagerly: kernels loaded, caches made
@@ -131,14 +134,21 @@ class BackwardGraphs:
             return False
         return all(h._active is None and tuple(h._cache["V"].shape) in h._capacity for h in net.hidden)
 
-    def run(self, net, grad_logits, queue) -> Pass:
+    def run(self, net, grad_logits, queue):
         """Replay the graph of this backward, capturing it first with ``queue(grad_logits, step,
-        state)`` if its fingerprint is new; leaves the layers as the eager ``queue`` would (before
-        the sets are settled) and returns its Pass."""
+        state)`` if its fingerprint was seen once before; leaves the layers as the eager ``queue``
+        would (before the sets are settled) and returns its Pass. None: a key seen for the first
+        time, nothing done (the caller runs the backward eagerly)."""
         import cupy as cp
         key = fingerprint(net, grad_logits)
         g = self.graphs.get(key)
         if g is None:
+            if key not in self.seen:
+                self.seen[key] = True
+                while len(self.seen) > 4 * self.max_graphs:
+                    self.seen.popitem(last=False)
+                return None
+            del self.seen[key]
             g = self._capture(net, grad_logits, queue)
             self.graphs[key] = g
             while len(self.graphs) > self.max_graphs:

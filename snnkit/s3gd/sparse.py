@@ -195,7 +195,7 @@ def sparse_input_grad(g, A: ActiveSet, Q: ActiveSet, W, beta):
     T = A.shape[1]
     if is_cupy_array(W):
         from . import cuda
-        return cuda.sparse_input_grad(g, A.t, A.j, A.offsets, Q.b, Q.t, Q.j, Q.offsets, W, beta, T)
+        return cuda.sparse_input_grad(g, A.t, A.j, A.offsets, Q.t, Q.offsets, W, beta, T)
     pw = (beta ** np.arange(T, dtype=np.float64)).astype(W.dtype)   # beta^(t - k), never a negative power
     out = np.zeros(Q.n, dtype=W.dtype)
     if Q.n == 0 or A.n == 0:
