@@ -102,8 +102,9 @@ extern "C" __global__ void s3gd_reg_grad(const real* __restrict__ counts, real* 
 
 // dW[j, c] = sum_r s[r, j] e[r, c] over the rows r = (b, t) of s [R, N] and e [R, C]. The readout's
 // input is a spike raster, mostly zeros, so a thread skips the C products of every silent entry.
-// Block: 32 neurons j (tx, a coalesced row segment of s) x S3GD_RW_ROWS row lanes (ty), one slice
-// of rows (blockIdx.x), one tile of S3GD_RW_C classes (blockIdx.z). Each block writes its slice's
+// Block: 32 neurons j (blockIdx.x: neighbouring blocks read the rest of the same rows of s, together;
+// tx: a coalesced row segment) x S3GD_RW_ROWS row lanes (ty), one slice of rows (blockIdx.y), one
+// tile of S3GD_RW_C classes (blockIdx.z). Each block writes its slice's
 // sums to partial[slice, j, c]; s3gd_sum_partials adds the slices in a fixed order: deterministic,
 // no atomics.
 #define S3GD_RW_ROWS 8
@@ -116,9 +117,9 @@ extern "C" __global__ void s3gd_readout_weight_partial(const real* __restrict__ 
                                                        const long long rows_per_block) {
     __shared__ real s_red[S3GD_RW_ROWS][32];
     const int tx = threadIdx.x, ty = threadIdx.y;
-    const int j = blockIdx.y * 32 + tx;
+    const int j = blockIdx.x * 32 + tx;
     const int c0 = blockIdx.z * S3GD_RW_C, nc = min(S3GD_RW_C, C - c0);
-    const long long r0 = (long long)blockIdx.x * rows_per_block, r1 = min(R, r0 + rows_per_block);
+    const long long r0 = (long long)blockIdx.y * rows_per_block, r1 = min(R, r0 + rows_per_block);
     real acc[S3GD_RW_C];
     #pragma unroll
     for (int c = 0; c < S3GD_RW_C; ++c) acc[c] = 0;
@@ -148,7 +149,7 @@ extern "C" __global__ void s3gd_readout_weight_partial(const real* __restrict__ 
             if (ty == 0 && j < N) {
                 real sum = 0;
                 for (int k = 0; k < S3GD_RW_ROWS; ++k) sum += s_red[k][tx];
-                partial[((long long)blockIdx.x * N + j) * C + c0 + c] = sum;
+                partial[((long long)blockIdx.y * N + j) * C + c0 + c] = sum;
             }
             __syncthreads();
         }

@@ -25,7 +25,8 @@
 //                       (its own active set): sum over this layer's entries e of sample b with
 //                       t_e >= k of beta^(t_e - k) g_e W[i, j_e]. A warp serves the queries of one
 //                       (b, i) segment of the layer below's set, 8 at a time, its lanes walking
-//                       sample b's entries: g_e W[i, j_e] once per entry for all 8.
+//                       sample b's entries (staged in shared memory): g_e W[i, j_e] once per entry
+//                       for all 8.
 //                       Cost |A_below| x |A_this| / B: it shrinks with the square of the activity.
 // 6. s3gd_linear_input_grad_at dL/dS[b,t,j] = sum_c W[j, c] e[b, t, c] at the entries q only: the
 //                       readout's (non-spiking, dense) gradient handed to the last hidden layer.
@@ -249,14 +250,16 @@ extern "C" __global__ void s3gd_sparse_weight_grad(const real* __restrict__ g,
     if (i < N_in) dW[(long long)i * N + j] = acc;
 }
 
-// Block: one sample b x S3GD_IG_INPUTS inputs i of the layer below, a warp per input at a time.
-// The queries of (b, i) are one CSR segment of the layer below's set (times k, ascending); the
-// warp takes them S3GD_IG_KQ at a time and its lanes walk this layer's entries of sample b
-// (coalesced, L1-resident across the block's warps), each computing g_e W[i, j_e] once for all
-// those queries; a shuffle tree sums the lanes. Work per query segment ~ the sample's entries / 32
-// warp steps, against one thread step per (query, entry) pair in a per-query loop.
-#define S3GD_IG_INPUTS 64
+// Block: one sample b x S3GD_IG_WARPS inputs i of the layer below, warp w <-> input i0 + w. The
+// queries of (b, i) are one CSR segment of the layer below's set; the block stages sample b's
+// entries of this layer (t, j, g) through shared memory in tiles, and each warp's lanes walk a
+// tile computing g_e W[i, j_e] once per entry for S3GD_IG_KQ of its queries at a time; a shuffle
+// tree sums the lanes into out[q] (added over the tiles: a warp owns its queries). Every load in
+// the inner loop is shared memory or W's row i (L1-resident), so warps do not wait on chains of
+// global loads; blocks are many (B x N_in / 8) and short.
+#define S3GD_IG_WARPS 8
 #define S3GD_IG_KQ 8
+#define S3GD_IG_TILE 512
 extern "C" __global__ void s3gd_sparse_input_grad(const real* __restrict__ g,
                                                   const int* __restrict__ et,
                                                   const int* __restrict__ ej,
@@ -268,15 +271,27 @@ extern "C" __global__ void s3gd_sparse_input_grad(const real* __restrict__ g,
                                                   real* __restrict__ out,
                                                   const long long q_cap, const long long cap,
                                                   const int N_in, const int N) {
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, n_warps = blockDim.x >> 5;
-    const int groups = (N_in + S3GD_IG_INPUTS - 1) / S3GD_IG_INPUTS;
+    __shared__ real s_g[S3GD_IG_TILE];
+    __shared__ int s_t[S3GD_IG_TILE];
+    __shared__ int s_j[S3GD_IG_TILE];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int groups = (N_in + S3GD_IG_WARPS - 1) / S3GD_IG_WARPS;
     const long long b = blockIdx.x / groups;
-    const int i0 = (int)(blockIdx.x % groups) * S3GD_IG_INPUTS, i1 = min(N_in, i0 + S3GD_IG_INPUTS);
+    const int i = (int)(blockIdx.x % groups) * S3GD_IG_WARPS + warp;
+    long long q0 = 0, q1 = 0;                             // past q_cap: not written
+    if (i < N_in) {
+        q0 = min(q_offsets[b * N_in + i], q_cap);
+        q1 = min(q_offsets[b * N_in + i + 1], q_cap);
+    }
+    const real* Wi = W + (long long)(i < N_in ? i : 0) * N;
     const long long e_begin = min(offsets[b * N], cap), e_end = min(offsets[(b + 1) * N], cap);
-    for (int i = i0 + warp; i < i1; i += n_warps) {
-        const long long q0 = min(q_offsets[b * N_in + i], q_cap);       // past q_cap: not written
-        const long long q1 = min(q_offsets[b * N_in + i + 1], q_cap);
-        const real* Wi = W + (long long)i * N;
+    for (long long tile = e_begin; tile < e_end; tile += S3GD_IG_TILE) {   // the same for the block
+        const int n = (int)min((long long)S3GD_IG_TILE, e_end - tile);
+        __syncthreads();                                  // the previous tile is no longer read
+        for (int s = threadIdx.x; s < n; s += blockDim.x) {
+            s_g[s] = g[tile + s]; s_t[s] = et[tile + s]; s_j[s] = ej[tile + s];
+        }
+        __syncthreads();
         for (long long qc = q0; qc < q1; qc += S3GD_IG_KQ) {
             const int nq = (int)min((long long)S3GD_IG_KQ, q1 - qc);
             int k[S3GD_IG_KQ];
@@ -286,9 +301,9 @@ extern "C" __global__ void s3gd_sparse_input_grad(const real* __restrict__ g,
                 k[u] = u < nq ? qt[qc + u] : 0x7fffffff;                 // no t_e reaches it
                 acc[u] = 0;
             }
-            for (long long e = e_begin + lane; e < e_end; e += 32) {
-                const int t = et[e];
-                const real gw = g[e] * Wi[ej[e]];
+            for (int s = lane; s < n; s += 32) {
+                const int t = s_t[s];
+                const real gw = s_g[s] * Wi[s_j[s]];
                 #pragma unroll
                 for (int u = 0; u < S3GD_IG_KQ; ++u)
                     if (t >= k[u]) acc[u] += pw[t - k[u]] * gw;
@@ -298,10 +313,12 @@ extern "C" __global__ void s3gd_sparse_input_grad(const real* __restrict__ g,
                 real v = acc[u];
                 #pragma unroll
                 for (int d = 16; d > 0; d >>= 1) v += __shfl_down_sync(0xffffffffu, v, d);
-                if (lane == 0 && u < nq) out[qc + u] = v;
+                if (lane == 0 && u < nq) out[qc + u] = (tile == e_begin ? real(0) : out[qc + u]) + v;
             }
         }
     }
+    if (e_begin == e_end)                                 // no entries in sample b: the gradient is 0
+        for (long long q = q0 + lane; q < q1; q += 32) out[q] = 0;
 }
 
 extern "C" __global__ void s3gd_linear_input_grad_at(const real* __restrict__ e,

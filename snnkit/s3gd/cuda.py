@@ -223,7 +223,7 @@ def _powers(beta, T, dtype):
     return _POWERS[key]
 
 
-IG_INPUTS = 64      # inputs of the layer below per block of s3gd_sparse_input_grad (S3GD_IG_INPUTS)
+IG_WARPS = 8        # inputs of the layer below per block of s3gd_sparse_input_grad, a warp each
 
 
 def sparse_input_grad(g, et, ej, offsets, qt, q_offsets, W, beta, T):
@@ -235,7 +235,7 @@ def sparse_input_grad(g, et, ej, offsets, qt, q_offsets, W, beta, T):
     N_in, N = W.shape
     B = (int(q_offsets.shape[0]) - 1) // N_in
     k = _fn("s3gd_sparse_backward.cu", "s3gd_sparse_input_grad", W.dtype)
-    k((B * ((N_in + IG_INPUTS - 1) // IG_INPUTS),), (256,),
+    k((B * ((N_in + IG_WARPS - 1) // IG_WARPS),), (32 * IG_WARPS,),
       (cp.ascontiguousarray(g), et, ej, offsets, qt, q_offsets, cp.ascontiguousarray(W),
        _powers(beta, T, W.dtype), out, np.int64(q_cap), np.int64(et.shape[0]), np.int32(N_in), np.int32(N)))
     return out
@@ -295,7 +295,7 @@ def readout_weight_grad(s, e):
     partial = cp.empty((n_split, N, C), dtype=s.dtype)
     dW = cp.empty((N, C), dtype=s.dtype)
     _fn("s3gd_dense_backward.cu", "s3gd_readout_weight_partial", s.dtype)(
-        (n_split, n_j, n_c), (32, RW_ROWS), (s, e, partial, np.int64(R), np.int32(N), np.int32(C), np.int64(rows)))
+        (n_j, n_split, n_c), (32, RW_ROWS), (s, e, partial, np.int64(R), np.int32(N), np.int32(C), np.int64(rows)))
     launch_1d(_fn("s3gd_dense_backward.cu", "s3gd_sum_partials", s.dtype), N * C,
               (partial, dW, np.int32(n_split), np.int64(N * C)))
     return dW
