@@ -254,9 +254,11 @@ extern "C" __global__ void s3gd_sparse_weight_grad(const real* __restrict__ g,
 // queries of (b, i) are one CSR segment of the layer below's set; the block stages sample b's
 // entries of this layer (t, j, g) through shared memory in tiles, and each warp's lanes walk a
 // tile computing g_e W[i, j_e] once per entry for S3GD_IG_KQ of its queries at a time; a shuffle
-// tree sums the lanes into out[q] (added over the tiles: a warp owns its queries). Every load in
-// the inner loop is shared memory or W's row i (L1-resident), so warps do not wait on chains of
-// global loads; blocks are many (B x N_in / 8) and short.
+// tree sums the lanes into out[q] (added over the tiles: a warp owns its queries). The lanes'
+// lookups W[i, j_e] and beta^(t_e - k) land on scattered addresses; from L1 each costs one pass
+// per 128-byte line touched (~13-16 per warp), from shared memory one per bank conflict (~3), so
+// pw and the warps' rows of W are staged in shared memory too when they fit (stage_pw, stage_w;
+// dynamic shared memory: pw first, then the rows).
 #define S3GD_IG_WARPS 8
 #define S3GD_IG_KQ 8
 #define S3GD_IG_TILE 512
@@ -270,10 +272,12 @@ extern "C" __global__ void s3gd_sparse_input_grad(const real* __restrict__ g,
                                                   const real* __restrict__ pw,
                                                   real* __restrict__ out,
                                                   const long long q_cap, const long long cap,
-                                                  const int N_in, const int N) {
+                                                  const int N_in, const int N, const int T,
+                                                  const int stage_pw, const int stage_w) {
     __shared__ real s_g[S3GD_IG_TILE];
     __shared__ int s_t[S3GD_IG_TILE];
     __shared__ int s_j[S3GD_IG_TILE];
+    extern __shared__ __align__(16) unsigned char s_raw[];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int groups = (N_in + S3GD_IG_WARPS - 1) / S3GD_IG_WARPS;
     const long long b = blockIdx.x / groups;
@@ -284,6 +288,19 @@ extern "C" __global__ void s3gd_sparse_input_grad(const real* __restrict__ g,
         q1 = min(q_offsets[b * N_in + i + 1], q_cap);
     }
     const real* Wi = W + (long long)(i < N_in ? i : 0) * N;
+    const real* P = pw;                                   // beta^n
+    const real* Wrow = Wi;                                // W[i, :]
+    real* s_dyn = (real*)s_raw;
+    if (stage_pw) {
+        for (int x = threadIdx.x; x < T; x += blockDim.x) s_dyn[x] = pw[x];
+        P = s_dyn;
+    }
+    if (stage_w) {
+        real* row = s_dyn + (stage_pw ? T : 0) + warp * N;
+        if (q0 < q1)
+            for (int x = lane; x < N; x += 32) row[x] = Wi[x];
+        Wrow = row;
+    }
     const long long e_begin = min(offsets[b * N], cap), e_end = min(offsets[(b + 1) * N], cap);
     for (long long tile = e_begin; tile < e_end; tile += S3GD_IG_TILE) {   // the same for the block
         const int n = (int)min((long long)S3GD_IG_TILE, e_end - tile);
@@ -291,7 +308,7 @@ extern "C" __global__ void s3gd_sparse_input_grad(const real* __restrict__ g,
         for (int s = threadIdx.x; s < n; s += blockDim.x) {
             s_g[s] = g[tile + s]; s_t[s] = et[tile + s]; s_j[s] = ej[tile + s];
         }
-        __syncthreads();
+        __syncthreads();                                  // (also orders the staging above)
         for (long long qc = q0; qc < q1; qc += S3GD_IG_KQ) {
             const int nq = (int)min((long long)S3GD_IG_KQ, q1 - qc);
             int k[S3GD_IG_KQ];
@@ -303,10 +320,10 @@ extern "C" __global__ void s3gd_sparse_input_grad(const real* __restrict__ g,
             }
             for (int s = lane; s < n; s += 32) {
                 const int t = s_t[s];
-                const real gw = s_g[s] * Wi[s_j[s]];
+                const real gw = s_g[s] * Wrow[s_j[s]];
                 #pragma unroll
                 for (int u = 0; u < S3GD_IG_KQ; ++u)
-                    if (t >= k[u]) acc[u] += pw[t - k[u]] * gw;
+                    if (t >= k[u]) acc[u] += P[t - k[u]] * gw;
             }
             #pragma unroll
             for (int u = 0; u < S3GD_IG_KQ; ++u) {

@@ -92,6 +92,23 @@ def test_sparse_kernels(cp, size, dtype, delta):
     _close(cp.asnumpy(gig), gi, dtype, "input grad", sums=True)
 
 
+@pytest.mark.parametrize("stage", [(0, 0), (10**9, 0), (0, 10**9)])
+def test_sparse_input_grad_with_and_without_shared_staging(cp, monkeypatch, stage):
+    """The input-gradient kernel reads beta^n and W's rows from shared memory when they fit (the
+    SHD sizes do) and from global memory otherwise: both ways give NumPy's values."""
+    from snnkit.s3gd import cuda, sparse
+    monkeypatch.setattr(cuda, "IG_STAGE_BYTES", stage)
+    for B, T, N_in, N in ((3, 40, 30, 500), (5, 70, 9, 33)):
+        r = np.random.default_rng(N)
+        V = r.normal(1.0, 0.4, (B, T, N))
+        A, Ag = sparse.active_set(V, 1.0, 0.05), sparse.active_set(cp.asarray(V), 1.0, 0.05)
+        Vin = r.normal(1.0, 0.4, (B, T, N_in))
+        Q, Qg = sparse.active_set(Vin, 1.0, 0.3), sparse.active_set(cp.asarray(Vin), 1.0, 0.3)
+        g, W = r.normal(size=A.n), r.normal(size=(N_in, N))
+        got = sparse.sparse_input_grad(cp.asarray(g), Ag, Qg, cp.asarray(W), 0.9)
+        _close(cp.asnumpy(got), sparse.sparse_input_grad(g, A, Q, W, 0.9), np.float64, f"{stage} {N}")
+
+
 @pytest.mark.parametrize("sparse_mode", [False, True])
 @pytest.mark.parametrize("readout", ["max", "sum"])
 @pytest.mark.parametrize("B", [5, 1100])

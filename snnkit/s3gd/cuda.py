@@ -224,6 +224,7 @@ def _powers(beta, T, dtype):
 
 
 IG_WARPS = 8        # inputs of the layer below per block of s3gd_sparse_input_grad, a warp each
+IG_STAGE_BYTES = (16384, 24576)   # most shared memory for beta^n, for the warps' rows of W (else L1)
 
 
 def sparse_input_grad(g, et, ej, offsets, qt, q_offsets, W, beta, T):
@@ -235,9 +236,13 @@ def sparse_input_grad(g, et, ej, offsets, qt, q_offsets, W, beta, T):
     N_in, N = W.shape
     B = (int(q_offsets.shape[0]) - 1) // N_in
     k = _fn("s3gd_sparse_backward.cu", "s3gd_sparse_input_grad", W.dtype)
+    size = np.dtype(W.dtype).itemsize
+    stage_pw, stage_w = T * size <= IG_STAGE_BYTES[0], IG_WARPS * N * size <= IG_STAGE_BYTES[1]
     k((B * ((N_in + IG_WARPS - 1) // IG_WARPS),), (32 * IG_WARPS,),
       (cp.ascontiguousarray(g), et, ej, offsets, qt, q_offsets, cp.ascontiguousarray(W),
-       _powers(beta, T, W.dtype), out, np.int64(q_cap), np.int64(et.shape[0]), np.int32(N_in), np.int32(N)))
+       _powers(beta, T, W.dtype), out, np.int64(q_cap), np.int64(et.shape[0]), np.int32(N_in), np.int32(N),
+       np.int32(T), np.int32(stage_pw), np.int32(stage_w)),
+      shared_mem=(T * stage_pw + IG_WARPS * N * stage_w) * size)
     return out
 
 
