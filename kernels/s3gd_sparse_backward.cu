@@ -24,9 +24,9 @@
 // 5. s3gd_sparse_input_grad    dL/dS_in at the entries q = (b, k, i) that the layer below needs
 //                       (its own active set): sum over this layer's entries e of sample b with
 //                       t_e >= k of beta^(t_e - k) g_e W[i, j_e]. A warp serves the queries of one
-//                       (b, i) segment of the layer below's set, 8 at a time, its lanes walking
+//                       (b, i) segment of the layer below's set, 4 at a time (a segment holds ~2.4 on SHD), its lanes walking
 //                       sample b's entries (staged in shared memory): g_e W[i, j_e] once per entry
-//                       for all 8.
+//                       for all 4.
 //                       Cost |A_below| x |A_this| / B: it shrinks with the square of the activity.
 // 6. s3gd_linear_input_grad_at dL/dS[b,t,j] = sum_c W[j, c] e[b, t, c] at the entries q only: the
 //                       readout's (non-spiking, dense) gradient handed to the last hidden layer.
@@ -260,7 +260,7 @@ extern "C" __global__ void s3gd_sparse_weight_grad(const real* __restrict__ g,
 // pw and the warps' rows of W are staged in shared memory too when they fit (stage_pw, stage_w;
 // dynamic shared memory: pw first, then the rows).
 #define S3GD_IG_WARPS 8
-#define S3GD_IG_KQ 8
+#define S3GD_IG_KQ 4
 #define S3GD_IG_TILE 512
 extern "C" __global__ void s3gd_sparse_input_grad(const real* __restrict__ g,
                                                   const int* __restrict__ et,
