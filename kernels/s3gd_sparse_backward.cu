@@ -24,9 +24,9 @@
 // 5. s3gd_sparse_input_grad    dL/dS_in at the entries q = (b, k, i) that the layer below needs
 //                       (its own active set): sum over this layer's entries e of sample b with
 //                       t_e >= k of beta^(t_e - k) g_e W[i, j_e]. A warp serves the queries of one
-//                       (b, i) segment of the layer below's set, 4 at a time (a segment holds ~2.4 on SHD), its lanes walking
-//                       sample b's entries (staged in shared memory): g_e W[i, j_e] once per entry
-//                       for all 4.
+//                       (b, i) segment of the layer below's set, 4 at a time (SHD: ~2.4 per
+//                       segment), its lanes walking sample b's entries (staged in shared memory):
+//                       g_e W[i, j_e] once per entry for all 4.
 //                       Cost |A_below| x |A_this| / B: it shrinks with the square of the activity.
 // 6. s3gd_linear_input_grad_at dL/dS[b,t,j] = sum_c W[j, c] e[b, t, c] at the entries q only: the
 //                       readout's (non-spiking, dense) gradient handed to the last hidden layer.
