@@ -151,6 +151,37 @@ def test_graph_training_steps_and_dense_mode_stays_eager(cp):
             assert ng.graphs.replays == ng.graphs.captures == 0
 
 
+def test_training_loop_replays_from_the_second_step_on(cp):
+    """With cuda_graph on, the forward writes into the same buffers every step and dL/dlogits is
+    copied into one, so a training loop over fresh batches keeps one key: eager on the first step
+    (exact count), seen on the second, captured on the third, replayed ever after; the weights
+    equal the eager network's after every step."""
+    from snnkit.nn import Adam
+    _, ne, ng = _nets(cp, readout="sum", dtype=np.float32)
+    opts = [Adam(ne, lr=1e-2), Adam(ng, lr=1e-2)]
+    r = np.random.default_rng(6)
+    for step in range(10):
+        x = cp.asarray((r.random((300, 25, 20)) < 0.03).astype(np.float32))
+        y = cp.asarray(r.integers(0, 4, 300))
+        for net, opt in zip((ne, ng), opts):
+            v, g = net.loss()(net.forward(x), y)
+            net.backward(g)
+            opt.step()
+        for le, lg in zip(ne.layers, ng.layers):
+            np.testing.assert_array_equal(cp.asnumpy(lg.params["weight"]), cp.asnumpy(le.params["weight"]),
+                                          err_msg=f"step {step}")
+    k = ng.overflows                                  # an overflow grows a capacity: a new key
+    assert ng.graphs.captures <= 1 + k and ng.graphs.replays >= max(4, 8 - 2 * k), (ng.graphs.captures,
+                                                                                     ng.graphs.replays, k)
+    spikes = ng.spikes()[0]
+    ng.forward(cp.zeros_like(x))                      # the documented price: outputs are overwritten
+    assert float(spikes.sum()) == 0
+    ng.cuda_graph = False
+    spikes = ng.spikes()[0]
+    ng.forward(x)
+    assert float(spikes.sum()) == 0 and float(ng.spikes()[0].sum()) > 0
+
+
 def test_no_replay_when_timed_or_watched(cp):
     """A timed backward, or one whose layer methods are wrapped on the instance (the trainer's
     NaN diagnosis does that), runs eagerly: every layer call happens."""

@@ -67,24 +67,25 @@ class SideStream:
             self.used = False
 
 
-def lif_forward(h, beta, threshold):
-    """Fused LIF time loop: h [B,T,N] -> (V, S). Bit-identical to ``lif_simulate`` (no FMA)."""
+def lif_forward(h, beta, threshold, out=None):
+    """Fused LIF time loop: h [B,T,N] -> (V, S). Bit-identical to ``lif_simulate`` (no FMA).
+    ``out``: (V, S) arrays to write into."""
     import cupy as cp
     h = cp.ascontiguousarray(h)
     B, T, N = h.shape
-    V, S = cp.empty_like(h), cp.empty_like(h)
+    V, S = (cp.empty_like(h), cp.empty_like(h)) if out is None else out
     k = _fn("s3gd_forward.cu", "s3gd_lif_forward", h.dtype, ("--fmad=false",))
     f = h.dtype.type
     launch_1d(k, B * N, (h, V, S, f(beta), f(threshold), np.int32(B), np.int32(T), np.int32(N)))
     return V, S
 
 
-def scan_forward(x, a, c=1.0):
-    """y[t] = a y[t-1] + c x[t] along axis 1 of x [B,T,N]."""
+def scan_forward(x, a, c=1.0, out=None):
+    """y[t] = a y[t-1] + c x[t] along axis 1 of x [B,T,N] (into ``out`` if given)."""
     import cupy as cp
     x = cp.ascontiguousarray(x)
     B, T, N = x.shape
-    y = cp.empty_like(x)
+    y = cp.empty_like(x) if out is None else out
     k = _fn("s3gd_forward.cu", "s3gd_scan_forward", x.dtype, ("--fmad=false",))
     f = x.dtype.type
     launch_1d(k, B * N, (x, y, f(a), f(c), np.int32(B), np.int32(T), np.int32(N)))

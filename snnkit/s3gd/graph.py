@@ -38,6 +38,37 @@ from .sparse import ActiveSet
 _PATCHABLE = ("forward", "backward", "input_grad", "weight_grad")
 
 
+class StaticBuffers:
+    """Arrays a layer's forward writes into, the same ones every step, so that the backward's
+    inputs keep their addresses from step to step and its graph keeps replaying in a training
+    loop (a fresh allocation per forward would land elsewhere, and every step would need a new
+    capture). On (``on = True``) only under ``Network(cuda_graph=True)`` on a GPU: the forward's
+    outputs (V, spikes, traces) are then overwritten by the next forward. Off, :meth:`get`
+    returns None (allocate as usual)."""
+
+    def __init__(self, max_shapes=8):
+        self.on, self.max_shapes, self.arrays = False, int(max_shapes), {}
+
+    @property
+    def off(self) -> bool:
+        return not self.on
+
+    def get(self, name, shape, like, dtype=None):
+        """The buffer ``name`` of this shape on ``like``'s device, of ``dtype`` (default: like's);
+        None when off or on NumPy."""
+        if not self.on or not is_cupy_array(like):
+            return None
+        dtype = like.dtype if dtype is None else dtype
+        key = (name, tuple(shape), str(dtype))
+        a = self.arrays.get(key)
+        if a is None:
+            if len(self.arrays) >= self.max_shapes * 4:     # an evaluation with other batch sizes
+                self.arrays.clear()
+            import cupy as cp
+            a = self.arrays[key] = cp.empty(shape, dtype=dtype)
+        return a
+
+
 class Workspace:
     """The allocator used while a backward is captured: it keeps every block it hands out, so
     the memory pool cannot give a block the graph writes to any other array."""

@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import is_cupy_array, rng as host_rng, to_device, xp_of
+from .graph import StaticBuffers
 from .scan import scan_forward
 from .sparse import (ActiveGrad, ActiveSet, active_sets, entry_grad, full_set, settle, sparse_input_grad,
                      sparse_weight_grad)
@@ -47,14 +48,15 @@ def _spike(v, threshold, smooth):
     return 1 / (1 + xp.exp(-smooth * (v - threshold)))
 
 
-def lif_simulate(h, beta, threshold=1.0, smooth=None, reset_from=None):
+def lif_simulate(h, beta, threshold=1.0, smooth=None, reset_from=None, out=None):
     """Run the LIF dynamics on input currents h [B, T, N] -> (V, S), both [B, T, N].
 
     ``reset_from``: a fixed [B, T, N] spike array to subtract instead of the layer's own spikes
-    (the finite-difference tests freeze the reset this way, which is what "detached" means)."""
+    (the finite-difference tests freeze the reset this way, which is what "detached" means).
+    ``out``: (V, S) CuPy arrays to write into (the static buffers of graph.py)."""
     if is_cupy_array(h) and smooth is None and reset_from is None:
         from . import cuda
-        return cuda.lif_forward(h, beta, threshold)
+        return cuda.lif_forward(h, beta, threshold, out)
     xp = xp_of(h)
     V, S = xp.empty_like(h), xp.empty_like(h)
     v = xp.zeros_like(h[:, 0])
@@ -168,6 +170,7 @@ class LIFDense:
         self._cache = None
         self._active = None
         self._capacity = {}        # (B, T, N) -> entry-array capacity for deferred compaction
+        self.static_outputs = StaticBuffers()   # on only under Network(cuda_graph=True), graph.py
 
     def _remember_count(self, shape, n):
         B, T, N = shape
@@ -189,9 +192,11 @@ class LIFDense:
                              f"{tuple(getattr(s_in, 'shape', ()))}. Encode the data first (e.g. log_latency).")
         s_in = xp.asarray(s_in, dtype=self.dtype)
         B, T, _ = s_in.shape
-        h = (s_in.reshape(B * T, self.n_in) @ W).reshape(B, T, self.n_out)
-        V, S = lif_simulate(h, self.beta, self.threshold, self.smooth, reset_from)
-        trace = scan_forward(s_in, self.beta) if self.sparse else None
+        buf = self.static_outputs.get
+        h = xp.matmul(s_in.reshape(B * T, self.n_in), W, out=buf("h", (B * T, self.n_out), W)).reshape(B, T, self.n_out)
+        VS = None if self.static_outputs.off else (buf("V", h.shape, W), buf("S", h.shape, W))
+        V, S = lif_simulate(h, self.beta, self.threshold, self.smooth, reset_from, VS)
+        trace = scan_forward(s_in, self.beta, out=buf("trace", s_in.shape, W)) if self.sparse else None
         self._cache = {"s_in": s_in, "V": V, "S": S, "trace": trace}
         self._active = None
         return S

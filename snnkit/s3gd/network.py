@@ -21,7 +21,7 @@ from contextlib import nullcontext
 import numpy as np
 
 from ..backend import is_cupy_array
-from .graph import BackwardGraphs, Pass
+from .graph import BackwardGraphs, Pass, StaticBuffers
 from .lif import LIFDense, compact, settle_layers
 from .loss import ActivityRegularizer, S3GDLoss
 from .readout import LeakyReadout
@@ -95,12 +95,25 @@ class Network:
         self.overflows = 0          # sparse backwards redone because an active set outgrew its arrays
         self.last_logits = None
         self.training = True
-        self.cuda_graph = bool(cuda_graph)   # GPU: replay the backward as a CUDA graph (graph.py)
         self.graphs = BackwardGraphs()
+        self.static_outputs = StaticBuffers()
+        self.cuda_graph = cuda_graph         # GPU: replay the backward as a CUDA graph (graph.py)
 
     def __repr__(self):
         inner = ",\n  ".join(repr(l) for l in self.layers)
         return f"Network(\n  {inner}\n)"
+
+    @property
+    def cuda_graph(self) -> bool:
+        return self._cuda_graph
+
+    @cuda_graph.setter
+    def cuda_graph(self, value: bool):
+        """On: replay the sparse backward as a CUDA graph, and let the forward write into the same
+        buffers every step (so that the graph's inputs stay put; see graph.StaticBuffers)."""
+        self._cuda_graph = bool(value)
+        for layer in (*self.layers, self):
+            layer.static_outputs.on = self._cuda_graph
 
     @property
     def sparse(self) -> bool:
@@ -133,7 +146,9 @@ class Network:
             s = layer.forward(s)
         logits = self.readout.forward(s)
         self.last_logits = logits
-        self._counts = [h._cache["S"].sum(axis=1) for h in self.hidden]     # spikes per (b, j)
+        S = [h._cache["S"] for h in self.hidden]                              # spikes per (b, j):
+        self._counts = [s.sum(axis=1, out=self.static_outputs.get(f"counts{k}", (s.shape[0], s.shape[2]), s))
+                        for k, s in enumerate(S)]
         self.reg_value = sum(self.regularizer.value_from_counts(c) for c in self._counts)
         return logits
 
@@ -149,6 +164,10 @@ class Network:
         queue = self._queue_sparse if self.sparse else self._queue_dense
         state = None
         if self.cuda_graph and timer is None and self.graphs.usable(self):
+            static = self.static_outputs.get("grad_logits", grad_logits.shape, grad_logits)
+            if static is not None:                   # the loss's array is new every step
+                static[...] = grad_logits
+                grad_logits = static
             try:
                 state = self.graphs.run(self, grad_logits, queue)
             except Exception as err:                 # never silently: say why, then run eagerly

@@ -33,6 +33,8 @@ class LeakyReadout:
         self.params = {"weight": to_device(w.astype(self.dtype))}
         self.grads = {"weight": xp_of(self.params["weight"]).zeros_like(self.params["weight"])}
         self._cache = None
+        from .graph import StaticBuffers
+        self.static_outputs = StaticBuffers()   # on only under Network(cuda_graph=True), graph.py
 
     def __repr__(self):
         return f"LeakyReadout({self.n_in}, {self.n_out}, beta={self.beta:.4g}, mode={self.mode!r})"
@@ -44,10 +46,11 @@ class LeakyReadout:
             raise ValueError(f"{self.name}: input must be [batch, time, {self.n_in}]; got {tuple(s.shape)}")
         s = xp.asarray(s, dtype=self.dtype)
         B, T, _ = s.shape
-        z = (s.reshape(B * T, self.n_in) @ W).reshape(B, T, self.n_out)
-        out = scan_forward(z, self.beta, 1.0 - self.beta)
+        buf = self.static_outputs.get
+        z = xp.matmul(s.reshape(B * T, self.n_in), W, out=buf("z", (B * T, self.n_out), W)).reshape(B, T, self.n_out)
+        out = scan_forward(z, self.beta, 1.0 - self.beta, out=buf("out", z.shape, W))
         if self.mode == "max":
-            t_max = out.argmax(axis=1)                                  # [B, C]
+            t_max = out.argmax(axis=1, out=buf("t_max", (B, self.n_out), W, np.int64))
             logits = xp.take_along_axis(out, t_max[:, None, :], axis=1)[:, 0]
         else:
             t_max, logits = None, out.sum(axis=1)

@@ -20,11 +20,12 @@ def _check(x, name):
         raise ValueError(f"{name} must be [batch, time, neurons]; got shape {tuple(x.shape)}")
 
 
-def scan_forward(x, a, c=1.0):
+def scan_forward(x, a, c=1.0, out=None):
+    """``out``: a CuPy array to write y into (the static buffers of graph.py); NumPy ignores it."""
     _check(x, "x")
     if is_cupy_array(x):
         from . import cuda
-        return cuda.scan_forward(x, a, c)
+        return cuda.scan_forward(x, a, c, out)
     xp = xp_of(x)
     y = xp.empty_like(x)
     acc = xp.zeros_like(x[:, 0])
