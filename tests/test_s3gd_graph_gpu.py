@@ -151,11 +151,11 @@ def test_graph_training_steps_and_dense_mode_stays_eager(cp):
             assert ng.graphs.replays == ng.graphs.captures == 0
 
 
-def test_training_loop_replays_from_the_second_step_on(cp):
+def test_training_loop_replays(cp):
     """With cuda_graph on, the forward writes into the same buffers every step and dL/dlogits is
-    copied into one, so a training loop over fresh batches keeps one key: eager on the first step
-    (exact count), seen on the second, captured on the third, replayed ever after; the weights
-    equal the eager network's after every step."""
+    copied into one, so a training loop over fresh batches keeps its key: eager on the first step
+    (exact count), seen on the second, captured on the third, replayed after (until a capacity
+    grows); the weights equal the eager network's after every step."""
     from snnkit.nn import Adam
     _, ne, ng = _nets(cp, readout="sum", dtype=np.float32)
     opts = [Adam(ne, lr=1e-2), Adam(ng, lr=1e-2)]
@@ -170,9 +170,9 @@ def test_training_loop_replays_from_the_second_step_on(cp):
         for le, lg in zip(ne.layers, ng.layers):
             np.testing.assert_array_equal(cp.asnumpy(lg.params["weight"]), cp.asnumpy(le.params["weight"]),
                                           err_msg=f"step {step}")
-    k = ng.overflows                                  # an overflow grows a capacity: a new key
-    assert ng.graphs.captures <= 1 + k and ng.graphs.replays >= max(4, 8 - 2 * k), (ng.graphs.captures,
-                                                                                     ng.graphs.replays, k)
+    # a capacity that grows (a count above 2/3 of it) is a new key, seen, then captured: a few
+    # steps more than the first three may run eagerly while the activity settles
+    assert ng.graphs.replays >= 5 and ng.graphs.captures <= 3, (ng.graphs.captures, ng.graphs.replays)
     spikes = ng.spikes()[0]
     ng.forward(cp.zeros_like(x))                      # the documented price: outputs are overwritten
     assert float(spikes.sum()) == 0
