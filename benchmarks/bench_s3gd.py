@@ -81,6 +81,24 @@ def calibrate(layer, s_in, target, z, spread):
     return activity(0.5 * (lo + hi))
 
 
+def calibrated_network(name):
+    """The benchmark's network of configuration ``name`` with its hidden weights calibrated to the
+    paper's activity, its input and labels: (net, x_np, y_np, x, y) (x, y on the backend's device)."""
+    from snnkit.backend import to_device
+    from snnkit.s3gd import Network
+    cfg = CONFIGS[name]
+    x_np = make_input(cfg)
+    y_np = np.random.default_rng(1).integers(0, cfg["C"], cfg["B"])
+    net = Network(cfg["n_in"], cfg["N"], cfg["C"], cfg["beta"], beta_out=BETA_OUT, delta=cfg["delta"],
+                  readout=cfg["readout"], seed=0)
+    x = to_device(x_np)
+    z, s = np.random.default_rng(2), x
+    for layer, target in zip(net.hidden, TARGET_ACTIVITY):
+        calibrate(layer, s, target, z.normal(size=(layer.n_in, layer.n_out)), cfg["spread"])
+        s = layer.forward(s)
+    return net, x_np, y_np, x, to_device(y_np)
+
+
 def median_ms(fn, reps, sync):
     for _ in range(3):
         fn()
@@ -293,19 +311,9 @@ def stage_times(net, x, y, n_repeat=50):
 
 def run(name, reps, stages=False, with_torch=True, train_steps=0):
     from snnkit.backend import to_device, to_numpy
-    from snnkit.s3gd import Network
     from snnkit.s3gd.instruments import cosine
     cfg = CONFIGS[name]
-    x_np = make_input(cfg)
-    y_np = np.random.default_rng(1).integers(0, cfg["C"], cfg["B"])
-    net = Network(cfg["n_in"], cfg["N"], cfg["C"], cfg["beta"], beta_out=BETA_OUT, delta=cfg["delta"],
-                  readout=cfg["readout"], seed=0)
-    x = to_device(x_np)
-    z = np.random.default_rng(2)
-    s = x
-    for layer, target in zip(net.hidden, TARGET_ACTIVITY):
-        calibrate(layer, s, target, z.normal(size=(layer.n_in, layer.n_out)), cfg["spread"])
-        s = layer.forward(s)
+    net, x_np, y_np, x, _ = calibrated_network(name)
     ours = bench_ours(net, x, to_device(y_np), reps)
     if train_steps:
         ours["training"] = bench_training(net, cfg, train_steps)

@@ -14,7 +14,6 @@ import argparse
 import os
 import sys
 
-import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -26,17 +25,7 @@ def main():
     a = ap.parse_args()
     import cupy as cp
     import bench_s3gd as bs
-    from snnkit.backend import to_device
-    from snnkit.s3gd import Network
-    cfg = bs.CONFIGS[a.config]
-    x = to_device(bs.make_input(cfg))
-    y = to_device(np.random.default_rng(1).integers(0, cfg["C"], cfg["B"]))
-    net = Network(cfg["n_in"], cfg["N"], cfg["C"], cfg["beta"], beta_out=bs.BETA_OUT, delta=cfg["delta"],
-                  readout=cfg["readout"], seed=0)
-    z, s = np.random.default_rng(2), x
-    for layer, target in zip(net.hidden, bs.TARGET_ACTIVITY):
-        bs.calibrate(layer, s, target, z.normal(size=(layer.n_in, layer.n_out)), cfg["spread"])
-        s = layer.forward(s)
+    net, _, _, x, y = bs.calibrated_network(a.config)
     _, g = net.loss()(net.forward(x), y)
     for _ in range(4):
         for h in net.hidden:
