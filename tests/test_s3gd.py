@@ -346,8 +346,10 @@ def test_recorded_benchmark_reads_the_newest_run_only(tmp_path):
     from snnkit.viz.s3gd import recorded_benchmark
     f = tmp_path / "RESULTS.md"
     f.write_text("# Benchmarks\n\n## S3GD\n\n### new run\n\n| config | path | f | b | m |\n|---|---|---|---|---|\n"
-                 "| shd | ours sparse | 2.5 | **0.86** | 34 |\n| shd | PyTorch dense | 105 | 164 | 196 |\n\n"
+                 "| shd | ours sparse | 2.5 | **0.86** | 34 |\n| shd | ours sparse + graph | 2.5 | 0.54 | 28 |\n"
+                 "| shd | PyTorch dense | 105 | 164 | 196 |\n\n"
                  "### old run\n\n| shd | ours sparse | 3.0 | 2.6 | 27 |\n\n## Other\n\n| shd | ours sparse | 9 | 9 | 9 |\n")
     rows = recorded_benchmark(f)
-    assert [(r["label"], r["backward_ms"]) for r in rows] == [("ours sparse", 0.86), ("PyTorch dense", 164.0)]
+    assert [(r["label"], r["backward_ms"]) for r in rows] == [("ours sparse", 0.86), ("ours sparse + graph", 0.54),
+                                                              ("PyTorch dense", 164.0)]
     assert recorded_benchmark(tmp_path / "missing.md") == []

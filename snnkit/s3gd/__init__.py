@@ -2,7 +2,8 @@
 
 Read in this order: lif.py (model, forward, dense BPTT), sparse.py (active set, sparse backward),
 scan.py (leaky filter), readout.py, loss.py, network.py, instruments.py; the CUDA twins are in
-kernels/s3gd_*.cu and launched from cuda.py.
+kernels/s3gd_*.cu and launched from cuda.py; graph.py records the sparse GPU backward as a CUDA
+graph and replays it (Network(cuda_graph=True)).
 """
 from .lif import LIFDense, lif_simulate, lif_delta_dense, fast_sigmoid_grad
 from .sparse import ActiveSet, ActiveGrad, active_set, sparse_weight_grad, sparse_input_grad

@@ -77,7 +77,7 @@ def speed_memory_bars(rows, title="Backward of the whole network", height=330):
     return fig
 
 
-BENCH_PATHS = ("ours sparse", "ours fused dense", "PyTorch dense")
+BENCH_PATHS = ("ours sparse", "ours sparse + graph", "ours fused dense", "PyTorch dense")
 
 
 def recorded_benchmark(path=None):
