@@ -41,7 +41,8 @@ def _info(args) -> int:
 
 def _tour(args) -> int:
     from .tour import run_tour
-    runs = run_tour(Path(args.out), only=args.only or None)
+    kw = {} if args.timeout is None else {"timeout": args.timeout or None}
+    runs = run_tour(Path(args.out), only=args.only or None, **kw)
     index = Path(args.out) / "index.html"
     failed = [r for r in runs if not r.ok]
     print(f"[tour] {len(runs) - len(failed)}/{len(runs)} notebooks ran; index: {index}")
@@ -81,6 +82,8 @@ def main(argv=None) -> int:
     t = sub.add_parser("tour", help="execute all notebooks and render build/tour/index.html")
     t.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "build" / "tour"))
     t.add_argument("--only", nargs="*", help="run only notebooks whose file name contains one of these")
+    t.add_argument("--timeout", type=float, default=None,
+                   help="seconds per notebook before it is marked failed (default 1200; 0: no limit)")
     t.set_defaults(fn=_tour)
     sub.add_parser("reproduce", help="paper reproductions (snnkit reproduce --list)")
     b = sub.add_parser("bench", help="run a benchmark from benchmarks/")

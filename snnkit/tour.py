@@ -132,8 +132,14 @@ def export_html(ipynb: Path, html_path: Path) -> Path:
     return Path(html_path)
 
 
+TOUR_TIMEOUT_S = 1200    # per notebook: the CPU defaults take 15-100 s; a stuck or dead kernel must not hang
+
+
 def run_tour(out_dir: Path = ROOT / "build" / "tour", folder: Path = NOTEBOOKS,
-             only: list[str] | None = None) -> list[NotebookRun]:
+             only: list[str] | None = None, timeout: float | None = TOUR_TIMEOUT_S) -> list[NotebookRun]:
+    """Execute the notebooks, export them and write the index. ``timeout`` (seconds, per cell and,
+    with a minute's grace, per notebook): a notebook that exceeds it is marked failed with the
+    reason and the tour goes on; None waits forever."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = []
@@ -144,7 +150,7 @@ def run_tour(out_dir: Path = ROOT / "build" / "tour", folder: Path = NOTEBOOKS,
         print(f"[tour] {p.name}: running ...", flush=True)
         executed = out_dir / p.name
         try:
-            sec = execute_notebook(p, executed)
+            sec = execute_notebook(p, executed, timeout=timeout)
             ok, err = True, ""
         except Exception as e:          # keep going: the index shows which notebook failed and why
             sec, ok, err = float("nan"), False, f"{type(e).__name__}: {e}"

@@ -1,6 +1,7 @@
 """The tour's standalone HTML pages work offline: plotly.js is inlined, and every script that is
 still fetched from the network is optional (non-blocking, and the page says what is missing)."""
 import re
+import time
 
 import pytest
 
@@ -85,3 +86,20 @@ def test_tour_page_of_a_real_notebook_works_offline(tmp_path):
     nb = nbformat.read(str(tmp_path / runs[0].name), as_version=4)
     assert_works_offline(page, widgets="widgets" in nb.metadata)
     assert "plotly.js v" in page
+
+
+def test_a_stuck_notebook_fails_the_tour_entry_instead_of_hanging(tmp_path):
+    """A notebook whose cell runs past the tour's timeout is marked failed with the reason, and the
+    tour goes on to write its index (a dead or stuck kernel must not hang ``make tour``)."""
+    from snnkit.tour import run_tour
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    nb = new_notebook()
+    nb.cells = [new_markdown_cell("# Stuck"), new_code_cell("import time\ntime.sleep(600)")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(folder / "01_stuck.ipynb"))
+    t0 = time.perf_counter()
+    runs = run_tour(tmp_path / "out", folder=folder, timeout=5)
+    assert time.perf_counter() - t0 < 120
+    assert len(runs) == 1 and not runs[0].ok and runs[0].error, runs
+    assert (tmp_path / "out" / "index.html").exists()
