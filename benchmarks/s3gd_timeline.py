@@ -1,5 +1,5 @@
-"""Where the sparse backward's time goes (GPU): every CUDA launcher of snnkit.s3gd.cuda, cupy.cumsum,
-the readout GEMM and the final settle are wrapped to record a host clock and a CUDA event on the
+"""Where the sparse backward's time goes (GPU): every CUDA launcher of snnkit.s3gd.cuda,
+the readout's weight gradient and the final settle are wrapped to record a host clock and a CUDA event on the
 current stream before and after the call. One backward later, the table says when Python issued each
 piece and when the GPU reached it: host-bound pieces start on the GPU as soon as they are issued,
 GPU-bound ones queue up.
@@ -47,8 +47,7 @@ def main():
     for name in ("active_entries", "entry_grad", "sparse_weight_grad", "sparse_input_grad",
                  "linear_input_grad_at", "readout_grad", "reg_grad"):
         wrap(cuda, name)
-    wrap(cp, "cumsum")
-    wrap(readout.LeakyReadout, "weight_grad", "readout GEMM")
+    wrap(readout.LeakyReadout, "weight_grad", "readout weight gradient")
     wrap(network, "settle_layers", "settle (one transfer)")
     for rep in range(8):
         for h in net.hidden:
@@ -71,7 +70,7 @@ def main():
     items = [(h._cache["V"], h.threshold, h.delta) for h in net.hidden]
     caps = [h._capacity[tuple(h._cache["V"].shape)] for h in net.hidden]
     for label, fn in (("compaction alone (2 layers, deferred)", lambda: cuda.active_entries(items, caps)),
-                      ("readout GEMM alone", lambda: net.readout.weight_grad())):
+                      ("readout weight gradient alone", lambda: net.readout.weight_grad())):
         ts = []
         for _ in range(23):
             st = cp.cuda.get_current_stream()

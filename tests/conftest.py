@@ -42,6 +42,17 @@ def numpy_backend(monkeypatch):
     backend.use(None)
 
 
+@pytest.fixture
+def cp(monkeypatch):
+    """The CuPy backend for one test; yields the cupy module (the S3GD GPU tests)."""
+    cupy = pytest.importorskip("cupy")
+    from snnkit import backend
+    monkeypatch.setenv("SNNKIT_BACKEND", "cupy")
+    backend.use("cupy")
+    yield cupy
+    backend.use(None)
+
+
 # Modules that test the notebook stack (papermill, nbformat, ...) need the `dev` extra. A bare GPU
 # machine running `make test-gpu` may not have it: collect them only where it is installed.
 def _has(mod):

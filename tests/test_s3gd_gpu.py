@@ -6,18 +6,8 @@ import pytest
 pytestmark = pytest.mark.gpu
 
 SIZES = [(3, 17, 5, 4), (1100, 7, 33, 9), (64, 60, 100, 50), (2, 1100, 6, 37)]     # (B, T, N_in, N)
-# the last: 35 chunks of 32 steps, more than a compaction block has lanes (each thread owns two)
+# the last: 35 chunks of 32 steps, more than a compaction block has lanes (16: a thread owns three)
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-11, atol=1e-13)}
-
-
-@pytest.fixture
-def cp(monkeypatch):
-    cupy = pytest.importorskip("cupy")
-    from snnkit import backend
-    monkeypatch.setenv("SNNKIT_BACKEND", "cupy")
-    backend.use("cupy")
-    yield cupy
-    backend.use(None)
 
 
 def _close(a, b, dtype, msg="", sums=False):

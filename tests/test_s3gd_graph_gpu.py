@@ -8,16 +8,6 @@ import pytest
 pytestmark = pytest.mark.gpu
 
 
-@pytest.fixture
-def cp(monkeypatch):
-    cupy = pytest.importorskip("cupy")
-    from snnkit import backend
-    monkeypatch.setenv("SNNKIT_BACKEND", "cupy")
-    backend.use("cupy")
-    yield cupy
-    backend.use(None)
-
-
 def _nets(cp, sparse=True, readout="sum", dtype=np.float64, seed=5):
     """A NumPy network, an eager GPU one and a graphed GPU one with the same weights."""
     from snnkit.s3gd import Network

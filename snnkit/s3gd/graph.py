@@ -49,10 +49,6 @@ class StaticBuffers:
     def __init__(self, max_shapes=8):
         self.on, self.max_shapes, self.arrays = False, int(max_shapes), {}
 
-    @property
-    def off(self) -> bool:
-        return not self.on
-
     def get(self, name, shape, like, dtype=None):
         """The buffer ``name`` of this shape on ``like``'s device, of ``dtype`` (default: like's);
         None when off or on NumPy."""

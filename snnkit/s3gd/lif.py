@@ -194,7 +194,7 @@ class LIFDense:
         B, T, _ = s_in.shape
         buf = self.static_outputs.get
         h = xp.matmul(s_in.reshape(B * T, self.n_in), W, out=buf("h", (B * T, self.n_out), W)).reshape(B, T, self.n_out)
-        VS = None if self.static_outputs.off else (buf("V", h.shape, W), buf("S", h.shape, W))
+        VS = (buf("V", h.shape, W), buf("S", h.shape, W)) if self.static_outputs.on else None
         V, S = lif_simulate(h, self.beta, self.threshold, self.smooth, reset_from, VS)
         trace = scan_forward(s_in, self.beta, out=buf("trace", s_in.shape, W)) if self.sparse else None
         self._cache = {"s_in": s_in, "V": V, "S": S, "trace": trace}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import is_cupy_array, rng as host_rng, to_device, xp_of
+from .graph import StaticBuffers
 from .scan import scan_backward, scan_forward
 from .sparse import ActiveGrad, linear_input_grad_at
 
@@ -33,7 +34,6 @@ class LeakyReadout:
         self.params = {"weight": to_device(w.astype(self.dtype))}
         self.grads = {"weight": xp_of(self.params["weight"]).zeros_like(self.params["weight"])}
         self._cache = None
-        from .graph import StaticBuffers
         self.static_outputs = StaticBuffers()   # on only under Network(cuda_graph=True), graph.py
 
     def __repr__(self):
