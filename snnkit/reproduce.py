@@ -23,7 +23,7 @@ notebook, ``save_metrics(results_dir, test_accuracy=...)`` and ``save_figure(res
 3. collects ``results/NAME/``: the executed notebook, ``metrics.json``, the notebook as HTML when
    nbconvert is present, and ``run.json`` (parameters, wall time, device, command, metrics, target).
 
-``rerun_hints(rep)`` gives the "how to rerun" commands of an entry (notebook 06 shows them), derived
+``rerun_hints(rep)`` gives the "how to rerun" commands of an entry (notebook 07 shows them), derived
 from what its notebook declares: a quick run only through a parameter it has, ``--stand-in`` only
 where it declares ``dataset_stand_in`` and reads a downloaded data set.
 

@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .lessons import STRICT_ENV
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 
@@ -52,12 +54,14 @@ def notebook_title(path: Path) -> str:
 
 
 def execute_notebook(path: Path, out_path: Path, parameters: dict | None = None,
-                     progress: bool = False, timeout: float | None = None) -> float:
+                     progress: bool = False, timeout: float | None = None, strict_claims: bool = False) -> float:
     """Run one notebook with papermill (cwd = its folder) and return the wall time in seconds.
 
     papermill runs in a child process: a kernel that stops answering then ends in a clear
     TimeoutError after ``timeout`` seconds instead of hanging the caller, and every notebook
-    starts from a fresh client, as it does under ``papermill`` on the command line."""
+    starts from a fresh client, as it does under ``papermill`` on the command line. ``strict_claims``:
+    a lesson claim that does not hold fails the run (:mod:`snnkit.lessons`; the tour and the tests)."""
+    import os
     import subprocess
     import sys
     out_path = Path(out_path)
@@ -70,7 +74,8 @@ def execute_notebook(path: Path, out_path: Path, parameters: dict | None = None,
         cmd += ["--execution-timeout", str(int(timeout))]
     t0 = time.perf_counter()
     try:
-        r = subprocess.run(cmd, capture_output=not progress, text=True, timeout=timeout and timeout + 60)
+        env = dict(os.environ, **({STRICT_ENV: "1"} if strict_claims else {}))
+        r = subprocess.run(cmd, capture_output=not progress, text=True, timeout=timeout and timeout + 60, env=env)
     except subprocess.TimeoutExpired as e:
         raise TimeoutError(f"{Path(path).name} did not finish within {timeout:.0f} s") from e
     if r.returncode != 0:
@@ -150,7 +155,7 @@ def run_tour(out_dir: Path = ROOT / "build" / "tour", folder: Path = NOTEBOOKS,
         print(f"[tour] {p.name}: running ...", flush=True)
         executed = out_dir / p.name
         try:
-            sec = execute_notebook(p, executed, timeout=timeout)
+            sec = execute_notebook(p, executed, timeout=timeout, strict_claims=True)
             ok, err = True, ""
         except Exception as e:          # keep going: the index shows which notebook failed and why
             sec, ok, err = float("nan"), False, f"{type(e).__name__}: {e}"

@@ -4,6 +4,9 @@ import os
 
 import pytest
 
+# Every lesson claim and exercise solution of a notebook executed by a test must hold (snnkit.lessons).
+os.environ.setdefault("SNNKIT_STRICT_CLAIMS", "1")
+
 
 def _cupy_works():
     try:

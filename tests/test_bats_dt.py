@@ -95,7 +95,7 @@ def test_build_network_errors():
         build_network("4C2-P2-10", (8, 8, 1), [0.1, 0.1], [1, 1], 0.13, 0.2)
 
 
-# The notebook's CPU defaults (notebooks/04_time_discretization.ipynb)
+# The notebook's CPU defaults (notebooks/05_time_discretization.ipynb)
 NB = dict(spec="32-10", input_shape=64, theta=[0.1, 0.3], max_spikes=[3, 5], tau_s=0.13, t_max=0.2,
           init=(-0.3, 1.0))
 

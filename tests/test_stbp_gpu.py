@@ -163,7 +163,7 @@ def test_small_resnet_trains_on_digits_on_the_gpu(cp):
 
 def test_notebook_probes_run_under_the_cupy_backend(cp):
     """The depth probe and the pre-activation panel build NumPy inputs; with CuPy as the backend they
-    must neither mix devices (a CuPy gamma times a NumPy x raised TypeError in notebook 05) nor move
+    must neither mix devices (a CuPy gamma times a NumPy x raised TypeError in notebook 06) nor move
     their answer: the same numbers as under the NumPy backend."""
     pytest.importorskip("plotly")          # the widget module draws with plotly (not on every GPU machine)
     from snnkit.stbp import depth_profile

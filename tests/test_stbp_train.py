@@ -66,7 +66,7 @@ def test_small_resnet_with_tdbn_reaches_95_percent_on_digits():
 @pytest.mark.slow
 @pytest.mark.parametrize("norm", [None, "bn"])
 def test_small_resnet_without_norm_and_with_plain_bn_also_train_on_digits(norm):
-    """The comparison of notebook 05: the small network is shallow enough (8 LIF layers) to train
+    """The comparison of notebook 06: the small network is shallow enough (8 LIF layers) to train
     without normalization or with plain BN too (audit, 8 epochs: tdBN 98.3%, BN 97.2%, none 96.1%).
     Fewer epochs here to keep the CPU time down; chance is 10%."""
     m, acc, xt = _train_on_digits(norm, epochs=5)

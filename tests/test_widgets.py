@@ -38,7 +38,7 @@ def test_s3gd_delta_panel_redraws():
     assert len(hist.data) > 0 and len(maps.data) > 0
 
 
-# ---- STBP + tdBN (notebook 05): callbacks headless, the panels around them, the figure builders ----
+# ---- STBP + tdBN (notebook 06): callbacks headless, the panels around them, the figure builders ----
 def _timed(f, repeat=3, **kw):
     """(result, best wall time of ``repeat`` calls after a warm-up call)."""
     import time

@@ -2,7 +2,7 @@
 without outputs, except the cells marked ``# NBVAL_CHECK_OUTPUT`` (their small deterministic
 outputs are kept so nbval --nbval-lax can compare them).
 
-    python tools/store_notebook.py notebooks/01_spike_timing.ipynb [more.ipynb ...]
+    python tools/store_notebook.py notebooks/02_spike_timing.ipynb [more.ipynb ...]
 
 Prints each notebook's execution time; fails if a notebook raises.
 """

@@ -81,7 +81,7 @@ def set_dt(model, dt):
     """Put every BATS layer of ``model`` on the grid ``dt`` (None: continuous); returns the model.
 
     Discretization is a property of the simulation, not of the weights: a network trained at one
-    dt can be run at another (the dt slider of notebook 04 does exactly that)."""
+    dt can be run at another (the dt slider of notebook 05 does exactly that)."""
     if dt is not None and not (np.isfinite(dt) and dt > 0):
         raise ValueError(f"dt must be None (continuous time) or a positive time step; got {dt!r}")
     n = 0

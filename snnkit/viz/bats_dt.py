@@ -1,4 +1,4 @@
-"""Figures of the time-discretization study (notebook 04). Plotly is imported inside the functions.
+"""Figures of the time-discretization study (notebook 05). Plotly is imported inside the functions.
 
 * :func:`raster_compare`   one sample, several layers: continuous spikes vs grid spikes
 * :func:`membrane_compare` one neuron's potential, continuous vs discretized, with the dt grid

@@ -1,4 +1,4 @@
-"""The dt slider of notebook 04: one trained BATS network, one input, run at any grid step.
+"""The dt slider of notebook 05: one trained BATS network, one input, run at any grid step.
 
 ``DtExplorer(model, x, encode, label)`` runs the network once in continuous time. Its plain
 callback ``figures(dt_ms)`` re-runs the same weights on the grid ``dt`` and returns two figures:
