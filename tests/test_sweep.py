@@ -271,7 +271,21 @@ def test_a_failing_point_is_retried_recorded_and_the_others_finish(tiny, tmp_pat
         assert not (out / "points" / key).exists()
 
 
-def test_cli_reports_bad_input(tiny, capsys, monkeypatch):
+def test_an_existing_cluster_runs_the_points(tiny, tmp_path):
+    """--scheduler ADDRESS: the points go to the workers of a cluster that the user started."""
+    from distributed import LocalCluster
+    reg, nbs, log = tiny
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        res = sweep.run_sweep("grid", {"n": [5]}, out=tmp_path / "s", scheduler=cluster.scheduler_address,
+                              registry=reg, notebooks=nbs, **KW)
+        assert res["cluster"] == f"scheduler {cluster.scheduler_address} (1 workers)" and res["done"] == 2
+        with pytest.raises(ValueError, match="--workers sizes the embedded cluster"):
+            sweep.run_sweep("grid", {"n": [6]}, out=tmp_path / "s", scheduler=cluster.scheduler_address,
+                            workers=2, registry=reg, notebooks=nbs, **KW)
+    assert sorted(ran(log)) == ["5,0", "5,1"]
+
+
+def test_cli_reports_bad_input(tiny, capsys, monkeypatch, tmp_path):
     reg, nbs, _ = tiny
     assert sweep.main(["--list"]) == 0 and "time_discretization_sweep" in capsys.readouterr().out
     assert sweep.main([]) == 2
@@ -282,6 +296,9 @@ def test_cli_reports_bad_input(tiny, capsys, monkeypatch):
     assert sweep.main(["time_discretization_sweep", "--grid", "epocs=1,2"]) == 1
     assert "['epocs'] are not declared" in capsys.readouterr().err
     assert sweep.main(["bats_convergence"]) == 1 and "planned" in capsys.readouterr().err
+    if not reproduce._have("dask_cuda"):
+        assert sweep.main(["time_discretization_sweep", "--cluster", "cuda", "--out", str(tmp_path)]) == 1
+        assert "--cluster cuda needs dask-cuda" in capsys.readouterr().err
     r = subprocess.run([sys.executable, "-m", "snnkit.cli", "sweep", "--list"], capture_output=True, text=True,
                        env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert r.returncode == 0 and "s3gd_shd_delta_sweep" in r.stdout, r.stderr
