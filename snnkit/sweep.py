@@ -19,7 +19,8 @@ An entry of ``reproductions/registry.json`` is a sweep when it has a ``sweep`` o
               ``--grid key=v1,v2`` replaces (or adds) one axis.
     combine   how the points' metrics.json become rows of the tidy table (``COMBINE``):
               "per_point" one row a point; "by_dt" one row per dt of each point (notebook 05's lists);
-              "by_delta" one row per delta (notebook 04's per-delta metrics)
+              "by_delta" one row per delta (notebook 04's per-delta metrics); "by_cell" one row per
+              (model, cell) of the convergence grid (notebook 03)
     figure    the name of the sweep's HTML figure
     about     what a point is, and why the grid is laid out so
 
@@ -305,7 +306,33 @@ def combine_by_delta(values: dict, metrics: dict) -> list[dict]:
     return rows
 
 
-COMBINE = {"per_point": combine_per_point, "by_dt": combine_by_dt, "by_delta": combine_by_delta}
+CONVERGENCE_MODES = {"ttfs": "single-spike (TTFS)", "count": "multi-spike (count)"}
+
+
+def combine_by_cell(values: dict, metrics: dict) -> list[dict]:
+    """Notebook 03 writes convergence_rates_ttfs / _count as [mean][std] over its grid
+    (convergence_means and convergence_stds where it simulates a part of the grid, else
+    convergence_grid for both) with convergence_repeats runs per cell: one row per (model, cell)."""
+    grid = metrics.get("convergence_grid")
+    means, stds = metrics.get("convergence_means", grid), metrics.get("convergence_stds", grid)
+    if means is None or stds is None:
+        raise ValueError(f"combine 'by_cell' needs convergence_grid (or convergence_means and _stds); "
+                         f"the point wrote {sorted(metrics)}")
+    base = {k: v for k, v in values.items() if not isinstance(v, (list, tuple))}
+    rows = []
+    for mode in CONVERGENCE_MODES:
+        rates = metrics.get(f"convergence_rates_{mode}")
+        if rates is None:
+            continue
+        for i, m in enumerate(means):
+            for j, s in enumerate(stds):
+                rows.append({**base, "model": mode, "mean": m, "std": s, "rate": rates[i][j],
+                             "repeats": metrics.get("convergence_repeats")})
+    return rows
+
+
+COMBINE = {"per_point": combine_per_point, "by_dt": combine_by_dt, "by_delta": combine_by_delta,
+           "by_cell": combine_by_cell}
 
 
 def rows_of(spec: dict, point: dict, rec: dict | None, error: str | None = None) -> list[dict]:
@@ -373,6 +400,25 @@ def table_figure(name: str, rows: list[dict], spec: dict | None = None, registry
         fig.update_xaxes(title_text="delta (b_th = 1 - delta)", type="log")
         fig.update_yaxes(title_text="test accuracy (%)", col=1)
         fig.update_yaxes(title_text="speed-up (x)", col=2)
+    elif how == "by_cell":
+        from .viz.bats import convergence_heatmaps
+        means = sorted({r["mean"] for r in ok})
+        stds = sorted({r["std"] for r in ok})
+        rates = {}
+        for mode, label in CONVERGENCE_MODES.items():
+            cells = {}
+            for r in ok:                     # cells run more than once (seeds): the share over all their runs
+                if r["model"] == mode and _numeric(r.get("rate")):
+                    w = r.get("repeats") if _numeric(r.get("repeats")) else 1
+                    tot = cells.setdefault((r["mean"], r["std"]), [0.0, 0.0])
+                    tot[0] += r["rate"] * w
+                    tot[1] += w
+            if cells:
+                rates[label] = [[cells[(m, s)][0] / cells[(m, s)][1] if (m, s) in cells else None for s in stds]
+                                for m in means]
+        if not rates:
+            return None
+        fig = convergence_heatmaps(means, stds, rates)
     else:
         meta = {"point", "status", "seconds", "device", "error"}
         cols = [k for k in dict.fromkeys(k for r in ok for k in r) if k not in meta]
@@ -388,7 +434,10 @@ def table_figure(name: str, rows: list[dict], spec: dict | None = None, registry
             _line(fig, ok, x, y, y, col=i + 1)
             fig.update_xaxes(title_text=x, col=i + 1)
     n_points = len({r["point"] for r in ok if "point" in r})
-    fig.update_layout(title=f"sweep {name}: {n_points} points{stand_in}", height=380, template="plotly_white")
+    bars = any(getattr(t, "error_y", None) is not None and t.error_y.visible for t in fig.data)
+    fig.update_layout(title=f"sweep {name}: {n_points} point{'s' if n_points != 1 else ''}{stand_in}"
+                            + ("<br><sup>mean of the rows at each x; bars: one standard deviation (n on hover)</sup>"
+                               if bars else ""), height=400, template="plotly_white")
     return fig
 
 

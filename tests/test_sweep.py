@@ -159,6 +159,18 @@ def test_combine_by_dt_and_by_delta():
                    "backward_mib_dense": 8.0, "backward_mib_sparse": 1.0}
     with pytest.raises(ValueError, match="no test_accuracy_delta_0.1"):
         sweep.combine_by_delta({"deltas": [0.1]}, m)
+    # notebook 03's convergence metrics ([mean][std] over its grid); two points holding a row of means each
+    rows = []
+    for i, mean in enumerate([0.0, 0.5]):
+        m = {"convergence_means": [mean], "convergence_stds": [0.0, 0.5], "convergence_repeats": 4,
+             "convergence_rates_ttfs": [[0.25 * i, 0.5]], "convergence_rates_count": [[1.0, 0.75 - 0.5 * i]]}
+        rows += [{"point": f"p{i}", "status": "ok", **r} for r in sweep.combine_by_cell({"conv_means": [mean]}, m)]
+    assert len(rows) == 8 and rows[0] == {"point": "p0", "status": "ok", "model": "ttfs", "mean": 0.0, "std": 0.0,
+                                          "rate": 0.0, "repeats": 4}
+    fig = sweep.table_figure("bats_convergence", rows, {"combine": "by_cell"})
+    assert [list(t.z) for t in fig.data] == [[[0.0, 0.5], [0.25, 0.5]], [[1.0, 0.75], [1.0, 0.25]]]
+    whole = sweep.combine_by_cell({}, {"convergence_grid": [0.0, 0.5], "convergence_rates_ttfs": [[1, 0], [0, 1]]})
+    assert [(r["mean"], r["std"], r["rate"]) for r in whole] == [(0.0, 0.0, 1), (0.0, 0.5, 0), (0.5, 0.0, 0), (0.5, 0.5, 1)]
     fig = sweep.table_figure("x", [{"point": "a", "status": "ok", **r} for r in sweep.combine_by_dt(
         {"seed": 0}, {"dts_ms": [0.0, 1.0], "accuracy_by_dt": [1.0, 2.0]})], {"combine": "by_dt"})
     assert fig.layout.xaxis.title.text.startswith("grid step dt (ms")
