@@ -225,6 +225,11 @@ def test_a_killed_worker_loses_only_its_point(tiny, tmp_path):
     assert res["done"] == 6 and not res["failed"] and not res["missing"]
     assert sorted(ran(log)).count("2,0") + sorted(ran(log)).count("2,1") >= 3     # a point of n = 2 ran twice
     assert all(ran(log).count(f"{n},{m}") == 1 for n in (1, 3) for m in (0, 1))  # the others once
+    attempts = {k.name: sorted(a.name for a in k.iterdir()) for k in (tmp_path / "s" / "attempts").iterdir()}
+    (held,) = [k for k, a in attempts.items() if a]       # the killed attempt's folder is kept (finished ones
+    assert held.startswith("n=2__") and len(attempts[held]) == 1       # were renamed to points/<key>)
+    assert not (tmp_path / "s" / "attempts" / held / attempts[held][0] / "metrics.json").exists()
+    assert (tmp_path / "s" / "points" / held / "metrics.json").exists()
 
 
 def test_an_interrupted_sweep_resumes_with_only_the_missing_points(tiny, tmp_path):
