@@ -16,7 +16,7 @@ An entry of ``reproductions/registry.json`` is a sweep when it has a ``sweep`` o
 
     grid      {parameter: [values, ...]}: the points are the Cartesian product of the axes. An axis
               named "a,b" sets several parameters together: its values are [value_of_a, value_of_b].
-              ``--grid key=v1,v2`` replaces (or adds) one axis.
+              ``--grid key=v1,v2`` adds an axis, replacing every declared axis that sets "key".
     combine   how the points' metrics.json become rows of the tidy table (``COMBINE``):
               "per_point" one row a point; "by_dt" one row per dt of each point (notebook 05's lists);
               "by_delta" one row per delta (notebook 04's per-delta metrics); "by_cell" one row per
@@ -154,6 +154,18 @@ def expand(axes: dict) -> list[dict]:
     return points
 
 
+def _names(axis: str) -> set[str]:
+    return {k.strip() for k in axis.split(",")}
+
+
+def merge_axes(declared: dict, given: dict | None) -> dict:
+    """The registry's axes with ``given`` (--grid) ones replacing every declared axis that sets one
+    of the same parameters (``--grid deltas=[0.1]`` replaces the axis "delta,deltas")."""
+    given = given or {}
+    kept = {k: v for k, v in declared.items() if not any(_names(k) & _names(g) for g in given)}
+    return {**kept, **given}
+
+
 def _fmt(v) -> str:
     if isinstance(v, (list, tuple)):
         return "-".join(_fmt(x) for x in v) or "none"
@@ -184,9 +196,9 @@ def plan(name: str, grid: dict | None = None, parameters: dict | None = None, *,
     nb_path = rep.notebook_path(notebooks)
     if nb_path is None:
         raise FileNotFoundError(f"sweep {name!r} needs notebooks/{rep.notebook}, which does not exist yet")
-    axes = {**spec["grid"], **(grid or {})}
+    axes = merge_axes(spec["grid"], grid)
     fixed = dict(parameters or {})
-    clash = sorted({k.strip() for a in axes for k in a.split(",")} & set(fixed))
+    clash = sorted(set().union(*map(_names, axes)) & set(fixed))
     if clash:
         raise ValueError(f"{clash} are both swept (--grid) and fixed (-p); give each parameter in one place")
     nb = json.loads(nb_path.read_text())
@@ -592,7 +604,7 @@ def run_sweep(name: str, grid: dict | None = None, parameters: dict | None = Non
     summary = {
         "name": name, "title": rep.title, "points": len(points), "done": len(points) - len(failed) - len(missing),
         "ran": ran, "skipped": [p["key"] for p in skipped], "failed": failed, "missing": missing,
-        "grid": {k: v for k, v in {**spec["grid"], **(grid or {})}.items()}, "parameters": dict(parameters or {}),
+        "grid": merge_axes(spec["grid"], grid), "parameters": dict(parameters or {}),
         "combine": spec.get("combine", "per_point"), "cluster": where, "dashboard": dashboard,
         "started_utc": started, "seconds": round(time.perf_counter() - t0, 1), "command": command,
         "interrupted": interrupted is not None,

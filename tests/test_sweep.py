@@ -106,6 +106,9 @@ def test_parse_grid_and_expand():
         sweep.expand({"a,b": [1, 2]})
     with pytest.raises(ValueError, match="non-empty list"):
         sweep.expand({"a": []})
+    declared = {"delta,deltas": [[0.2, [0.2]]], "seed": [0]}
+    assert sweep.merge_axes(declared, {"deltas": [[0.1]]}) == {"seed": [0], "deltas": [[0.1]]}
+    assert sweep.merge_axes(declared, {"seed": [1, 2]}) == {"delta,deltas": [[0.2, [0.2]]], "seed": [1, 2]}
 
 
 def test_point_keys_are_readable_and_follow_every_parameter():
