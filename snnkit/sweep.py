@@ -161,9 +161,14 @@ def _names(axis: str) -> set[str]:
 def merge_axes(declared: dict, given: dict | None) -> dict:
     """The registry's axes with ``given`` (--grid) ones replacing every declared axis that sets one
     of the same parameters (``--grid deltas=[0.1]`` replaces the axis "delta,deltas")."""
-    given = given or {}
-    kept = {k: v for k, v in declared.items() if not any(_names(k) & _names(g) for g in given)}
-    return {**kept, **given}
+    given, out = dict(given or {}), {}
+    for k, v in declared.items():
+        hits = [g for g in given if _names(k) & _names(g)]
+        if not hits:
+            out[k] = v
+        for g in hits:                           # in the declared axis's place, so keys keep their order
+            out[g] = given.pop(g)
+    return {**out, **given}
 
 
 def _fmt(v) -> str:
@@ -640,10 +645,10 @@ def _submit(client, name, todo, out, retries, registry, notebooks, executor, com
         for f in as_completed(futures):
             key = futures[f]
             if f.status == "finished":
-                rec = f.result()
-                records[key] = rec
-                if not rec.get("skipped"):
-                    ran.append(key)
+                # "skipped" here means a copy of this task found the point finished: the scheduler
+                # recomputes a result lost with a dead worker, and run_point does not run it twice
+                records[key] = f.result()
+                ran.append(key)
             else:
                 e = f.exception()
                 failed[key] = f"{type(e).__name__}: {e}".strip()

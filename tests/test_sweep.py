@@ -107,7 +107,8 @@ def test_parse_grid_and_expand():
     with pytest.raises(ValueError, match="non-empty list"):
         sweep.expand({"a": []})
     declared = {"delta,deltas": [[0.2, [0.2]]], "seed": [0]}
-    assert sweep.merge_axes(declared, {"deltas": [[0.1]]}) == {"seed": [0], "deltas": [[0.1]]}
+    assert list(sweep.merge_axes(declared, {"deltas": [[0.1]], "n": [1]}).items()) == [
+        ("deltas", [[0.1]]), ("seed", [0]), ("n", [1])]
     assert sweep.merge_axes(declared, {"seed": [1, 2]}) == {"delta,deltas": [[0.2, [0.2]]], "seed": [1, 2]}
 
 
