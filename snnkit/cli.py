@@ -4,6 +4,8 @@
     snnkit tour [--only 01 02]       execute every notebook headless, write build/tour/index.html
     snnkit reproduce --list | NAME [-p key value ...]
                                      run a paper reproduction (see snnkit.reproduce)
+    snnkit sweep --list | NAME [--grid key=v1,v2,...]... [--scheduler ADDRESS] [--workers N] [--out DIR]
+                                     run a reproduction over a grid on Dask (see snnkit.sweep)
     snnkit bench NAME [args]         run benchmarks/bench_NAME.py (GPU machine)
 """
 from __future__ import annotations
@@ -60,6 +62,11 @@ def _reproduce(argv) -> int:
     return int(reproduce.main(argv) or 0)
 
 
+def _sweep(argv) -> int:
+    from . import sweep
+    return int(sweep.main(argv) or 0)
+
+
 def _bench(args) -> int:
     path = Path(__file__).resolve().parent.parent / "benchmarks" / f"bench_{args.name}.py"
     if not path.exists():
@@ -75,6 +82,8 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "reproduce":        # its own argparse, with -p key value pairs
         return _reproduce(argv[1:])
+    if argv and argv[0] == "sweep":            # its own argparse, like reproduce
+        return _sweep(argv[1:])
     p = argparse.ArgumentParser(prog="snnkit", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -86,6 +95,7 @@ def main(argv=None) -> int:
                    help="seconds per notebook before it is marked failed (default 1200; 0: no limit)")
     t.set_defaults(fn=_tour)
     sub.add_parser("reproduce", help="paper reproductions (snnkit reproduce --list)")
+    sub.add_parser("sweep", help="a reproduction over a parameter grid on Dask (snnkit sweep --list)")
     b = sub.add_parser("bench", help="run a benchmark from benchmarks/")
     b.add_argument("name")
     b.add_argument("rest", nargs=argparse.REMAINDER)

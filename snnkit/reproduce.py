@@ -362,9 +362,10 @@ def _device() -> str:
 
 def run(name: str, params: dict | None = None, out_dir: Path | str | None = None, *,
         registry: Path | None = None, notebooks: Path | None = None, executor: str = "auto",
-        progress: bool = True, command: str | None = None) -> dict:
+        progress: bool = True, command: str | None = None, export_html: bool = True) -> dict:
     """Run reproduction ``name`` with the registry's parameters updated by ``params``; returns the
-    run record (also written to ``out_dir/run.json``)."""
+    run record (also written to ``out_dir/run.json``). ``export_html=False`` skips the HTML copy of the
+    executed notebook (a sweep's many points keep the notebooks themselves)."""
     rep = get(name, registry)
     if rep.status == "planned":
         raise ValueError(f"reproduction {name!r} is planned, not runnable yet: {rep.needs}")
@@ -401,7 +402,7 @@ def run(name: str, params: dict | None = None, out_dir: Path | str | None = None
         metrics_path.write_text(json.dumps(metrics, indent=1))
     html = None
     try:
-        html = _export_html(out_nb)
+        html = _export_html(out_nb) if export_html else None
     except Exception as e:                            # HTML is a convenience; the run itself succeeded
         print(f"[reproduce] HTML export failed: {type(e).__name__}: {e}", file=sys.stderr)
     record = {
