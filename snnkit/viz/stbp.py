@@ -39,6 +39,17 @@ def depth_figure(profiles: dict, title="Firing rate by depth", height=340):
     return go.Figure(data=data, layout=layout)
 
 
+# one colour per normalization in every figure of the lesson (labels start with these names)
+NORM_COLORS = {"none": "#7f7f7f", "no normalization": "#7f7f7f", "plain BN": "#d62728", "tdBN": "#2ca02c"}
+
+
+def _color(label, i):
+    for name, c in NORM_COLORS.items():
+        if label == name or label.startswith(name + ","):
+            return c
+    return _COLORS[i % len(_COLORS)]
+
+
 def _panel_title(text, x):
     return dict(text=text, x=x, y=1.0, xref="paper", yref="paper", xanchor="center", yanchor="bottom",
                 showarrow=False, font=dict(size=15))
@@ -51,11 +62,12 @@ def gradient_depth_figure(profiles: dict, styles: dict | None = None, title="Gra
 
     A norm that is exactly 0 (a layer above a silent one gets no gradient at all) cannot sit on a
     log axis: it is left out of the curve, and the legend says from which layer on it is 0.
-    ``styles``: optional {label: plotly line dict} (colour, dash); by default one colour per label."""
+    ``styles``: optional {label: plotly line dict} (colour, dash); by default the colour of the
+    normalization the label starts with ("none", "plain BN", "tdBN", see NORM_COLORS)."""
     go = _go()
     data = []
     for i, (name, p) in enumerate(profiles.items()):
-        line = {"color": _COLORS[i % len(_COLORS)], **(styles or {}).get(name, {})}
+        line = {"color": _color(name, i), **(styles or {}).get(name, {})}
         g = np.asarray(p["grad_norm"], dtype=float)
         shown = np.where(np.isfinite(g) & (g > 0), g, np.nan)
         zero = np.flatnonzero(g == 0)
@@ -84,7 +96,7 @@ def accuracy_by_threshold_figure(acc: dict, chance=0.1, title="Test accuracy of 
     data = []
     for i, (name, by_v) in enumerate(acc.items()):
         data.append(dict(type="bar", name=name, x=[f"Vth = {v:g}" for v in by_v], y=[float(a) for a in by_v.values()],
-                         marker=dict(color=_COLORS[i % len(_COLORS)]),
+                         marker=dict(color=_color(name, i)),
                          text=[f"{float(a):.2f}" for a in by_v.values()], textposition="outside"))
     layout = dict(title=dict(text=title), barmode="group", height=height, margin=dict(l=60, r=20, t=60, b=40),
                   yaxis=dict(range=[0, 1.08], title=dict(text="test accuracy")),
