@@ -137,6 +137,72 @@ def test_stbp_preactivation_panel_redraws():
     assert np.isclose(line.x0, 1.0)
 
 
+@pytest.mark.usefixtures("numpy_backend")
+def test_stbp_gradient_callback_draws_gradient_norms_and_rates_by_depth():
+    import numpy as np
+    from snnkit.widgets import stbp as wstbp
+    fig, dt = _timed(wstbp.gradient_callback, depth=12, v_th=0.4, window=1.25)
+    print(f"gradient_callback(depth=12): {dt * 1e3:.1f} ms (target < 300 ms)")
+    assert dt < 1.5
+    assert len(fig.data) == 6                                   # 3 norms x (gradient norm, rate)
+    grad = [t for t in fig.data if t.xaxis == "x"]
+    rate = [t for t in fig.data if t.xaxis == "x2"]
+    assert [t.legendgroup for t in grad] == [t.legendgroup for t in rate] == ["none", "plain BN", "tdBN"]
+    ref = wstbp.gradient_profiles(12, 0.4, 1.25)
+    for g, r, (label, p) in zip(grad, rate, ref.items()):
+        np.testing.assert_array_equal(g.x, np.arange(1, 13))
+        np.testing.assert_allclose(r.y, p["rate"])
+        shown = np.asarray(g.y, dtype=float)
+        zero = p["grad_norm"] == 0
+        assert np.all(np.isnan(shown[zero])) and np.allclose(shown[~zero], p["grad_norm"][~zero])
+    assert grad[0].name.startswith("none (0 from layer ")       # the silent stack says where its gradient stops
+    assert fig.layout.yaxis.type == "log"
+
+
+@pytest.mark.usefixtures("numpy_backend")
+def test_stbp_gradient_panel_redraws():
+    import numpy as np
+    from snnkit.widgets import stbp as wstbp
+    box = wstbp.gradient_panel()
+    sliders = {s.description: s for s in box.children[0].children}
+    assert set(sliders) == {"depth", "Vth", "aa / Vth"}
+    sliders["Vth"].value = 1.0
+    sliders["depth"].value = 6
+    want = wstbp.gradient_callback(depth=6, v_th=1.0, window=1.25)
+    for got, w in zip(box.figure.data, want.data):
+        np.testing.assert_allclose(np.asarray(got.y, dtype=float), np.asarray(w.y, dtype=float))
+    assert "depth 6, Vth=1" in box.figure.layout.title.text
+
+
+def _slider_values(s):
+    import numpy as np
+    if isinstance(s, W.IntSlider):
+        return list(range(s.min, s.max + 1, s.step))
+    return [float(v) for v in np.round(np.arange(s.min, s.max + s.step / 2, s.step), 10)]
+
+
+@pytest.mark.usefixtures("numpy_backend")
+@pytest.mark.parametrize("panel", ["depth_panel", "preactivation_panel", "gradient_panel"])
+def test_stbp_every_slider_value_in_range_draws_without_error_or_warning(panel):
+    """Each slider of the panel swept over its whole range through the callback (the others at their
+    defaults), then all sliders at their minima and at their maxima: no exception, no warning (overflow
+    included; underflow is harmless), and a figure with traces every time."""
+    import warnings
+    import numpy as np
+    from snnkit.widgets import stbp as wstbp
+    callback, controls = wstbp.PANELS[panel]
+    sliders = controls()
+    defaults = {k: s.value for k, s in sliders.items()}
+    calls = [dict(defaults, **{k: v}) for k, s in sliders.items() for v in _slider_values(s)]
+    calls += [{k: s.min for k, s in sliders.items()}, {k: s.max for k, s in sliders.items()}]
+    with warnings.catch_warnings(), np.errstate(over="raise", divide="raise", invalid="raise"):
+        warnings.simplefilter("error")
+        for kw in calls:
+            assert len(callback(**kw).data) > 0, f"{panel}{kw} drew nothing"
+    box = getattr(wstbp, panel)()                               # the panel is built from the same controls
+    assert [s.description for s in box.children[0].children] == [s.description for s in sliders.values()]
+
+
 def test_stbp_firing_rate_figures():
     import numpy as np
     from snnkit.viz.stbp import firing_rate_bars, firing_rate_by_step

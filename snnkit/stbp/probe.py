@@ -56,3 +56,13 @@ def depth_profile(depth=12, width=128, n_steps=4, batch=32, norm="tdbn", v_th=0.
         window.append(float((np.abs(u - v_th) < aa).mean()))
     return {"layer": np.arange(1, int(depth) + 1), "rate": np.array(rate), "preact_std": np.array(std),
             "in_window": np.array(window)}
+
+
+def silent_depth(max_depth=40, **kw):
+    """The first layer (1-based) at which :func:`depth_profile` finds no spike at all, or None if
+    every layer up to ``max_depth`` still fires. ``kw`` goes to depth_profile (norm, gain,
+    weight_mean, v_th, ...). Without a bias a silent layer feeds the next one zeros, so silence,
+    once reached, lasts to the top of the stack."""
+    rate = depth_profile(depth=max_depth, **kw)["rate"]
+    silent = np.flatnonzero(rate == 0)
+    return int(silent[0]) + 1 if silent.size else None

@@ -1,5 +1,6 @@
 """Figures of the STBP + tdBN notebook: firing rate by depth, pre-activation distributions against
-the threshold and the surrogate window, and firing rates per layer (and per time step)."""
+the threshold and the surrogate window, weight-gradient norms by depth of a deep plain stack, test
+accuracy by threshold and normalization, and firing rates per layer (and per time step)."""
 from __future__ import annotations
 
 import numpy as np
@@ -35,6 +36,75 @@ def depth_figure(profiles: dict, title="Firing rate by depth", height=340):
                   yaxis=dict(anchor="x", **y_range), yaxis2=dict(anchor="x2", **y_range),
                   annotations=[panel_title("spikes per neuron per step", 0.225),
                                panel_title("share of u inside the surrogate window", 0.775)])
+    return go.Figure(data=data, layout=layout)
+
+
+# one colour per normalization in every figure of the lesson (labels start with these names)
+NORM_COLORS = {"none": "#7f7f7f", "no normalization": "#7f7f7f", "plain BN": "#d62728", "tdBN": "#2ca02c"}
+
+
+def _color(label, i):
+    for name, c in NORM_COLORS.items():
+        if label == name or label.startswith(name + ","):
+            return c
+    return _COLORS[i % len(_COLORS)]
+
+
+def _panel_title(text, x):
+    return dict(text=text, x=x, y=1.0, xref="paper", yref="paper", xanchor="center", yanchor="bottom",
+                showarrow=False, font=dict(size=15))
+
+
+def gradient_depth_figure(profiles: dict, styles: dict | None = None, title="Gradient and activity by depth",
+                          height=360):
+    """``profiles``: {label: snnkit.stbp.plain.gradient_profile(...)} -> left, the weight-gradient
+    norm ||dL/dW_l|| per hidden layer on a log axis; right, the firing rate per layer.
+
+    A norm that is exactly 0 (a layer above a silent one gets no gradient at all) cannot sit on a
+    log axis: it is left out of the curve, and the legend says from which layer on it is 0.
+    ``styles``: optional {label: plotly line dict} (colour, dash); by default the colour of the
+    normalization the label starts with ("none", "plain BN", "tdBN", see NORM_COLORS)."""
+    go = _go()
+    data = []
+    for i, (name, p) in enumerate(profiles.items()):
+        line = {"color": _color(name, i), **(styles or {}).get(name, {})}
+        g = np.asarray(p["grad_norm"], dtype=float)
+        shown = np.where(np.isfinite(g) & (g > 0), g, np.nan)
+        zero = np.flatnonzero(g == 0)
+        label = name + (f" (0 from layer {int(p['layer'][zero[0]])})" if zero.size else "")
+        data.append(dict(type="scatter", x=p["layer"], y=shown, mode="lines+markers", name=label,
+                         legendgroup=name, line=line, xaxis="x", yaxis="y"))
+        data.append(dict(type="scatter", x=p["layer"], y=p["rate"], mode="lines+markers", name=label,
+                         legendgroup=name, showlegend=False, line=line, xaxis="x2", yaxis="y2"))
+    x_title = dict(title=dict(text="hidden layer l (input side = 1)"))
+    layout = dict(title=dict(text=title), height=height, margin=dict(l=60, r=20, t=70, b=40),
+                  xaxis=dict(domain=[0.0, 0.45], anchor="y", **x_title),
+                  xaxis2=dict(domain=[0.55, 1.0], anchor="y2", **x_title),
+                  yaxis=dict(anchor="x", type="log", exponentformat="power",
+                             title=dict(text="||dL/dW_l|| (Frobenius, one batch)")),
+                  yaxis2=dict(anchor="x2", range=[0, 1.02], title=dict(text="spikes per neuron per step")),
+                  annotations=[_panel_title("weight-gradient norm at initialization", 0.225),
+                               _panel_title("firing rate at initialization", 0.775)])
+    return go.Figure(data=data, layout=layout)
+
+
+def accuracy_by_threshold_figure(acc: dict, chance=0.1, title="Test accuracy of the deep plain stack",
+                                 x_title="threshold Vth", height=340):
+    """Grouped bars: ``acc`` is {normalization label: {Vth: test accuracy}}; a dashed line at chance.
+    Our own CPU runs only: no paper number belongs on this axis."""
+    go = _go()
+    data = []
+    for i, (name, by_v) in enumerate(acc.items()):
+        data.append(dict(type="bar", name=name, x=[f"Vth = {v:g}" for v in by_v], y=[float(a) for a in by_v.values()],
+                         marker=dict(color=_color(name, i)),
+                         text=[f"{float(a):.2f}" for a in by_v.values()], textposition="outside"))
+    layout = dict(title=dict(text=title), barmode="group", height=height, margin=dict(l=60, r=20, t=60, b=40),
+                  yaxis=dict(range=[0, 1.08], title=dict(text="test accuracy")),
+                  xaxis=dict(title=dict(text=x_title)),
+                  shapes=[dict(type="line", xref="paper", x0=0, x1=1, y0=chance, y1=chance,
+                               line=dict(color="gray", dash="dash"))],
+                  annotations=[dict(text="chance", xref="paper", x=1, y=chance, xanchor="right", yanchor="bottom",
+                                    showarrow=False)])
     return go.Figure(data=data, layout=layout)
 
 

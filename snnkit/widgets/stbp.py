@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from functools import lru_cache
+
 from ..stbp import depth_profile
+from ..stbp.plain import PlainStack, gradient_profile
 from ..stbp.tdbn import normalize
-from ..viz.stbp import depth_figure, preactivation_figure
+from ..viz.stbp import depth_figure, gradient_depth_figure, preactivation_figure
 from . import interactive_figure
 
 NORM_LABELS = {"none": None, "plain BN": "bn", "tdBN": "tdbn"}
@@ -37,22 +40,69 @@ def preactivation_callback(v_th=0.4, alpha=1.0, aa=0.5):
     return preactivation_figure(preactivation_samples(v_th, alpha), v_th, aa)
 
 
-def depth_panel():
+@lru_cache(maxsize=1)
+def _digits_batch(n=64):
+    """The first ``n`` training digits (loaded once: a callback must stay fast)."""
+    from ..datasets import load
+    d = load("digits", "train")
+    return d.x[:n], d.y[:n]
+
+
+def gradient_profiles(depth=12, v_th=0.4, window=1.25, width=64, n_steps=2, batch=64, seed=0):
+    """{label: gradient_profile} of a fresh deep plain stack (snnkit.stbp.plain.PlainStack) per
+    normalization, on one batch of digits; the surrogate half-width is aa = ``window`` x Vth."""
+    x, y = _digits_batch(batch)
+    return {label: gradient_profile(PlainStack(x.shape[1], 10, depth=depth, width=width, n_steps=n_steps, norm=norm,
+                                               v_th=v_th, aa=window * v_th, seed=seed), x, y)
+            for label, norm in NORM_LABELS.items()}
+
+
+def gradient_callback(depth=12, v_th=0.4, window=1.25):
+    """Weight-gradient norm and firing rate by depth of a deep plain stack at initialization, for no
+    normalization, plain BN and tdBN (one real STBP forward and backward each)."""
+    return gradient_depth_figure(gradient_profiles(depth, v_th, window),
+                                 title=f"Deep plain stack at initialization (depth {depth}, Vth={v_th:g}, "
+                                       f"aa={window:g} Vth)")
+
+
+def depth_controls():
+    """The depth panel's sliders, keyed by the callback's argument names."""
     import ipywidgets as w
-    return interactive_figure(
-        depth_callback,
-        depth=w.IntSlider(16, 2, 40, description="depth"),
-        v_th=w.FloatSlider(0.4, min=0.05, max=2.0, step=0.05, description="Vth"),
-        alpha=w.FloatSlider(1.0, min=0.25, max=2.0, step=0.05, description="alpha"),
-        aa=w.FloatSlider(0.5, min=0.05, max=1.5, step=0.05, description="aa"),
-        gain=w.FloatSlider(1.0, min=0.25, max=4.0, step=0.25, description="weight gain"),
-        weight_mean=w.FloatSlider(0.0, min=-1.0, max=3.0, step=0.25, description="weight mean"))
+    return dict(depth=w.IntSlider(16, 2, 40, description="depth"),
+                v_th=w.FloatSlider(0.4, min=0.05, max=2.0, step=0.05, description="Vth"),
+                alpha=w.FloatSlider(1.0, min=0.25, max=2.0, step=0.05, description="alpha"),
+                aa=w.FloatSlider(0.5, min=0.05, max=1.5, step=0.05, description="aa"),
+                gain=w.FloatSlider(1.0, min=0.25, max=4.0, step=0.25, description="weight gain"),
+                weight_mean=w.FloatSlider(0.0, min=-1.0, max=3.0, step=0.25, description="weight mean"))
+
+
+def preactivation_controls():
+    import ipywidgets as w
+    return dict(v_th=w.FloatSlider(0.4, min=0.05, max=2.0, step=0.05, description="Vth"),
+                alpha=w.FloatSlider(1.0, min=0.25, max=2.0, step=0.05, description="alpha"),
+                aa=w.FloatSlider(0.5, min=0.05, max=1.5, step=0.05, description="aa"))
+
+
+def gradient_controls():
+    import ipywidgets as w
+    return dict(depth=w.IntSlider(12, 2, 24, description="depth"),
+                v_th=w.FloatSlider(0.4, min=0.05, max=2.0, step=0.05, description="Vth"),
+                window=w.FloatSlider(1.25, min=0.25, max=2.5, step=0.25, description="aa / Vth"))
+
+
+def depth_panel():
+    return interactive_figure(depth_callback, **depth_controls())
 
 
 def preactivation_panel():
-    import ipywidgets as w
-    return interactive_figure(
-        preactivation_callback,
-        v_th=w.FloatSlider(0.4, min=0.05, max=2.0, step=0.05, description="Vth"),
-        alpha=w.FloatSlider(1.0, min=0.25, max=2.0, step=0.05, description="alpha"),
-        aa=w.FloatSlider(0.5, min=0.05, max=1.5, step=0.05, description="aa"))
+    return interactive_figure(preactivation_callback, **preactivation_controls())
+
+
+def gradient_panel():
+    return interactive_figure(gradient_callback, **gradient_controls())
+
+
+# {panel: (callback, its controls)}: what a test sweeps slider by slider
+PANELS = {"depth_panel": (depth_callback, depth_controls),
+          "preactivation_panel": (preactivation_callback, preactivation_controls),
+          "gradient_panel": (gradient_callback, gradient_controls)}
