@@ -96,6 +96,8 @@ def surrogate_figure(u, curves, peaks, dtdw, scale, aa, height=560):
     fig.update_yaxes(title_text="dS/du (per unit of u/ϑ)", row=1, col=1)
     fig.update_xaxes(title_text="peak potential u_max / ϑ of the input's response", row=2, col=1)
     fig.update_yaxes(title_text="|dt*/dw| (ms per unit weight)", type="log", row=2, col=1)
+    lo, hi = float(min(np.min(u), np.min(peaks))), float(max(np.max(u), np.max(peaks)))
+    fig.update_xaxes(range=[lo, hi])                       # one potential scale in both rows
     fig.update_layout(height=height, margin=dict(l=60, r=20, t=60, b=40),
                       legend=dict(font_size=11))
     return fig

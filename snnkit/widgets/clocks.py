@@ -29,12 +29,12 @@ def clocks_panel(dt_ms=1.0, drive=1.0, tau_s_ms=30.0):
     import ipywidgets as W_
     return interactive_figure(
         clocks_callback,
-        dt_ms=W_.FloatSlider(dt_ms, min=0.1, max=10.0, step=0.1, description="dt (ms)"),
-        drive=W_.FloatSlider(drive, min=0.2, max=3.0, step=0.1, description="drive x w"),
-        tau_s_ms=W_.FloatSlider(tau_s_ms, min=5.0, max=60.0, step=5.0, description="tau_s (ms)"))
+        dt_ms=W_.FloatSlider(dt_ms, min=0.5, max=10.0, step=0.5, description="dt (ms)"),
+        drive=W_.FloatSlider(drive, min=0.2, max=3.0, step=0.2, description="drive x w"),
+        tau_s_ms=W_.FloatSlider(tau_s_ms, min=10.0, max=60.0, step=10.0, description="tau_s (ms)"))
 
 
-U_GRID = np.linspace(0.0, 2.0, 801)
+U_GRID = np.linspace(0.0, 3.0, 1201)
 PEAKS = np.linspace(0.3, 3.0, 271)
 
 
@@ -50,5 +50,5 @@ def surrogate_panel(scale=100.0, aa=0.5):
     import ipywidgets as W_
     return interactive_figure(
         surrogate_callback,
-        scale=W_.FloatLogSlider(scale, base=10, min=0, max=3, step=0.1, description="S3GD scale"),
+        scale=W_.FloatLogSlider(scale, base=10, min=0, max=3, step=0.25, description="S3GD scale"),
         aa=W_.FloatSlider(aa, min=0.05, max=1.0, step=0.05, description="STBP aa"))
