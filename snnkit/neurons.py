@@ -215,7 +215,7 @@ SYMBOLS = [
     (r"$h[t]$", "input per step", "none (event driven)", "`h` = `S_in` W", "`x`"),
     (r"$\tau_s$", "synaptic time constant (s)", "`tau_s`", "none", "none"),
     (r"$\tau$", "membrane time constant (s)", "`tau` = 2 `tau_s`", "in `beta`", "in `tau` (see beta)"),
-    (r"$\Delta t$", "time step (s)", "`dt` (None: continuous)", "`dt_ms` (notebook 04)", "one step, implicit"),
+    (r"$\Delta t$", "time step (s)", "`dt` (None: continuous)", "folded into `beta`", "folded into `tau`"),
     (r"$\beta = e^{-\Delta t/\tau}$", "decay per step", "none", "`beta`", "`tau` (a factor, 0.25)"),
     (r"$\vartheta$", "threshold", "`theta`", "`threshold` (1)", "`v_th` (0.4)"),
     (r"$\Delta\vartheta$", "reset (subtracted)", "`delta_theta` (= `theta`)", "`S` (1, detached)", "hard: u -> 0 via `o`"),
