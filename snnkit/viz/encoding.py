@@ -27,5 +27,5 @@ def pixel_codes_figure(x, log_steps, poisson_counts, title="", side=8, height=34
     for c in (1, 2, 3):
         fig.update_yaxes(autorange="reversed", scaleanchor=f"x{'' if c == 1 else c}", showticklabels=False, row=1, col=c)
         fig.update_xaxes(showticklabels=False, title_text="pixel column", row=1, col=c)
-    fig.update_layout(title=title, height=height, margin=dict(l=20, r=20, t=80, b=40))
+    fig.update_layout(title=dict(text=title, y=0.97, yanchor="top"), height=height + 20, margin=dict(l=20, r=20, t=105, b=40))
     return fig
