@@ -9,12 +9,18 @@ __all__ = ["neuron_figure", "spike_time_curve", "convergence_heatmaps"]
 
 
 def neuron_figure(t, u, theta, spikes, stored=None, brian=None, title="One BATS neuron", height=360,
-                  brian_dt=None):
+                  brian_dt=None, inputs=None):
     """Membrane potential from the closed form, its spikes (stars; the stored ones filled), and
-    optionally Brian2's trace ``brian=(t, u)`` on top (dashed), run with time step ``brian_dt``."""
+    optionally Brian2's trace ``brian=(t, u)`` on top (dashed), run with time step ``brian_dt``.
+    ``inputs=(t_in, w)`` marks the input spikes with their weights. The potential has no physical
+    unit (a.u.: the weights are jumps of the current, in a.u./s), so the axis says so."""
     import plotly.graph_objects as go
+    from .clocks import mark_inputs
     fig = membrane_trace(t, u, threshold=theta, spike_times=None, title=title, names=["closed form u(t)"],
                          height=height)
+    fig.update_yaxes(title_text=f"potential u (a.u.; threshold θ = {theta:g})")
+    if inputs is not None:
+        mark_inputs(fig, *inputs)
     spikes = np.asarray(spikes, dtype=float)
     stored = len(spikes) if stored is None else int(stored)
     fig.add_trace(go.Scatter(x=spikes[:stored], y=[theta] * stored, mode="markers", name="spikes (stored)",

@@ -51,7 +51,8 @@ def neuron_callback(t1=0.02, t2=0.05, t3=0.12, w1=1.0, w2=0.8, w3=-0.5, tau_s=0.
             title += f"; Brian2: {len(b_spikes)} spikes"
         else:
             title += " (Brian2 not installed: pip install 'snnkit[brian2]')"
-    return neuron_figure(t, u, theta, spikes, stored, brian=brian, title=title, brian_dt=brian_dt or None)
+    return neuron_figure(t, u, theta, spikes, stored, brian=brian, title=title, brian_dt=brian_dt or None,
+                         inputs=([t1, t2, t3], [w1, w2, w3]))
 
 
 def neuron_panel():
