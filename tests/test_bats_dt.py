@@ -95,6 +95,29 @@ def test_build_network_errors():
         build_network("4C2-P2-10", (8, 8, 1), [0.1, 0.1], [1, 1], 0.13, 0.2)
 
 
+def test_evaluate_counts_samples_with_a_silent_output():
+    """A silent output layer predicts nothing (-1), which counts as wrong: evaluate reports the share of
+    such samples, accuracy <= 1 - that share, and a network silent on every sample scores 0 (below
+    chance) with share 1. The same weights on a fine grid answer again."""
+    from snnkit.bats.study import evaluate
+    x, y = datasets.load("digits", "test")
+    x, y = x[:60], y[:60]
+    loss = TTFSCrossEntropy(0.02)
+    net = build_network(seed=1, **NB)
+    for dt, silent in ((0.06, 1.0), (0.001, None)):
+        set_dt(net, dt)
+        summary, _, _ = evaluate(net, x, y, latency_encoder(0.1), loss, batch_size=16)
+        out = net.forward(latency_encoder(0.1)(x))
+        share = float((np.asarray(out.counts).sum(axis=1) == 0).mean())
+        assert summary["silent_output_share"] == pytest.approx(share)
+        assert summary["accuracy"] <= 1 - summary["silent_output_share"] + 1e-12
+        if silent is not None:
+            assert share == silent and summary["accuracy"] == 0.0
+        else:
+            assert share < 0.5
+    set_dt(net, None)
+
+
 # The notebook's CPU defaults (notebooks/05_time_discretization.ipynb)
 NB = dict(spec="32-10", input_shape=64, theta=[0.1, 0.3], max_spikes=[3, 5], tau_s=0.13, t_max=0.2,
           init=(-0.3, 1.0))
@@ -110,6 +133,7 @@ def test_digits_sweep_small_dt_matches_continuous_and_large_dt_falls():
                       t_grid=np.linspace(0, 0.2, 41))
     acc = {r["dt"]: r["accuracy"] for r in rows}
     print("accuracy by dt:", acc)
+    assert all(r["accuracy"] <= 1 - r["silent_output_share"] + 1e-12 for r in rows)
     assert acc[0.0] > 0.85
     assert abs(acc[0.0001] - acc[0.0]) <= 0.01 + 1e-9, "small dt within 1 point of continuous"
     assert acc[0.06] < acc[0.0] - 0.3, "a grid as coarse as the code collapses"

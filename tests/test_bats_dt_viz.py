@@ -59,12 +59,37 @@ def test_trace_reaches_threshold_at_each_continuous_crossing(dt_ms):
     assert n_checked > 0
 
 
-def test_panel_builds_without_drawing():
+def test_one_figure_callback_and_prediction():
+    from snnkit.bats.losses import TTFSCrossEntropy
+    net, ex = _explorer()
+    fig = ex.figure(10.0)
+    names = [d.name for d in fig.data]
+    assert names[:2] == ["continuous", "dt = 10 ms"] and "u continuous" in names and names[-1] == "grid"
+    assert len(fig.layout.annotations) == 3                  # 2 raster rows + the membrane row, titled
+    loss = TTFSCrossEntropy(0.02)
+    x, _ = datasets.load("digits", "test")
+    out = net.forward(latency_encoder(0.1)(x[3:4]))
+    assert ex.predicted(0, loss) == int(loss.predict(out)[0])
+    assert ex.predicted(100.0, loss) == -1                   # output reported after t_max: silent
+    with pytest.raises(ValueError, match="dt_ms"):
+        ex.predicted(-1, loss)
+
+
+def test_panel_every_slider_step_redraws():
+    """The panel is snnkit.widgets.interactive_figure over a short list of steps; every step in range
+    redraws without an error (what a static rendering of the panel evaluates)."""
     pytest.importorskip("ipywidgets")
-    _, ex = _explorer()
-    box = ex.panel(max_ms=20.0)
-    slider, out = box.children
-    assert slider.max == 20.0 and len(out.outputs) == 0
+    net, ex = _explorer()
+    box = ex.panel(max_ms=20.0, value_ms=5.0)
+    slider = box.children[0].children[0]
+    assert slider.options[0] == 0.0 and max(slider.options) == 20.0 and slider.value == 5.0
+    for v in slider.options:
+        slider.value = v                                    # the observer redraws box.figure
+        grid = {d.name for d in box.figure.data if d.name and d.name.startswith("dt =")}
+        assert grid == (set() if v == 0 else {f"dt = {v:g} ms"})
+    assert all(l.dt is None for l in net.layers[1:])
+    with pytest.raises(ValueError, match="value_ms"):
+        ex.panel(max_ms=20.0, value_ms=30.0)
 
 
 def test_study_figures():
@@ -78,3 +103,23 @@ def test_study_figures():
         raster_compare([], [1], ["a"])
     m = membrane_compare(np.linspace(0, 0.1, 5), np.zeros(5), np.zeros(5), [0.05], [0.06], 0.3, dt=0.01)
     assert m.data[-1].name == "grid"
+
+
+def test_sweep_figure_shows_silent_outputs_and_chance():
+    rows = [{"dt": d, "layer": name, "accuracy": a, "silent_output_share": so, "spikes_per_sample": 1.0,
+             "silent_share": 0.5} for d, a, so in ((0.0, 0.9, 0.0), (0.06, 0.0, 1.0)) for name in ("h", "o")]
+    fig = sweep_figure(rows, chance=0.1)
+    by_name = {d.name: d for d in fig.data}
+    assert list(by_name["samples with a silent output"].y) == [0.0, 1.0]
+    assert list(by_name["chance (a guess)"].y) == [0.1, 0.1]
+    assert len(fig.data) == 3 + 2 * 2
+
+
+def test_latency_curves_each_have_their_own_colour():
+    """Ten curves (continuous + 9 grids, as the old notebook had) get ten colours: black, then the
+    grids in the order of dt along one colour scale."""
+    dts = [None] + [d / 1000 for d in (0.1, 0.5, 2, 5, 10, 20, 30, 45, 60)]
+    lat = latency_figure({d: np.linspace(0, 1, 5) for d in dts}, np.linspace(0, 0.2, 5))
+    colors = [d.line.color for d in lat.data]
+    assert len(colors) == 10 and len(set(colors)) == 10 and colors[0] == "black"
+    assert [d.name for d in lat.data][1:3] == ["dt = 0.1 ms", "dt = 0.5 ms"]

@@ -6,6 +6,9 @@ next layer, the loss and the prediction see. The study asks how much of the cont
 survives when every spike is forced onto a grid of step dt:
 
 * accuracy                 (prediction on discrete times)
+* silent-output share      fraction of samples on which no output neuron fires: the network
+                           predicts nothing there, which counts as wrong, so accuracy can fall below
+                           chance (1 / classes) and is bounded by 1 - silent-output share
 * spikes per layer         mean number of spikes a sample causes in the layer (sparsity)
 * silent share             fraction of (sample, neuron) pairs that never fire
 * latency curve            share of the label neuron's spikes emitted at or before t, over a grid
@@ -153,7 +156,8 @@ def evaluate(model, x, y, encode, loss, t_grid=None, batch_size=256, target=None
     """Run ``model`` (a network with ``.layers``) over (x, y) and measure everything above.
 
     ``encode(x_batch, rng)`` makes the input spikes (the Trainer's encoder). Returns
-    ``(summary, per_layer, latency)``: summary dict (accuracy, loss), a list of per-layer dicts
+    ``(summary, per_layer, latency)``: summary dict (accuracy, loss, silent_output_share: the
+    share of samples on which the output layer emits no spike, scored as wrong), a list of per-layer dicts
     (spiking layers only) and the latency curve over ``t_grid``.
     """
     if hasattr(model, "eval"):
@@ -162,7 +166,7 @@ def evaluate(model, x, y, encode, loss, t_grid=None, batch_size=256, target=None
     names = [_layer_name(i, l) for i, l in enumerate(layers)]
     acc = {i: {"counts": [], "silent": [], "shift_sum": 0.0, "shift_n": 0, "overflow": 0}
            for i, l in enumerate(layers) if _spiking(l)}
-    outs, correct, tot_loss, n = [], 0, 0.0, 0
+    outs, correct, tot_loss, n, silent_out = [], 0, 0.0, 0, 0
     rng = np.random.default_rng(0)
     for start in range(0, len(y), batch_size):
         xb, yb = x[start:start + batch_size], np.asarray(y[start:start + batch_size])
@@ -184,6 +188,7 @@ def evaluate(model, x, y, encode, loss, t_grid=None, batch_size=256, target=None
         value, _ = loss(s, xp_of(s.times).asarray(yb))
         tot_loss += value * len(yb)
         correct += int((to_numpy(loss.predict(s)) == yb).sum())
+        silent_out += int((to_numpy(s.counts).sum(axis=1) == 0).sum())   # no output spike: no prediction
         n += len(yb)
         outs.append(SpikeTrains(to_numpy(s.times), to_numpy(s.counts)))
     if hasattr(model, "train"):
@@ -205,7 +210,7 @@ def evaluate(model, x, y, encode, loss, t_grid=None, batch_size=256, target=None
                for o in outs]
         all_out = SpikeTrains(np.concatenate(pad), np.concatenate([o.counts for o in outs]))
         lat = latency_curve(all_out, np.asarray(y), t_grid, target)
-    return {"accuracy": correct / n, "loss": tot_loss / n}, per_layer, lat
+    return {"accuracy": correct / n, "loss": tot_loss / n, "silent_output_share": silent_out / n}, per_layer, lat
 
 
 def continuous_times(layer):
@@ -227,8 +232,8 @@ def sweep(dts, build, train, test, *, epochs, encode, loss_fn, optimizer, batch_
     {dt: trained model} dict, with ``keep_models=True``).
 
     ``build(dt, seed) -> model``; ``optimizer(model) -> optimizer``; ``loss_fn`` the loss object.
-    ``rows``: tidy table, one row per (dt, spiking layer) with dt, seed, accuracy, test loss,
-    train seconds and the per-layer metrics. ``latency``: {dt: curve over t_grid}.
+    ``rows``: tidy table, one row per (dt, spiking layer) with dt, seed, accuracy, the share of
+    test samples with a silent output layer, test loss, train seconds and the per-layer metrics. ``latency``: {dt: curve over t_grid}.
     ``on_result(dt, rows_of_dt)`` is called after each dt (progress printing in notebooks);
     ``lr_schedule(epoch) -> lr`` is handed to the Trainer.
     """
@@ -253,7 +258,8 @@ def sweep(dts, build, train, test, *, epochs, encode, loss_fn, optimizer, batch_
         if keep_models:
             models[d] = model
         new = [{"dt": 0.0 if d is None else float(d), "continuous": d is None, "seed": seed,
-                "accuracy": summary["accuracy"], "test_loss": summary["loss"], "train_seconds": secs,
+                "accuracy": summary["accuracy"], "silent_output_share": summary["silent_output_share"],
+                "test_loss": summary["loss"], "train_seconds": secs,
                 **pl} for pl in per_layer]
         rows += new
         if on_result is not None:

@@ -2,8 +2,11 @@
 
 * :func:`raster_compare`   one sample, several layers: continuous spikes vs grid spikes
 * :func:`membrane_compare` one neuron's potential, continuous vs discretized, with the dt grid
-* :func:`sweep_figure`     accuracy, spikes per sample and silent share vs dt (from the tidy rows)
-* :func:`latency_figure`   latency curves (share of the label neuron's spikes before t), one per dt
+* :func:`explorer_figure`  both of the above in one figure (the dt slider's panel)
+* :func:`sweep_figure`     accuracy (with the share of samples whose output is silent), spikes per
+                           sample and silent share vs dt (from the tidy rows)
+* :func:`latency_figure`   latency curves (share of the label neuron's spikes before t), one per dt,
+                           every curve its own colour (continuous black, grids along a colour scale)
 """
 from __future__ import annotations
 
@@ -30,39 +33,46 @@ def raster_compare(continuous, discrete, names, sample=0, dt=None, height=None, 
     fig = make_subplots(rows=len(names), cols=1, shared_xaxes=True, subplot_titles=list(names),
                         vertical_spacing=0.08)
     for r, (c, d) in enumerate(zip(continuous, discrete), start=1):
-        tc, nc = _events(c, sample)
-        td, nd = _events(d, sample)
-        fig.add_trace(go.Scatter(x=tc * unit_scale, y=nc, mode="markers", name="continuous",
-                                 legendgroup="c", showlegend=r == 1,
-                                 marker=dict(symbol="circle-open", size=7, color=_COLORS[0])), row=r, col=1)
-        fig.add_trace(go.Scatter(x=td * unit_scale, y=nd, mode="markers", name=f"dt = {dt * unit_scale:g} {unit}"
-                                 if dt else "discretized", legendgroup="d", showlegend=r == 1,
-                                 marker=dict(symbol="line-ns-open", size=10, line_width=2, color=_COLORS[1])),
-                      row=r, col=1)
-        fig.update_yaxes(title_text="neuron", row=r, col=1)
+        _add_raster(fig, r, c, d, sample, dt, unit_scale, unit)
     fig.update_xaxes(title_text=f"time ({unit})", row=len(names), col=1)
     fig.update_layout(height=height or 260 * len(names), margin=dict(l=50, r=20, t=50, b=40),
                       title="Same weights, continuous vs discretized spikes")
     return fig
 
 
-def membrane_compare(t, u_continuous, u_discrete, spikes_continuous, spikes_discrete, theta, dt=None,
-                     unit_scale=1000.0, unit="ms", title="Membrane potential of one neuron", height=340):
-    """u(t) of one neuron in the continuous and the discretized network, threshold, spikes, grid."""
+def _add_raster(fig, row, continuous, discrete, sample, dt, unit_scale, unit):
+    """One layer's row of a raster comparison: continuous spikes (circles), grid spikes (ticks)."""
     import plotly.graph_objects as go
+    tc, nc = _events(continuous, sample)
+    td, nd = _events(discrete, sample)
+    fig.add_trace(go.Scatter(x=tc * unit_scale, y=nc, mode="markers", name="continuous",
+                             legendgroup="c", showlegend=row == 1,
+                             marker=dict(symbol="circle-open", size=7, color=_COLORS[0])), row=row, col=1)
+    fig.add_trace(go.Scatter(x=td * unit_scale, y=nd, mode="markers", name=f"dt = {dt * unit_scale:g} {unit}"
+                             if dt else "discretized", legendgroup="d", showlegend=row == 1,
+                             marker=dict(symbol="line-ns-open", size=10, line_width=2, color=_COLORS[1])),
+                  row=row, col=1)
+    fig.update_yaxes(title_text="neuron", row=row, col=1)
+
+
+def _add_membrane(fig, t, u_continuous, u_discrete, spikes_continuous, spikes_discrete, theta, dt,
+                  unit_scale, row=None):
+    """The traces of :func:`membrane_compare` (into subplot ``row`` when given)."""
+    import plotly.graph_objects as go
+    at = dict(row=row, col=1) if row else {}
     t = np.asarray(t) * unit_scale
-    fig = go.Figure()
     fig.add_trace(go.Scatter(x=t, y=u_continuous, mode="lines", name="u continuous",
-                             line=dict(color=_COLORS[0])))
+                             line=dict(color=_COLORS[0])), **at)
     fig.add_trace(go.Scatter(x=t, y=u_discrete, mode="lines", name="u discretized",
-                             line=dict(color=_COLORS[1], dash="dash")))
+                             line=dict(color=_COLORS[1], dash="dash")), **at)
     for st, col, sym, nm in ((spikes_continuous, _COLORS[0], "circle-open", "spikes continuous"),
                              (spikes_discrete, _COLORS[1], "line-ns-open", "spikes on the grid")):
         st = np.asarray(st, dtype=float).ravel()
         st = st[np.isfinite(st)]
         fig.add_trace(go.Scatter(x=st * unit_scale, y=np.full(len(st), float(theta)), mode="markers", name=nm,
-                                 marker=dict(symbol=sym, size=12, line_width=2, color=col)))
-    fig.add_hline(y=float(theta), line_dash="dot", line_color="gray")
+                                 marker=dict(symbol=sym, size=12, line_width=2, color=col)), **at)
+    fig.add_trace(go.Scatter(x=[t[0], t[-1]], y=[float(theta)] * 2, mode="lines", name="threshold",
+                             hoverinfo="skip", line=dict(color="gray", dash="dot", width=1)), **at)
     if dt:
         n_lines = int((t[-1] - t[0]) / (dt * unit_scale))
         if 0 < n_lines <= 100:                         # the grid, while it stays readable: one trace
@@ -71,23 +81,66 @@ def membrane_compare(t, u_continuous, u_discrete, spikes_continuous, spikes_disc
             gx = t[0] + np.arange(n_lines + 1) * dt * unit_scale
             fig.add_trace(go.Scatter(x=np.repeat(gx, 3), y=np.tile([lo, hi, np.nan], len(gx)), mode="lines",
                                      name="grid", hoverinfo="skip",
-                                     line=dict(color="#e5e5e5", width=1)))
-    fig.update_layout(title=title, xaxis_title=f"time ({unit})", yaxis_title="u", height=height,
-                      margin=dict(l=50, r=20, t=50, b=40))
+                                     line=dict(color="#e5e5e5", width=1)), **at)
+
+
+def membrane_compare(t, u_continuous, u_discrete, spikes_continuous, spikes_discrete, theta, dt=None,
+                     unit_scale=1000.0, unit="ms", title="Membrane potential of one neuron", height=340):
+    """u(t) of one neuron in the continuous and the discretized network, threshold, spikes, grid."""
+    import plotly.graph_objects as go
+    fig = go.Figure()
+    _add_membrane(fig, t, u_continuous, u_discrete, spikes_continuous, spikes_discrete, theta, dt, unit_scale)
+    fig.update_layout(title=title, xaxis_title=f"time ({unit})", yaxis_title="u (a.u.; dotted: threshold θ)",
+                      height=height, margin=dict(l=50, r=20, t=50, b=40))
     return fig
 
 
-def sweep_figure(rows, unit_scale=1000.0, unit="ms", height=340):
-    """Three panels over dt: test accuracy, spikes per sample (per layer), silent share (per layer)."""
+def explorer_figure(continuous, discrete, names, t, u_continuous, u_discrete, spikes_continuous,
+                    spikes_discrete, theta, dt=None, sample=0, unit_scale=1000.0, unit="ms",
+                    membrane_title="membrane potential", title=None):
+    """One figure for the dt slider: a raster row per layer (as :func:`raster_compare`), then the
+    membrane potential of one output neuron (as :func:`membrane_compare`), on one shared time axis."""
+    from plotly.subplots import make_subplots
+    if len(continuous) != len(discrete) or len(names) != len(discrete):
+        raise ValueError("continuous, discrete and names must list the same layers")
+    n = len(names)
+    fig = make_subplots(rows=n + 1, cols=1, shared_xaxes=True, vertical_spacing=0.06,
+                        subplot_titles=list(names) + [membrane_title])
+    for r, (c, d) in enumerate(zip(continuous, discrete), start=1):
+        _add_raster(fig, r, c, d, sample, dt, unit_scale, unit)
+    _add_membrane(fig, t, u_continuous, u_discrete, spikes_continuous, spikes_discrete, theta, dt, unit_scale,
+                  row=n + 1)
+    fig.update_yaxes(title_text="u", row=n + 1, col=1)
+    fig.update_xaxes(title_text=f"time ({unit})", row=n + 1, col=1)
+    fig.update_layout(height=230 * n + 300, margin=dict(l=50, r=20, t=60, b=40),
+                      title=title or "Same weights, continuous vs discretized")
+    return fig
+
+
+def sweep_figure(rows, unit_scale=1000.0, unit="ms", height=340, chance=None):
+    """Three panels over dt: test accuracy, spikes per sample (per layer), silent share (per layer).
+
+    The accuracy panel also shows, where the rows have it (``silent_output_share``), the share of
+    test samples on which the output layer stays silent: those predict nothing and count as
+    wrong, so accuracy <= 1 - that share. ``chance`` (1 / classes) draws the level of a guess."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
     dts = sorted({r["dt"] for r in rows})
-    acc = [next(r["accuracy"] for r in rows if r["dt"] == d) for d in dts]
+    first = [next(r for r in rows if r["dt"] == d) for d in dts]
+    acc = [r["accuracy"] for r in first]
     layers = list(dict.fromkeys(r["layer"] for r in rows))
-    fig = make_subplots(rows=1, cols=3, subplot_titles=["test accuracy", "spikes per sample", "silent share"])
+    fig = make_subplots(rows=1, cols=3, subplot_titles=["test accuracy (share of samples)", "spikes per sample",
+                                                        "silent share (sample, neuron)"])
     x = [d * unit_scale for d in dts]
     fig.add_trace(go.Scatter(x=x, y=acc, mode="lines+markers", name="accuracy", line=dict(color="black")),
                   row=1, col=1)
+    if all("silent_output_share" in r for r in first):
+        fig.add_trace(go.Scatter(x=x, y=[r["silent_output_share"] for r in first], mode="lines+markers",
+                                 name="samples with a silent output", line=dict(color="gray", dash="dash"),
+                                 marker=dict(symbol="x")), row=1, col=1)
+    if chance is not None:
+        fig.add_trace(go.Scatter(x=[x[0], x[-1]], y=[float(chance)] * 2, mode="lines", name="chance (a guess)",
+                                 line=dict(color="gray", dash="dot", width=1), hoverinfo="skip"), row=1, col=1)
     for i, name in enumerate(layers):
         sub = sorted((r for r in rows if r["layer"] == name), key=lambda r: r["dt"])
         for col, key in ((2, "spikes_per_sample"), (3, "silent_share")):
@@ -97,21 +150,36 @@ def sweep_figure(rows, unit_scale=1000.0, unit="ms", height=340):
                           row=1, col=col)
     for c in (1, 2, 3):
         fig.update_xaxes(title_text=f"dt ({unit}); 0 = continuous", row=1, col=c)
+    fig.update_yaxes(range=[0, 1.02], row=1, col=1)
+    fig.update_yaxes(range=[0, 1.02], row=1, col=3)
     fig.update_layout(height=height, margin=dict(l=50, r=20, t=60, b=40), title="What the grid step costs")
     return fig
 
 
+def dt_colors(n):
+    """``n`` distinct colours ordered along a colour scale (small dt dark blue, large dt green-yellow),
+    so that a legend of many grid steps never repeats a colour and reads as an order."""
+    from plotly.colors import sample_colorscale
+    if n <= 0:
+        return []
+    return sample_colorscale("Viridis", list(np.linspace(0.0, 0.85, n)) if n > 1 else [0.0])
+
+
 def latency_figure(latency, t_grid, unit_scale=1000.0, unit="ms", height=340):
-    """One curve per dt: share of the label neuron's spikes emitted before t."""
+    """One curve per dt: share of the label neuron's spikes emitted before t. Continuous time is
+    black, the grids take distinct colours in the order of dt (:func:`dt_colors`)."""
     import plotly.graph_objects as go
     fig = go.Figure()
     t = np.asarray(t_grid) * unit_scale
-    for i, (d, curve) in enumerate(sorted(latency.items(), key=lambda kv: -1 if kv[0] is None else kv[0])):
+    items = sorted(latency.items(), key=lambda kv: -1 if kv[0] is None else kv[0])
+    colors = iter(dt_colors(sum(d is not None for d, _ in items)))
+    for d, curve in items:
+        color = "black" if d is None else next(colors)
         if curve is None:
             continue
         name = "continuous" if d is None else f"dt = {d * unit_scale:g} {unit}"
         fig.add_trace(go.Scatter(x=t, y=curve, mode="lines", name=name,
-                                 line=dict(color=_COLORS[i % len(_COLORS)], dash=None if d is None else "solid")))
+                                 line=dict(color=color, width=3 if d is None else 2)))
     fig.update_layout(title="Latency: share of the label neuron's spikes emitted before t",
                       xaxis_title=f"t ({unit})", yaxis_title="share", yaxis_range=[0, 1.02], height=height,
                       margin=dict(l=50, r=20, t=50, b=40))

@@ -1,10 +1,11 @@
 """The dt slider of notebook 05: one trained BATS network, one input, run at any grid step.
 
 ``DtExplorer(model, x, encode, label)`` runs the network once in continuous time. Its plain
-callback ``figures(dt_ms)`` re-runs the same weights on the grid ``dt`` and returns two figures:
-the rasters of every spiking layer (continuous vs grid spikes) and the membrane potential of one
-output neuron in both networks. ``panel()`` wires the callback to a slider; the notebook also calls
-``figures`` directly, so the content exists headless too.
+callback ``figure(dt_ms)`` re-runs the same weights on the grid ``dt`` and returns one figure: the
+rasters of every spiking layer (continuous vs grid spikes) above the membrane potential of one
+output neuron in both networks (``figures(dt_ms)`` gives the two parts as separate figures).
+``panel()`` wires ``figure`` to a dt slider through :func:`snnkit.widgets.interactive_figure`;
+``predicted(dt_ms, loss)`` says which class the network reports for the sample on that grid.
 """
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ import numpy as np
 from ..backend import to_numpy
 from ..bats.neuron import potential
 from ..bats.study import continuous_times, set_dt
+
+# the slider's steps (ms): fine where spikes start to merge, coarse where the output falls silent
+DT_STEPS_MS = (0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 40.0, 45.0, 50.0, 60.0, 80.0, 100.0)
 
 
 class DtExplorer:
@@ -58,25 +62,50 @@ class DtExplorer:
         u = potential(self.t, used.ravel(), wi, t_reset, layer.tau_s, layer.delta_theta)
         return u, to_numpy(out.times)[0, self.neuron]
 
+    @staticmethod
+    def _dt(dt_ms):
+        if not (dt_ms >= 0):
+            raise ValueError(f"dt_ms must be >= 0 (0 = continuous time); got {dt_ms}")
+        return None if dt_ms == 0 else dt_ms / 1000.0
+
+    def _parts(self, dt_ms):
+        dt = self._dt(dt_ms)
+        disc = self._run(dt)
+        names = [f"layer {i}: {type(l).__name__} ({l.n_out} neurons)" for i, l in self.layers]
+        u_c, s_c = self._trace(self.continuous)
+        u_d, s_d = self._trace(disc)
+        return dict(continuous=[self.continuous[i][0] for i, _ in self.layers],
+                    discrete=[disc[i][0] for i, _ in self.layers], names=names, dt=dt,
+                    membrane=(self.t, u_c, u_d, s_c, s_d, self.layers[-1][1].theta))
+
     def figures(self, dt_ms=5.0):
         """(raster figure, membrane figure) for a grid step of ``dt_ms`` milliseconds (0 = continuous)."""
         from ..viz.bats_dt import membrane_compare, raster_compare
-        if not (dt_ms >= 0):
-            raise ValueError(f"dt_ms must be >= 0 (0 = continuous time); got {dt_ms}")
-        dt = None if dt_ms == 0 else dt_ms / 1000.0
-        disc = self._run(dt)
-        names = [f"layer {i}: {type(l).__name__} ({l.n_out} neurons)" for i, l in self.layers]
-        fig_r = raster_compare([self.continuous[i][0] for i, _ in self.layers],
-                               [disc[i][0] for i, _ in self.layers], names, dt=dt)
-        u_c, s_c = self._trace(self.continuous)
-        u_d, s_d = self._trace(disc)
-        fig_m = membrane_compare(self.t, u_c, u_d, s_c, s_d, self.layers[-1][1].theta, dt=dt,
+        p = self._parts(dt_ms)
+        fig_r = raster_compare(p["continuous"], p["discrete"], p["names"], dt=p["dt"])
+        fig_m = membrane_compare(*p["membrane"], dt=p["dt"],
                                  title=f"Output neuron {self.neuron}: continuous vs dt = {dt_ms:g} ms")
         return fig_r, fig_m
 
+    def figure(self, dt_ms=5.0):
+        """One figure for a grid step of ``dt_ms`` ms (0 = continuous): the rasters of every layer
+        above the potential of output neuron ``neuron`` (the slider's callback)."""
+        from ..viz.bats_dt import explorer_figure
+        p = self._parts(dt_ms)
+        return explorer_figure(p["continuous"], p["discrete"], p["names"], *p["membrane"], dt=p["dt"],
+                               membrane_title=f"output neuron {self.neuron}: membrane potential",
+                               title=f"Same weights, continuous (circles) vs dt = {dt_ms:g} ms (ticks)")
+
+    def predicted(self, dt_ms, loss):
+        """The class ``loss.predict`` reports for the sample on the grid ``dt_ms`` (0 = continuous);
+        -1 when every output neuron is silent (the network predicts nothing)."""
+        dt = self._dt(dt_ms)
+        out = (self.continuous if dt is None else self._run(dt))[self.layers[-1][0]][0]
+        return int(to_numpy(loss.predict(out))[0])
+
     def summary(self, dt_ms):
         """Spike counts per layer and the mean |t_d - t| of the discretized run (for a printout)."""
-        dt = None if dt_ms == 0 else dt_ms / 1000.0
+        dt = self._dt(dt_ms)
         disc = self._run(dt)
         out = []
         for i, _ in self.layers:
@@ -91,24 +120,21 @@ class DtExplorer:
             out.append({"layer": i, "spikes": n, "spikes_continuous": n_c, "mean_abs_shift_ms": 1000 * shift})
         return out
 
-    def panel(self, max_ms=40.0, step_ms=0.5, value_ms=5.0):
-        """A dt slider (ms) whose moves redraw both figures below it.
+    def panel(self, max_ms=60.0, value_ms=5.0, steps_ms=DT_STEPS_MS):
+        """A dt slider (ms) over ``steps_ms`` up to ``max_ms`` whose moves redraw :meth:`figure`.
 
-        Nothing is drawn when the panel is built (the notebook draws the first figures by calling
-        :meth:`figures` itself): a callback that renders inside a widget's output area while a
-        headless kernel (papermill, nbval) executes the cell can block that kernel."""
+        Built with :func:`snnkit.widgets.interactive_figure` (a FigureWidget: nothing renders into
+        an output area, which could block a headless kernel). The steps are a short list rather
+        than a fine range so that a static rendering of the panel, which evaluates the callback at
+        every step, stays small and quick."""
         import ipywidgets as widgets
-        slider = widgets.FloatSlider(value=value_ms, min=0.0, max=max_ms, step=step_ms, description="dt (ms)",
-                                     continuous_update=False)
-        out = widgets.Output()
-
-        def on_change(change):
-            out.clear_output(wait=True)
-            with out:
-                for f in self.figures(change["new"]):
-                    f.show(renderer="plotly_mimetype")
-        slider.observe(on_change, names="value")
-        return widgets.VBox([slider, out])
+        from . import interactive_figure
+        steps = sorted({float(v) for v in steps_ms if 0 <= v <= max_ms} | {float(value_ms)})
+        if not steps or not (0 <= value_ms <= max_ms):
+            raise ValueError(f"value_ms must lie in [0, max_ms] = [0, {max_ms}]; got {value_ms}")
+        slider = widgets.SelectionSlider(options=steps, value=float(value_ms), description="dt (ms)",
+                                         continuous_update=False)
+        return interactive_figure(self.figure, dt_ms=slider)
 
 
 __all__ = ["DtExplorer"]
