@@ -212,7 +212,8 @@ def check_parameter_types(source: str, params: dict, where: str) -> None:
             continue
         want, got = _kind(d), _kind(v)
         if want in _COMPATIBLE and got not in _COMPATIBLE[want]:
-            raise ValueError(f"{where}: parameter {k!r} is declared as a {want} ({k} = {d!r} in its parameters cell); "
+            a = "an" if want[0] in "aeiou" else "a"
+            raise ValueError(f"{where}: parameter {k!r} has {a} {want} default ({k} = {d!r} in its parameters cell); "
                              f"got the {got} {v!r}. Pass a {want}, e.g. -p {k} {d!r}.")
 
 

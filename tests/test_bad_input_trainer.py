@@ -180,6 +180,7 @@ def test_truncated_checkpoint_is_named(tmp_path):
         _trainer().load(ck)
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 def test_update_that_overflows_the_weights_is_named():
     class Overflowing(nn.SGD):                 # an update that overflows from finite gradients
         def _update(self, key, p, g):
