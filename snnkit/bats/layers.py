@@ -148,6 +148,9 @@ class SpikeInput:
         if t.ndim != 3 or t.shape[1] != self.n_in:
             raise ValueError(f"SpikeInput({self.n_in}): input spikes must be [batch, {self.n_in}, slots]; got "
                              f"shape {tuple(t.shape)}")
+        if t.shape[0] < 1 or t.shape[2] < 1:
+            raise ValueError(f"SpikeInput: the input spikes have shape {tuple(t.shape)}: an empty batch or no "
+                             "slots; pass at least one sample with one slot")
         t = xp.asarray(t, dtype=self.dtype)
         counts = xp.asarray(spikes.counts, dtype=xp.int32)
         over = None if spikes.overflow is None else xp.asarray(spikes.overflow, dtype=xp.int32)

@@ -64,6 +64,9 @@ def merge_pool(spikes: SpikeTrains, input_shape):
     if t.ndim != 3 or t.shape[1] != H * W * C:
         raise ValueError(f"spikes.times must be [batch, {H * W * C}, slots] for input_shape {tuple(input_shape)}; "
                          f"got {tuple(t.shape)}")
+    if t.shape[0] < 1 or t.shape[2] < 1:
+        raise ValueError(f"spikes.times has shape {tuple(t.shape)}: an empty batch or no slots; pass at least one "
+                         "sample with one slot")
     xp = xp_of(t)
     cat = _windows(t, H, W, C)
     # stable sort: +inf padding goes last, equal times keep a fixed (window-order) tie break

@@ -142,6 +142,12 @@ def lif_forward(x, tau=0.25, v_th=0.4, aa=0.5, surrogate="rect"):
     _check(x, tau, v_th, aa, surrogate)
     if is_cupy_array(x) and surrogate == "rect" and x.dtype in (np.float32, np.float64):
         return _lif_forward_cuda(x, tau, v_th)
+    # A NaN potential never reaches threshold: the neuron would fall silent without a word. The
+    # linear layers (conv, tdBN, FC) let NaN through to their output, where it stays visible; a
+    # spiking layer must refuse it. On the GPU the Trainer's per-step checks stand in (no sync here).
+    if not checks.all_finite(x):
+        raise ValueError("x (the LIF input) contains NaN or Inf; a NaN potential never crosses threshold, so the "
+                         "neuron would be silenced. Check the layer before it (or the data).")
     return lif_forward_reference(x, tau, v_th, aa, surrogate)
 
 

@@ -161,7 +161,8 @@ class TDBatchNorm:
         g, b = self.params["gamma"], self.params["beta"]
         if self.training:
             if R < 2:
-                raise ValueError("tdBN in training mode needs at least 2 values per channel (T*B*H*W >= 2)")
+                raise ValueError(f"x has shape {x.shape}: tdBN in training mode needs at least 2 values per channel "
+                                 "(T*B*H*W >= 2) to estimate a variance; use a larger batch, or eval mode")
             mean, var = batch_stats(x2d)
             invstd, a, shift = fold_stats(mean, var, g, b, self.scale, self.eps, self.buffers["running_mean"],
                                           self.buffers["running_var"], self.momentum, R)
