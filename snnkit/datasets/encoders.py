@@ -24,8 +24,8 @@ def _features(x, name="x"):
     x = checks.real_array(name, x, xp)
     if x.ndim < 1:
         raise ValueError(f"{name} must be a batch [B, features] (or [B, H, W, ...] images); got a scalar")
-    if x.dtype.kind != "f":
-        x = x.astype(np.float64)
+    if not on_gpu or x.dtype.kind != "f":
+        x = x.astype(np.float64)           # the encodings are computed in float64, then cast
     if bool(xp.isnan(x).any()):
         raise ValueError(f"{name} contains NaN; encoders expect features in [0, 1].")
     if x.size and (bool((x < 0).any()) or bool((x > 1).any())):
