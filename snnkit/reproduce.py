@@ -163,6 +163,60 @@ def declared_parameters(source: str) -> list[str]:
     return names
 
 
+_UNKNOWN = object()
+
+
+def declared_defaults(source: str) -> dict:
+    """{name: default} of a parameters cell, for names assigned a plain literal (others: unknown)."""
+    out = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                if isinstance(t, ast.Name):
+                    try:
+                        out[t.id] = ast.literal_eval(node.value)
+                    except (ValueError, SyntaxError):
+                        out[t.id] = _UNKNOWN
+    return out
+
+
+def _kind(v) -> str:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int):
+        return "int"
+    if isinstance(v, float):
+        return "float"
+    if isinstance(v, str):
+        return "str"
+    if isinstance(v, (list, tuple)):
+        return "list"
+    if isinstance(v, dict):
+        return "dict"
+    return type(v).__name__
+
+
+# a value of the kind on the right is accepted for a default of the kind on the left
+_COMPATIBLE = {"float": {"float", "int"}, "int": {"int"}, "bool": {"bool"}, "str": {"str"},
+               "list": {"list"}, "dict": {"dict"}}
+
+
+def check_parameter_types(source: str, params: dict, where: str) -> None:
+    """ValueError when an injected value's kind differs from the declared default's (``-p epochs abc``
+    for ``epochs = 20``); defaults of None or a non-literal accept anything."""
+    defaults = declared_defaults(source)
+    for k, v in params.items():
+        d = defaults.get(k, _UNKNOWN)
+        if d is _UNKNOWN or d is None or v is None:
+            continue
+        want, got = _kind(d), _kind(v)
+        if want in _COMPATIBLE and got not in _COMPATIBLE[want]:
+            a = "an" if want[0] in "aeiou" else "a"
+            raise ValueError(f"{where}: parameter {k!r} has {a} {want} default ({k} = {d!r} in its parameters cell); "
+                             f"got the {got} {v!r}. Pass a {want}, e.g. -p {k} {d!r}.")
+
+
 def check_parameters(nb: dict, params: dict, where: str) -> None:
     _, src = parameters_cell(nb)
     declared = set(declared_parameters(src))
@@ -177,6 +231,7 @@ def check_parameters(nb: dict, params: dict, where: str) -> None:
     if unknown:
         raise ValueError(f"{where}: parameter(s) {unknown} are not declared in its parameters cell "
                          f"(declared: {sorted(declared)}). Fix the name or the registry entry.")
+    check_parameter_types(src, params, where)
 
 
 # ------------------------------------------------------------------ executing
@@ -373,15 +428,20 @@ def run(name: str, params: dict | None = None, out_dir: Path | str | None = None
     if nb_path is None:
         raise FileNotFoundError(f"reproduction {name!r} needs notebooks/{rep.notebook}, which does not exist "
                                 "yet (its method has not landed).")
-    out_dir = Path(out_dir or RESULTS / name).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    metrics_path = out_dir / "metrics.json"
-    if metrics_path.exists():
-        metrics_path.unlink()                         # never report a previous run's numbers
-    merged = {**rep.parameters, **(params or {}), "results_dir": str(out_dir)}
-    stand_in = bool(merged.get("dataset_stand_in", False))
+    # Everything is checked before the output folder is touched, and a previous result is never
+    # deleted or overwritten: a folder that already holds one gets a new run folder beside it.
+    want_dir = Path(out_dir or RESULTS / name).resolve()
+    merged = {**rep.parameters, **(params or {}), "results_dir": str(want_dir)}
     nb = json.loads(nb_path.read_text())
     check_parameters(nb, merged, str(nb_path))
+    out_dir = new_run_folder(want_dir)
+    merged["results_dir"] = str(out_dir)
+    if out_dir != want_dir:
+        print(f"[reproduce] {want_dir} holds a previous result (kept); this run goes to {out_dir}",
+              file=sys.stderr)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    metrics_path = out_dir / "metrics.json"
+    stand_in = bool(merged.get("dataset_stand_in", False))
     if stand_in:
         print(f"[reproduce] WARNING: {name} runs on a SYNTHETIC STAND-IN of {rep.dataset or 'its data set'}; "
               "its numbers test the code, not the paper's claim.", file=sys.stderr)
@@ -419,6 +479,21 @@ def run(name: str, params: dict | None = None, out_dir: Path | str | None = None
     return record
 
 
+def new_run_folder(want: Path) -> Path:
+    """``want`` when it does not exist or is an empty folder; otherwise a new sibling
+    ``<want>-<UTC time>[-n]`` (a previous run's files are never deleted or overwritten). A path that
+    is a file is an error."""
+    if want.exists() and not want.is_dir():
+        raise ValueError(f"--out {want} is a file; give a folder (it is created if missing)")
+    if not want.exists() or not any(want.iterdir()):
+        return want
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    cand, n = want.with_name(f"{want.name}-{stamp}"), 2
+    while cand.exists():
+        cand, n = want.with_name(f"{want.name}-{stamp}-{n}"), n + 1
+    return cand
+
+
 # ------------------------------------------------------------------ reading results back
 def recorded_results(results: Path | None = None, recorded: Path | None = None) -> dict:
     """Latest known result per reproduction: ``results/NAME/run.json`` when present, else the
@@ -434,6 +509,11 @@ def recorded_results(results: Path | None = None, recorded: Path | None = None) 
             except ValueError:
                 continue
             if isinstance(rec, dict) and "name" in rec and "metrics" in rec:
+                old = out.get(rec["name"])
+                # several runs of one reproduction (a rerun never overwrites the last): the newest wins
+                if (old is not None and old["source"] == source
+                        and str(old.get("started_utc") or "") > str(rec.get("started_utc") or "")):
+                    continue
                 out[rec["name"]] = {**rec, "source": source, "path": str(p)}
     return out
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import checks
 from ..backend import rng as _rng, to_device, xp_of
 from ..spikes import SpikeTrains
 from .backward import backward as dense_backward
@@ -41,9 +42,13 @@ __all__ = ["gather_patches", "fold_patches", "ConvLIF"]
 
 
 def _check_map(input_shape):
-    if len(input_shape) != 3 or any(int(s) < 1 for s in input_shape):
-        raise ValueError(f"input_shape must be (height, width, channels) with positive sizes; got {input_shape}")
-    return tuple(int(s) for s in input_shape)
+    try:
+        ok = len(input_shape) == 3
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ValueError(f"input_shape must be (height, width, channels); got {input_shape!r}")
+    return tuple(checks.integer(f"input_shape[{i}]", v, 1) for i, v in enumerate(input_shape))
 
 
 def gather_patches(a, input_shape, kernel_size):
@@ -88,20 +93,23 @@ class ConvLIF:
         self.input_shape = _check_map(input_shape)
         H, W, C = self.input_shape
         ks = (kernel_size, kernel_size) if np.isscalar(kernel_size) else tuple(kernel_size)
-        if len(ks) != 2 or min(ks) < 1:
+        if len(ks) != 2:
             raise ValueError(f"kernel_size must be an int or (fx, fy) >= 1; got {kernel_size}")
+        ks = tuple(checks.integer("kernel_size", k, 1) for k in ks)
         if ks[0] > H or ks[1] > W:
             raise ValueError(f"kernel_size {ks} is larger than the input map {(H, W)}; a valid convolution "
                              "needs kernel <= input (use a smaller kernel or drop a pooling layer)")
-        if int(channels) < 1:
-            raise ValueError(f"channels (output feature maps) must be >= 1; got {channels}")
+        channels = checks.integer("channels", channels, 1, "It is the number of output feature maps.")
+        dtype = checks.float_dtype("dtype", dtype)
         (self.tau_s, self.theta, self.delta_theta, self.max_spikes, self.t_max,
          self.dt) = check_neuron(tau_s, theta, delta_theta, max_spikes, t_max, dt)
         self.kernel_size, self.channels = ks, int(channels)
         self.output_shape = (H - ks[0] + 1, W - ks[1] + 1, self.channels)
         self.n_positions = self.output_shape[0] * self.output_shape[1]
         self.n_in, self.n_out = H * W * C, self.n_positions * self.channels
-        w = _rng(seed).uniform(init[0], init[1], size=(self.channels, ks[0], ks[1], C))
+        from .layers import _check_init
+        lo, hi = _check_init(init)
+        w = _rng(seed).uniform(lo, hi, size=(self.channels, ks[0], ks[1], C))
         check_exp_range(None, self.tau_s, dtype, t_max=self.t_max)
         self.params = {"weight": to_device(np.asarray(w, dtype=dtype))}
         self.grads = {"weight": xp_of(self.params["weight"]).zeros_like(self.params["weight"])}
@@ -112,19 +120,23 @@ class ConvLIF:
         self._batch = None
 
     def forward(self, spikes: SpikeTrains) -> SpikeTrains:
-        t = spikes.times if isinstance(spikes, SpikeTrains) else spikes
+        from .layers import _enter
+        t = _enter(spikes, self.n_in, f"ConvLIF{self.input_shape}", self.input_shape)
         if t.ndim != 3 or t.shape[1] != self.n_in:
             raise ValueError(f"spikes.times must be [batch, {self.n_in}, slots] for input_shape "
                              f"{self.input_shape}; got {tuple(t.shape)}")
+        if t.shape[0] < 1:
+            raise ValueError(f"ConvLIF: the input spikes are an empty batch (shape {tuple(t.shape)})")
         B = t.shape[0]
         cols = gather_patches(t, self.input_shape, self.kernel_size)          # [B*P, K, S_in]
         w = self.params["weight"].reshape(self.channels, -1)                  # [C_out, K]
         trusted = getattr(spikes, "_bats_checked", False)      # made by a BATS layer: already valid
         self.last = simulate(w, cols, self.tau_s, self.theta, self.delta_theta, self.max_spikes,
-                             self.t_max, self.dt, check=not trusted)
+                             self.t_max, self.dt, check=not trusted, name="input spikes (patches)")
         self._batch = B
         to_map = lambda a: a.reshape(B, self.n_out, *a.shape[2:])           # [B*P, C_out] -> [B, P*C_out]
-        out = SpikeTrains(to_map(self.last.times), to_map(self.last.counts), to_map(self.last.overflow))
+        out = SpikeTrains(to_map(self.last.times), to_map(self.last.counts), to_map(self.last.overflow),
+                          self.output_shape)
         self.continuous = None if self.dt is None else SpikeTrains(to_map(self.last.t_cont), out.counts)
         out._bats_checked = True
         return out
@@ -133,7 +145,7 @@ class ConvLIF:
 
     def backward(self, grad_out):
         if self.last is None:
-            raise RuntimeError("ConvLIF.backward called before forward")
+            raise RuntimeError("ConvLIF.backward called before forward: run forward on the batch first")
         B = self._batch
         S = self.last.times.shape[2]
         if grad_out.ndim != 3 or tuple(grad_out.shape) != (B, self.n_out, S):

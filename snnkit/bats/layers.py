@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import checks
 from ..backend import get_xp, xp_of
 from ..datasets.encoders import latency
 from ..nn.init import uniform
 from ..nn.sequential import Sequential
 from ..spikes import SpikeTrains
 from .backward import backward as _backward
-from .neuron import check_exp_range, check_neuron, check_times
+from .neuron import check_exp_range, check_neuron
 from .simulate import simulate
 
 __all__ = ["LIFDense", "SpikeInput", "Network", "latency_encoder", "mark_checked"]
@@ -40,22 +41,51 @@ def _is_checked(spikes) -> bool:
     return getattr(spikes, "_bats_checked", False)
 
 
+def _enter(spikes, n_in, layer, map_shape=None):
+    """Where trains enter a layer: the times array, after checking the SpikeTrains invariant
+    (counts == finite slots, no NaN or negative times, sorted; see ``snnkit.spikes``) for trains
+    that no BATS layer produced, and the feature-map layout where the trains say which map they hold."""
+    if isinstance(spikes, SpikeTrains):
+        if not _is_checked(spikes):
+            spikes.validate("input spikes")
+        if map_shape is not None and spikes.map_shape is not None:
+            got = tuple(int(v) for v in spikes.map_shape)
+            if got != tuple(map_shape):
+                hint = ""
+                if sorted(got) == sorted(map_shape) and got[0] == map_shape[2]:
+                    hint = (" They look channels-first: images must be channels-last [B, H, W, C] before the "
+                            "encoder (x.transpose(0, 2, 3, 1)).")
+                raise ValueError(f"{layer}: the input spikes hold a {got} (height, width, channels) map, the layer "
+                                 f"was built for input_shape {tuple(map_shape)}.{hint}")
+        return spikes.times
+    if getattr(spikes, "ndim", None) is None:
+        raise TypeError(f"{layer} takes SpikeTrains (e.g. snnkit.datasets.latency(x)) or a times array "
+                        f"[batch, {n_in}, slots]; got {type(spikes).__name__}")
+    return spikes
+
+
 class LIFDense:
     def __init__(self, n_in, n_out, tau_s, theta, delta_theta=None, max_spikes=1, t_max=float("inf"),
                  dt=None, init=(-1.0, 1.0), seed=None, dtype=np.float32, weight=None):
         (self.tau_s, self.theta, self.delta_theta, self.max_spikes, self.t_max,
          self.dt) = check_neuron(tau_s, theta, delta_theta, max_spikes, t_max, dt)
-        if int(n_in) < 1 or int(n_out) < 1:
-            raise ValueError(f"n_in and n_out must be >= 1; got n_in={n_in}, n_out={n_out}")
-        self.n_in, self.n_out = int(n_in), int(n_out)
+        self.n_in = checks.integer("n_in", n_in, 1)
+        self.n_out = checks.integer("n_out", n_out, 1)
+        dtype = checks.float_dtype("dtype", dtype)
         if weight is None:
-            weight = uniform((self.n_out, self.n_in), init[0], init[1], seed=seed, dtype=dtype)
+            lo, hi = _check_init(init)
+            weight = uniform((self.n_out, self.n_in), lo, hi, seed=seed, dtype=dtype)
         else:
-            weight = get_xp().asarray(weight, dtype=dtype)
+            weight = get_xp().asarray(checks.real_array("weight", weight), dtype=dtype)
             if weight.shape != (self.n_out, self.n_in):
                 raise ValueError(f"weight must have shape ({self.n_out}, {self.n_in}) = (n_out, n_in); "
                                  f"got {tuple(weight.shape)}")
+            if not checks.all_finite(weight):
+                raise ValueError("weight contains NaN or Inf; a neuron with such a weight never fires.")
         check_exp_range(None, self.tau_s, weight.dtype, t_max=self.t_max)
+        checks.allocation(self.n_out * self.max_spikes * weight.dtype.itemsize * 3,
+                          f"one sample's output of LIFDense ({self.n_out} neurons x max_spikes={self.max_spikes})",
+                          "Lower max_spikes (extra spikes are counted in overflow, not stored).")
         self.params = {"weight": weight}
         self.grads = {"weight": xp_of(weight).zeros_like(weight)}
         self.need_input_grad = True
@@ -63,20 +93,19 @@ class LIFDense:
 
     def forward(self, spikes) -> SpikeTrains:
         w = self.params["weight"]
+        times = _enter(spikes, self.n_in, "LIFDense")
         # Trains made by a BATS layer (or SpikeInput, or marked by ``mark_checked``) are valid by
         # construction: skipping their value check saves a device sync per layer.
-        times = check_times(spikes, self.n_in, "input spikes", values=not _is_checked(spikes))
-        if not _is_checked(spikes):
-            check_exp_range(times, self.tau_s, w.dtype, "input spikes", self.t_max)
         self.last = simulate(w, xp_of(w).asarray(times, dtype=w.dtype), self.tau_s, self.theta,
-                             self.delta_theta, self.max_spikes, self.t_max, self.dt, check=False)
+                             self.delta_theta, self.max_spikes, self.t_max, self.dt,
+                             check=not _is_checked(spikes), name="input spikes")
         return mark_checked(self.last.spikes)
 
     __call__ = forward
 
     def backward(self, grad_times):
         if self.last is None:
-            raise RuntimeError("LIFDense.backward called before forward")
+            raise RuntimeError("LIFDense.backward called before forward: run forward on the batch first")
         w = self.params["weight"]
         dw, dx = _backward(w, self.last, grad_times, self.tau_s, self.theta, self.delta_theta,
                            need_input_grad=self.need_input_grad)
@@ -89,25 +118,43 @@ class LIFDense:
                 f"delta_theta={self.delta_theta:g}, max_spikes={self.max_spikes}, t_max={self.t_max:g}{dt})")
 
 
+def _check_init(init):
+    """``init = (low, high)`` of the uniform initial weights: finite, low < high."""
+    try:
+        lo, hi = init
+    except (TypeError, ValueError):
+        raise TypeError(f"init must be a pair (low, high) of the uniform initial weights; got {init!r}") from None
+    lo, hi = checks.number("init[0] (low)", lo), checks.number("init[1] (high)", hi)
+    if not lo < hi:
+        raise ValueError(f"init = {init!r}: low must be < high (the range of the uniform initial weights)")
+    return lo, hi
+
+
 class SpikeInput:
     """First layer: validates the input trains and puts them on the backend in ``dtype``."""
 
     def __init__(self, n_in, dtype=np.float32):
-        self.n_in, self.dtype = int(n_in), dtype
+        self.n_in, self.dtype = checks.integer("n_in", n_in, 1), checks.float_dtype("dtype", dtype)
         self.params, self.grads = {}, {}
 
     def forward(self, spikes) -> SpikeTrains:
         if not isinstance(spikes, SpikeTrains):
-            raise ValueError(f"SpikeInput expects SpikeTrains (e.g. snnkit.datasets.latency(x)); "
-                             f"got {type(spikes).__name__}")
+            raise TypeError(f"SpikeInput expects SpikeTrains (e.g. snnkit.datasets.latency(x)); "
+                            f"got {type(spikes).__name__}")
         xp = get_xp()
         # Validate where the data lives: host (NumPy) trains are checked before the upload, which
         # costs no device sync; the layers after this one then trust the trains.
-        t = check_times(spikes.times, self.n_in, "input spikes", values=not _is_checked(spikes))
+        t = _enter(spikes, self.n_in, "SpikeInput")
+        if t.ndim != 3 or t.shape[1] != self.n_in:
+            raise ValueError(f"SpikeInput({self.n_in}): input spikes must be [batch, {self.n_in}, slots]; got "
+                             f"shape {tuple(t.shape)}")
+        if t.shape[0] < 1 or t.shape[2] < 1:
+            raise ValueError(f"SpikeInput: the input spikes have shape {tuple(t.shape)}: an empty batch or no "
+                             "slots; pass at least one sample with one slot")
         t = xp.asarray(t, dtype=self.dtype)
         counts = xp.asarray(spikes.counts, dtype=xp.int32)
         over = None if spikes.overflow is None else xp.asarray(spikes.overflow, dtype=xp.int32)
-        return mark_checked(SpikeTrains(t, counts, over))
+        return mark_checked(SpikeTrains(t, counts, over, spikes.map_shape))
 
     __call__ = forward
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import checks
 from ..backend import is_cupy_array, xp_of
 from ..spikes import SpikeTrains
 
@@ -38,19 +39,20 @@ __all__ = ["TTFSCrossEntropy", "SpikeCountLoss", "predict_first", "predict_count
 def _check(out, labels):
     """Checks ``out`` and ``labels``; returns ``xp, labels (int64, on out's device), B, C``.
 
-    The range check runs where the labels live: on the host for NumPy labels (the Trainer and the
-    benchmark draw them from NumPy data: free), else one fused reduction (one device sync)."""
+    The labels go through :func:`snnkit.checks.labels`, the one label check of every loss; its range
+    check runs where the labels live: on the host for NumPy labels (the Trainer and the benchmark
+    draw them from NumPy data: free), else one fused reduction (one device sync)."""
     if not isinstance(out, SpikeTrains):
-        raise ValueError(f"the loss expects the network's output SpikeTrains; got {type(out).__name__}")
+        raise TypeError(f"the loss expects the network's output SpikeTrains; got {type(out).__name__}")
     xp = xp_of(out.times)
+    if getattr(out.times, "ndim", 0) != 3:
+        raise ValueError(f"out.times must be [batch, neurons, slots]; got shape {tuple(out.times.shape)}")
     B, C = out.times.shape[:2]
-    if tuple(getattr(labels, "shape", np.shape(labels))) != (B,):
-        raise ValueError(f"labels must have shape ({B},) for a batch of {B}; "
-                         f"got {tuple(getattr(labels, 'shape', np.shape(labels)))}")
-    lx = np if isinstance(labels, (np.ndarray, list, tuple)) else xp_of(labels)
-    if B and bool(((lx.asarray(labels) < 0) | (lx.asarray(labels) >= C)).any()):
-        raise ValueError(f"labels must lie in [0, {C}) (one output neuron per class)")
-    return xp, xp.asarray(labels).astype(xp.int64, copy=False), B, C
+    if B < 1 or C < 1:
+        raise ValueError(f"the loss needs a batch of at least one sample and one output neuron; got out.times "
+                         f"of shape {tuple(out.times.shape)}")
+    y = checks.labels(labels, B, C)
+    return xp, xp.asarray(y), B, C
 
 
 def predict_first(out: SpikeTrains):
@@ -71,10 +73,9 @@ def predict_count(out: SpikeTrains):
 
 class TTFSCrossEntropy:
     def __init__(self, tau_loss=0.005, t_silent=None):
-        if not tau_loss > 0:
-            raise ValueError(f"tau_loss must be > 0 (the softmax temperature, in time units); got {tau_loss}")
-        self.tau_loss = float(tau_loss)
-        self.t_silent = t_silent
+        self.tau_loss = checks.positive("tau_loss", tau_loss, "It is the softmax temperature, in time units.")
+        self.t_silent = None if t_silent is None else checks.number(
+            "t_silent", t_silent, "It is the time a silent neuron counts as firing at (None: after the latest).")
 
     def __call__(self, out: SpikeTrains, labels):
         xp, labels, B, C = _check(out, labels)
@@ -107,10 +108,8 @@ class TTFSCrossEntropy:
 
 class SpikeCountLoss:
     def __init__(self, target_true=15, target_false=3):
-        if target_true < 0 or target_false < 0:
-            raise ValueError(f"spike-count targets must be >= 0; got target_true={target_true}, "
-                             f"target_false={target_false}")
-        self.target_true, self.target_false = float(target_true), float(target_false)
+        self.target_true = checks.nonnegative("target_true", target_true, "It is a number of spikes.")
+        self.target_false = checks.nonnegative("target_false", target_false, "It is a number of spikes.")
 
     def __call__(self, out: SpikeTrains, labels):
         value, grad = self.value_and_grad(out, labels)

@@ -37,6 +37,7 @@ import math
 
 import numpy as np
 
+from .. import checks
 from ..backend import xp_of
 from ..spikes import SpikeTrains
 
@@ -49,37 +50,35 @@ X_GUARD = 1e-4
 
 
 def check_neuron(tau_s, theta, delta_theta, max_spikes, t_max, dt):
-    """Validate the neuron settings; return them as Python scalars (delta_theta defaults to theta)."""
-    def positive(name, v, fix):
-        try:
-            v = float(v)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a number; got {v!r}") from None
-        if not (v > 0) or math.isnan(v):
-            raise ValueError(f"{name} must be > 0 (got {v}); {fix}")
-        return v
+    """Validate the neuron settings; return them as Python scalars (delta_theta defaults to theta).
 
-    tau_s = positive("tau_s", tau_s, "it is the synaptic time constant in the units of the spike times")
-    theta = positive("theta", theta, "the threshold must be positive")
-    delta_theta = theta if delta_theta is None else positive(
-        "delta_theta", delta_theta, "the reset must lower u; use delta_theta=theta for the paper's setting")
-    if isinstance(max_spikes, bool) or int(max_spikes) != max_spikes or int(max_spikes) < 1:
-        raise ValueError(f"max_spikes must be an integer >= 1 (slots per neuron); got {max_spikes!r}")
-    t_max = positive("t_max", t_max, "use t_max=float('inf') for no limit")
+    tau_s, theta, delta_theta and dt must be finite and > 0 (an infinite threshold or time constant
+    silences every neuron); t_max > 0 may be +inf (no limit); dt < t_max (a grid step as long as
+    the window puts every spike past it); max_spikes an integer >= 1."""
+    tau_s = checks.positive("tau_s", tau_s, "It is the synaptic time constant in the units of the spike times.")
+    theta = checks.positive("theta", theta, "The threshold must be a positive, finite number.")
+    delta_theta = theta if delta_theta is None else checks.positive(
+        "delta_theta", delta_theta, "The reset must lower u; use delta_theta=theta for the paper's setting.")
+    max_spikes = checks.integer("max_spikes", max_spikes, 1, "It is the number of spike slots per neuron.")
+    t_max = checks.positive("t_max", t_max, "Use t_max=float('inf') for no limit.", allow_inf=True)
     if dt is not None:
-        dt = positive("dt", dt, "use dt=None for continuous time")
-    return tau_s, theta, delta_theta, int(max_spikes), t_max, dt
+        dt = checks.positive("dt", dt, "Use dt=None for continuous time.")
+        if dt >= t_max:
+            raise ValueError(f"dt = {dt:g} is not shorter than t_max = {t_max:g}: every spike would be rounded up "
+                             "to a grid time past t_max and the layer could never fire. Use dt much smaller than "
+                             "t_max (or dt=None for continuous time).")
+    return tau_s, theta, delta_theta, max_spikes, t_max, dt
 
 
 def check_times(in_times, n_in, name="in_times", values=True):
     """``in_times`` (array [B, N_in, S] or SpikeTrains) -> array; ValueError naming the problem.
 
-    The value checks (NaN, -inf, sorted slots) are one fused reduction (one device sync on a GPU);
-    ``values=False`` keeps only the shape checks."""
+    Spike times are >= 0 (the trial starts at 0) or +inf (no spike), sorted along the slot axis.
+    The value checks (NaN, negative or -inf, sorted slots) are one fused reduction (one device sync
+    on a GPU); ``values=False`` keeps only the shape and dtype checks."""
     if isinstance(in_times, SpikeTrains):
         in_times = in_times.times
-    xp = xp_of(in_times)
-    t = xp.asarray(in_times)
+    t = checks.real_array(name, in_times)
     if t.ndim != 3:
         raise ValueError(f"{name} must be [batch, n_in, slots] with +inf padding; got shape {tuple(t.shape)}. "
                          "For one spike per input use times[:, :, None].")
@@ -88,16 +87,20 @@ def check_times(in_times, n_in, name="in_times", values=True):
                          f"(weight is [n_out, n_in]); got {name}.shape={tuple(t.shape)}")
     if t.shape[2] < 1:
         raise ValueError(f"{name} needs at least one slot per input (got shape {tuple(t.shape)})")
+    if t.shape[0] < 1:
+        raise ValueError(f"{name} is an empty batch (shape {tuple(t.shape)}); pass at least one sample")
     if not values:
         return t
-    bad = xp.isnan(t) | (t == -xp.inf)
+    xp = xp_of(t)
+    bad = xp.isnan(t) | (t < 0)
     if t.shape[2] > 1:
         bad[:, :, 1:] |= t[:, :, 1:] < t[:, :, :-1]
     if bool(bad.any()):
         if bool(xp.isnan(t).any()):
             raise ValueError(f"{name} contains NaN; mark 'no spike' with +inf")
-        if bool((t == -xp.inf).any()):
-            raise ValueError(f"{name} contains -inf; spike times must be finite or +inf (no spike)")
+        if bool((t < 0).any()):
+            raise ValueError(f"{name} contains negative times (or -inf); spike times are >= 0 (the trial starts "
+                             "at 0) or +inf for 'no spike'. Shift the times so that the earliest is >= 0.")
         raise ValueError(f"{name} must be sorted along the slot axis (+inf last); use xp.sort({name}, axis=2)")
     return t
 
@@ -111,7 +114,7 @@ def check_exp_range(in_times, tau_s, dtype, name="in_times", t_max=float("inf"))
     """ValueError when a spike time that matters (finite, <= t_max) is too many tau_s for
     ``dtype``. ``in_times=None`` checks t_max alone (free: layers do it when built); otherwise one
     device sync on a GPU."""
-    limit = EXP_LIMIT[np.dtype(dtype)]
+    limit = EXP_LIMIT[checks.float_dtype("dtype", dtype)]
     if in_times is None:
         t_hi, what = t_max, "t_max"
     else:

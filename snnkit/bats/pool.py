@@ -29,9 +29,8 @@ __all__ = ["merge_pool", "merge_pool_backward", "SpikePool2d"]
 
 
 def _check_shape(input_shape):
-    if len(input_shape) != 3 or any(int(s) < 1 for s in input_shape):
-        raise ValueError(f"input_shape must be (height, width, channels) with positive sizes; got {input_shape}")
-    H, W, C = (int(s) for s in input_shape)
+    from .conv import _check_map
+    H, W, C = _check_map(input_shape)
     if H % 2 or W % 2:
         raise ValueError(f"input_shape {input_shape}: 2x2 pooling needs an even height and width (nothing "
                          "is cropped silently); change the previous layer's size or kernel so they are even.")
@@ -59,10 +58,15 @@ def merge_pool(spikes: SpikeTrains, input_shape):
     the window's concatenated 4*S input slots that it came from (needed by the backward).
     """
     H, W, C = _check_shape(input_shape)
+    if not isinstance(spikes, SpikeTrains):
+        raise TypeError(f"merge_pool takes SpikeTrains; got {type(spikes).__name__}")
     t = spikes.times
     if t.ndim != 3 or t.shape[1] != H * W * C:
         raise ValueError(f"spikes.times must be [batch, {H * W * C}, slots] for input_shape {tuple(input_shape)}; "
                          f"got {tuple(t.shape)}")
+    if t.shape[0] < 1 or t.shape[2] < 1:
+        raise ValueError(f"spikes.times has shape {tuple(t.shape)}: an empty batch or no slots; pass at least one "
+                         "sample with one slot")
     xp = xp_of(t)
     cat = _windows(t, H, W, C)
     # stable sort: +inf padding goes last, equal times keep a fixed (window-order) tie break
@@ -75,7 +79,7 @@ def merge_pool(spikes: SpikeTrains, input_shape):
     if spikes.overflow is not None:
         overflow = spikes.overflow.reshape(t.shape[0], H // 2, 2, W // 2, 2, C).sum(axis=(2, 4))
         overflow = overflow.reshape(t.shape[0], -1).astype(xp.int32)
-    out = SpikeTrains(xp.ascontiguousarray(merged[:, :, :keep]), counts, overflow)
+    out = SpikeTrains(xp.ascontiguousarray(merged[:, :, :keep]), counts, overflow, (H // 2, W // 2, C))
     return out, order
 
 
@@ -112,6 +116,11 @@ class SpikePool2d:
         self._out_times = None
 
     def forward(self, spikes: SpikeTrains) -> SpikeTrains:
+        from .layers import _enter
+        if not isinstance(spikes, SpikeTrains):
+            raise TypeError(f"SpikePool2d takes SpikeTrains (its counts say how many slots are real); "
+                            f"got {type(spikes).__name__}")
+        _enter(spikes, self.n_in, f"SpikePool2d{self.input_shape}", self.input_shape)   # counts == finite slots
         out, order = merge_pool(spikes, self.input_shape)
         self._order, self._in_slots, self._out_times = order, spikes.times.shape[2], out.times
         out._bats_checked = getattr(spikes, "_bats_checked", False)   # merging keeps trains valid
@@ -121,7 +130,7 @@ class SpikePool2d:
 
     def backward(self, grad_out):
         if self._order is None:
-            raise RuntimeError("SpikePool2d.backward called before forward")
+            raise RuntimeError("SpikePool2d.backward called before forward: run forward on the batch first")
         if tuple(grad_out.shape) != tuple(self._out_times.shape):
             raise ValueError(f"grad_out must have the forward output's shape {tuple(self._out_times.shape)}; "
                              f"got {tuple(grad_out.shape)}")

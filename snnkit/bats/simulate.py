@@ -22,10 +22,13 @@ gather them per event, instead of materializing a [B, N_out, events] weight tens
 """
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
+from .. import checks
 from ..backend import is_cupy_array, xp_of
 from ..spikes import SpikeTrains
 from .neuron import check_exp_range, check_neuron, check_times, grid_up
@@ -50,7 +53,7 @@ class Simulation:
         return SpikeTrains(self.times, self.counts, self.overflow)
 
 
-def sort_events(in_times, tau_s, dt=None):
+def sort_events(in_times, tau_s, dt=None, used=None):
     """All input spikes of each sample in time order.
 
     Returns ``ev_t, ev_i, ev_a, ev_b, used``: [B, K] arrays of times (+inf padded), input index,
@@ -59,7 +62,8 @@ def sort_events(in_times, tau_s, dt=None):
     events (the kernel stops at the first +inf, and no device-to-host sync is needed for K)."""
     xp = xp_of(in_times)
     B, n_in, s_in = in_times.shape
-    used = grid_up(in_times, dt) if dt is not None else in_times
+    if used is None:                         # the rounded times, unless the caller already has them
+        used = grid_up(in_times, dt) if dt is not None else in_times
     flat = used.reshape(B, n_in * s_in)
     if xp is not np:
         return _sort_events_cuda(flat, s_in, tau_s) + (used,)
@@ -98,32 +102,74 @@ def _sort_events_cuda(flat, s_in, tau_s):
     return ev_t, ev_i, ev_a, ev_b
 
 
+# A neuron that fires this many times within one sample is not a model anyone trains: its weights
+# are orders of magnitude too large for its threshold. The event loop spends one pass per spike
+# (the k-th spike's time depends on every earlier reset, so there is no closed form for the count),
+# so weights of 1e7 would otherwise keep it busy for hours; it stops with an error instead.
+MAX_FIRINGS = 10_000
+
+
 def simulate(weight, in_times, tau_s, theta, delta_theta=None, max_spikes=1, t_max=float("inf"),
-             dt=None, check=True) -> Simulation:
+             dt=None, check=True, *, name="in_times") -> Simulation:
     """Exact spike times of a dense layer of BATS neurons (see the module docstring).
 
-    ``check=False`` skips the value checks of ``in_times`` (NaN, -inf, sorting), which cost a
-    device sync on the GPU; layers use it for trains that a BATS layer produced itself."""
+    ``check=False`` skips the value checks of ``in_times`` (NaN, negative times, sorting) and of
+    the weights (NaN/Inf), which cost a device sync on the GPU; layers use it for trains that a BATS
+    layer produced itself (the Trainer checks the weights every step). On NumPy the weights are
+    always checked. A neuron firing more than ``MAX_FIRINGS`` times in one sample is an error (the
+    weights are far too large for theta), as is an output that could not fit into memory. ``name``
+    is what the error messages call ``in_times`` (a layer says "input spikes")."""
     tau_s, theta, delta_theta, S, t_max, dt = check_neuron(tau_s, theta, delta_theta, max_spikes, t_max, dt)
-    xp = xp_of(weight)
     if getattr(weight, "ndim", 0) != 2:
         raise ValueError(f"weight must be a 2-d array [n_out, n_in]; got shape {getattr(weight, 'shape', None)}")
-    in_times = check_times(in_times, weight.shape[1], values=check)
+    xp = xp_of(weight)
+    dtype = weight.dtype
+    if dtype.kind == "c":
+        raise TypeError(f"weight is complex ({dtype}); BATS weights are real. Pass weight.real if that is meant.")
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"weight must be float32 or float64; got {dtype}. Cast it: weight.astype(np.float32)")
+    if weight.shape[0] < 1 or weight.shape[1] < 1:
+        raise ValueError(f"weight must have at least one output and one input; got shape {tuple(weight.shape)}")
+    in_times = check_times(in_times, weight.shape[1], name, values=check)
     if xp_of(in_times) is not xp:
         raise ValueError("weight and in_times live on different devices; move both with snnkit.backend.to_device")
-    dtype = weight.dtype
-    if dtype not in (np.float32, np.float64):
-        raise ValueError(f"weight must be float32 or float64; got {dtype}")
+    if (check or xp is np) and not checks.all_finite(weight):
+        raise ValueError("weight contains NaN or Inf; a neuron with such a weight never crosses threshold (it "
+                         "would be silenced without a word). Re-initialize the layer or lower the learning rate.")
+    B, N = in_times.shape[0], weight.shape[0]
+    checks.allocation(B * N * S * dtype.itemsize * (3 if dt is None else 4),
+                      f"the output of simulate (batch {B} x {N} neurons x max_spikes={S} slots, "
+                      f"{np.dtype(dtype).name})",
+                      "Lower max_spikes (slots per neuron; extra spikes are counted in overflow) or the batch.", xp)
     in_times = in_times.astype(dtype, copy=False)
-    if check:
-        check_exp_range(in_times, tau_s, dtype, t_max=t_max)
-    ev_t, ev_i, ev_a, ev_b, used = sort_events(in_times, tau_s, dt)
+    if dt is not None:
+        used = grid_up(in_times, dt)
+        if check:           # rounding moves spikes later: check the range of the times actually used
+            check_exp_range(used, tau_s, dtype, f"{name} (rounded up to the dt grid)", t_max)
+            _warn_if_rounded_out(in_times, used, t_max, dt)
+    else:
+        used = None
+        if check:
+            check_exp_range(in_times, tau_s, dtype, name, t_max=t_max)
+    ev_t, ev_i, ev_a, ev_b, used = sort_events(in_times, tau_s, dt, used)
     if is_cupy_array(weight):
         out = _simulate_cuda(weight, ev_t, ev_i, ev_a, ev_b, tau_s, theta, delta_theta, S, t_max, dt)
     else:
         out = _simulate_numpy(weight, ev_t, ev_i, ev_a, ev_b, tau_s, theta, delta_theta, S, t_max, dt)
     times, t_cont, x, counts, overflow = out
     return Simulation(times, counts, overflow, t_cont, x, used)
+
+
+def _warn_if_rounded_out(in_times, used, t_max, dt):
+    """A (legitimately odd) grid so coarse that rounding moved every input spike that lay within
+    t_max past it: the layer cannot fire. Say so instead of returning a silent layer."""
+    if not math.isfinite(t_max):
+        return
+    xp = xp_of(in_times)
+    before = xp.isfinite(in_times) & (in_times <= t_max)
+    if bool(before.any()) and not bool((before & (used <= t_max)).any()):
+        warnings.warn(f"dt = {dt:g}: rounding up to the grid moved every input spike past t_max = {t_max:g}, so "
+                      "no neuron can fire. Use a smaller dt (or a later t_max).", RuntimeWarning, stacklevel=3)
 
 
 def _simulate_numpy(weight, ev_t, ev_i, ev_a, ev_b, tau_s, theta, delta_theta, S, t_max, dt):
@@ -169,6 +215,13 @@ def _simulate_numpy(weight, ev_t, ev_i, ev_a, ev_b, tau_s, theta, delta_theta, S
                 ok &= td > last_d                               # one-step refractory on the grid
             if not ok.any():
                 break
+            if int(cnt.max()) >= MAX_FIRINGS:
+                b, n = np.unravel_index(int(np.argmax(cnt)), cnt.shape)
+                raise ValueError(
+                    f"neuron {n} of sample {b} fired more than MAX_FIRINGS = {MAX_FIRINGS} times (max_spikes = {S} "
+                    f"are stored, the rest counted as overflow): the weights are far too large for theta = {theta:g} "
+                    f"(largest |weight| = {float(np.abs(weight).max()):.3g}). Scale the weights down or raise theta; "
+                    "snnkit.bats.simulate.MAX_FIRINGS raises the cap.")
             store = ok & (cnt < S)
             slot = np.minimum(cnt, S - 1)
             times[rows[store], cols[store], slot[store]] = td[store]

@@ -28,8 +28,10 @@ import time
 
 import numpy as np
 
+from .. import checks
 from ..backend import to_numpy, xp_of
 from ..spikes import SpikeTrains
+from .neuron import check_neuron
 
 __all__ = ["build_network", "set_dt", "spike_stats", "latency_curve", "discretization_shift", "evaluate", "sweep", "columns",
            "falloff_dt"]
@@ -87,11 +89,13 @@ def set_dt(model, dt):
     dt can be run at another (the dt slider of notebook 05 does exactly that)."""
     if dt is not None and not (np.isfinite(dt) and dt > 0):
         raise ValueError(f"dt must be None (continuous time) or a positive time step; got {dt!r}")
+    layers = [layer for layer in model.layers if hasattr(layer, "dt") and hasattr(layer, "tau_s")]
+    for layer in layers:            # all checked before any is changed (dt < t_max, as at construction)
+        check_neuron(layer.tau_s, layer.theta, layer.delta_theta, layer.max_spikes, layer.t_max, dt)
     n = 0
-    for layer in model.layers:
-        if hasattr(layer, "dt") and hasattr(layer, "tau_s"):
-            layer.dt = None if dt is None else float(dt)
-            n += 1
+    for layer in layers:
+        layer.dt = None if dt is None else float(dt)
+        n += 1
     if n == 0:
         raise ValueError("model has no BATS layers (LIFDense / ConvLIF) whose dt could be set")
     return model
@@ -117,11 +121,7 @@ def latency_curve(out: SpikeTrains, labels, t_grid, target: int | None = None):
     the definition of the time-discretization study.
     """
     t = to_numpy(out.times)
-    labels = np.asarray(to_numpy(labels)).astype(np.int64)
-    if labels.shape != (t.shape[0],):
-        raise ValueError(f"labels must be [batch] = [{t.shape[0]}] integers; got shape {labels.shape}")
-    if labels.size and (labels.min() < 0 or labels.max() >= t.shape[1]):
-        raise ValueError(f"labels must index output neurons 0..{t.shape[1] - 1}")
+    labels = checks.labels(np.asarray(to_numpy(labels)), t.shape[0], t.shape[1])
     t_grid = np.asarray(t_grid, dtype=np.float64)
     lab = t[np.arange(len(labels)), labels]                   # [B, S]
     before = (lab[:, :, None] <= t_grid[None, None, :]).sum(axis=1)   # [B, G] (inf never counts)

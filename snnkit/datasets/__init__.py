@@ -15,9 +15,17 @@ REAL = ("mnist", "fashion_mnist", "emnist", "shd", "nmnist")
 def load(name: str, split: str = "train", **kwargs) -> Dataset:
     """Load a data set by name: digits, yinyang (embedded) or mnist, fashion_mnist, emnist, shd,
     nmnist (downloaded into the cache on first use)."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a data set name (a string), got {type(name).__name__} {name!r}")
+    if not isinstance(split, str):
+        raise TypeError(f"split must be a string such as 'train', got {type(split).__name__} {split!r}")
     key = name.lower().replace("-", "_")
     if key in EMBEDDED:
-        return EMBEDDED[key](split, **kwargs)
+        if kwargs:
+            raise ValueError(f"{name} is embedded and takes no options; got {sorted(kwargs)} (limit, n_steps, dt, "
+                             "stand_in, ... apply to the downloaded data sets). Slice the result instead: "
+                             "x[:n], y[:n].")
+        return EMBEDDED[key](split)
     if key in REAL:
         from . import real
         return real.load(key, split, **kwargs)

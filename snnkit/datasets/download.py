@@ -126,7 +126,12 @@ def verify(spec: RemoteFile, path: Path) -> Path:
                             "It is truncated or a different version; delete it and download it again.")
     sha, md5 = _digests(path)
     _check(spec, sha, md5, str(path))
-    _write_stamp(spec, path)
+    try:
+        _write_stamp(spec, path)
+    except OSError as e:       # read-only cache: the file is correct; it is hashed again on the next load
+        warnings.warn(f"{path} is correct, but its '.verified' stamp cannot be written ({e}); the file will be "
+                      "hashed again on every load. Make the cache folder writable to keep the stamp.",
+                      RuntimeWarning, stacklevel=2)
     return path
 
 
@@ -186,7 +191,15 @@ def fetch(spec: RemoteFile, subdir: str = "", timeout: float = 10.0, progress: b
     if offline():
         raise DatasetUnavailable(f"{spec.filename} is not in the cache and SNNKIT_OFFLINE is set. "
                                  + _manual_hint(spec, path))
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        writable = os.access(folder, os.W_OK)
+    except OSError:
+        writable = False
+    if not writable:
+        raise DatasetUnavailable(f"{spec.filename} is not in the cache, and the cache folder {folder} cannot be "
+                                 "written to download it (read-only). Set SNNKIT_DATA to a writable folder, or "
+                                 + _manual_hint(spec, path)[0].lower() + _manual_hint(spec, path)[1:])
     errors = []
     for url in spec.urls:
         try:

@@ -12,38 +12,61 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import get_xp
+from .. import checks
+from ..backend import get_xp, to_numpy
 from ..spikes import SpikeTrains
 
 
 def _features(x, name="x"):
-    x = np.asarray(x, dtype=np.float64) if not hasattr(x, "__cuda_array_interface__") else x
-    xp = get_xp() if hasattr(x, "__cuda_array_interface__") else np
+    """``x`` [B, ...] as [B, N] (images flattened; B = 0 gives an empty batch), checked to lie in [0, 1]."""
+    on_gpu = hasattr(x, "__cuda_array_interface__")
+    xp = get_xp() if on_gpu else np
+    x = checks.real_array(name, x, xp)
+    if x.ndim < 1:
+        raise ValueError(f"{name} must be a batch [B, features] (or [B, H, W, ...] images); got a scalar")
+    if not on_gpu or x.dtype.kind != "f":
+        x = x.astype(np.float64)           # the encodings are computed in float64, then cast
     if bool(xp.isnan(x).any()):
         raise ValueError(f"{name} contains NaN; encoders expect features in [0, 1].")
-    if bool((x < 0).any()) or bool((x > 1).any()):
+    if x.size and (bool((x < 0).any()) or bool((x > 1).any())):
         raise ValueError(f"{name} must lie in [0, 1] (got min {float(x.min())}, max {float(x.max())}); "
                          "scale it first, e.g. x / x.max().")
-    return x
+    return x.reshape(x.shape[0], int(np.prod(x.shape[1:], dtype=np.int64)))
+
+
+def _map_shape(x):
+    """(H, W, C) of an image batch [B, H, W] or [B, H, W, C] (None for flat features)."""
+    shape = tuple(getattr(x, "shape", np.shape(x)))
+    if len(shape) == 3:
+        return shape[1:] + (1,)
+    if len(shape) == 4:
+        return shape[1:]
+    return None
 
 
 def latency(x, t_max=0.1, dtype=np.float32, to_device=True) -> SpikeTrains:
     """One spike per feature at ``t_max * (1 - x)``; zero features stay silent.
     ``x`` is [B, N] (images are flattened)."""
-    if not t_max > 0:
-        raise ValueError(f"t_max must be > 0, got {t_max}")
-    x = np.asarray(_features(x)).reshape(len(x), -1)
+    t_max = checks.positive("t_max", t_max, "It is the latest spike time (x = 0+ fires at t_max).")
+    dtype = checks.float_dtype("dtype", dtype)
+    map_shape = _map_shape(x)
+    x = to_numpy(_features(x))
     t = np.where(x > 0, t_max * (1.0 - x), np.inf).astype(dtype)[:, :, None]
     counts = np.isfinite(t[:, :, 0]).astype(np.int32)
     if to_device:
         xp = get_xp()
-        return SpikeTrains(xp.asarray(t), xp.asarray(counts), xp.zeros_like(xp.asarray(counts)))
-    return SpikeTrains(t, counts, np.zeros_like(counts))
+        return SpikeTrains(xp.asarray(t), xp.asarray(counts), xp.zeros_like(xp.asarray(counts)), map_shape)
+    return SpikeTrains(t, counts, np.zeros_like(counts), map_shape)
 
 
 def log_latency(x, n_steps=100, tau=20.0, threshold=0.2, dtype=np.float32, return_dropped=False):
     """S3GD's encoding: a spike at step ``int(tau * ln(x / (x - threshold)))`` for x > threshold."""
-    x = np.asarray(_features(x)).reshape(len(x), -1)
+    n_steps = checks.integer("n_steps", n_steps, 1, "It is the number of time steps T.")
+    tau = checks.positive("tau", tau)
+    threshold = checks.in_range("threshold", threshold, 0, 1, hi_open=True,
+                                fix="Features at or below it stay silent; 1 or more would silence everything.")
+    dtype = checks.float_dtype("dtype", dtype)
+    x = to_numpy(_features(x))
     out = np.zeros((x.shape[0], n_steps, x.shape[1]), dtype=dtype)
     on = x > threshold
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -58,7 +81,10 @@ def log_latency(x, n_steps=100, tau=20.0, threshold=0.2, dtype=np.float32, retur
 
 def poisson(x, n_steps=100, max_prob=1.0, rng=None, dtype=np.float32):
     """Bernoulli spikes with probability ``x * max_prob`` at every step (rate coding)."""
-    x = np.asarray(_features(x)).reshape(len(x), -1)
+    n_steps = checks.integer("n_steps", n_steps, 1, "It is the number of time steps T.")
+    max_prob = checks.in_range("max_prob", max_prob, 0, 1, fix="It is the spike probability per step at x = 1.")
+    dtype = checks.float_dtype("dtype", dtype)
+    x = to_numpy(_features(x))
     r = rng if rng is not None else np.random.default_rng(0)
     out = (r.random((x.shape[0], n_steps, x.shape[1])) < (x * max_prob)[:, None, :]).astype(dtype)
     return get_xp().asarray(out)
@@ -66,8 +92,15 @@ def poisson(x, n_steps=100, max_prob=1.0, rng=None, dtype=np.float32):
 
 def direct(x, n_steps=2, time_major=False, dtype=np.float32):
     """The analog input fed at every step: [B, T, ...] (or [T, B, ...] with ``time_major``)."""
+    n_steps = checks.integer("n_steps", n_steps, 1, "It is the number of time steps T.")
+    dtype = checks.float_dtype("dtype", dtype)
     xp = get_xp()
-    x = xp.asarray(x, dtype=dtype)
+    x = checks.real_array("x", x, xp)
+    if x.ndim < 1:
+        raise ValueError("x must be a batch [B, ...]; got a scalar")
+    x = x.astype(dtype, copy=False)
+    if not checks.all_finite(x):
+        raise ValueError("x contains NaN or Inf; check the data")
     rep = xp.broadcast_to(x[:, None], (x.shape[0], n_steps) + x.shape[1:])
     if time_major:
         rep = xp.moveaxis(rep, 1, 0)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import checks
+
 
 class EventData:
     def __init__(self, offsets, times, channels, n_channels: int, n_steps: int, dt: float,
@@ -29,10 +31,9 @@ class EventData:
         if offsets[-1] != len(times) or len(times) != len(channels):
             raise ValueError(f"offsets end at {offsets[-1]} but there are {len(times)} times and "
                              f"{len(channels)} channels; they must agree")
-        if not (isinstance(n_steps, (int, np.integer)) and n_steps > 0):
-            raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
-        if not dt > 0:
-            raise ValueError(f"dt must be > 0 seconds, got {dt!r}")
+        n_steps = checks.integer("n_steps", n_steps, 1, "It is the number of time bins.")
+        dt = checks.positive("dt", dt, "It is the bin width in seconds.")
+        n_channels = checks.integer("n_channels", n_channels, 1)
         if mode not in ("binary", "count"):
             raise ValueError(f"mode must be 'binary' or 'count', got {mode!r}")
         if channels.size and (channels.min() < 0 or channels.max() >= n_channels):
@@ -103,7 +104,8 @@ class EventData:
     def rebin(self, n_steps: int | None = None, dt: float | None = None, mode: str | None = None) -> "EventData":
         """Same events, another window or step."""
         return EventData(self.offsets, self.times, self.channels, self.n_channels,
-                         n_steps or self.n_steps, dt or self.dt, mode or self.mode)
+                         self.n_steps if n_steps is None else n_steps, self.dt if dt is None else dt,
+                         mode or self.mode)
 
     def events(self, i: int):
         """(times s, channels) of sample ``i``."""

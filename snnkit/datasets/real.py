@@ -23,11 +23,13 @@ import gzip
 import os
 import shutil
 import sys
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from .. import checks
 from . import formats, standins
 from .download import RemoteFile, data_dir, fetch
 from .embedded import Dataset
@@ -147,6 +149,10 @@ def _gunzip_once(gz: Path) -> Path:
     if out.exists() and out.stat().st_mtime_ns >= gz.stat().st_mtime_ns:
         return out
     tmp = out.with_name(f"{out.name}.part-{os.getpid()}")
+    if not os.access(out.parent, os.W_OK):
+        raise ValueError(f"{gz} must be decompressed to {out} once, but {out.parent} is read-only. Decompress it "
+                         f"there by hand (gunzip -k {gz}) where you can write, or set SNNKIT_DATA to a writable "
+                         "folder holding the file.")
     try:
         with gzip.open(gz, "rb") as src, open(tmp, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
@@ -175,8 +181,14 @@ def _events(name, part):
               file=sys.stderr)
     arrays = formats.read_nmnist_zip(archive, merge_polarity=False)
     tmp = cache.with_name(f"{cache.stem}.part-{os.getpid()}.npz")
-    np.savez(tmp, offsets=arrays[0], times=arrays[1], channels=arrays[2], labels=arrays[3])
-    os.replace(tmp, cache)
+    try:
+        np.savez(tmp, offsets=arrays[0], times=arrays[1], channels=arrays[2], labels=arrays[3])
+        os.replace(tmp, cache)
+    except OSError as e:               # a read-only cache: the data are fine, only parsing again costs time
+        warnings.warn(f"could not write the parsed-events cache {cache} ({e}); {archive.name} will be parsed again "
+                      "on every load. Make the folder writable to keep the cache.", RuntimeWarning, stacklevel=2)
+        if tmp.exists():
+            tmp.unlink()
     return arrays
 
 
@@ -241,9 +253,13 @@ def load(name: str, split: str = "train", *, stand_in: bool = False, limit: int 
         raise ValueError(f"split must be one of {REAL_SPLITS}, got {split!r}")
     if stand_in not in (True, False):
         raise ValueError(f"stand_in must be True or False, got {stand_in!r}")
-    if limit is not None and not (isinstance(limit, (int, np.integer)) and limit > 0):
+    if limit is not None and not (isinstance(limit, (int, np.integer)) and not isinstance(limit, bool) and limit > 0):
         raise ValueError(f"limit must be a positive integer (or None for the whole split), got {limit!r}")
     event = name in EVENT_DEFAULTS
+    if n_steps is not None:
+        n_steps = checks.integer("n_steps", n_steps, 1, "It is the number of time bins (None: the default).")
+    if dt is not None:
+        dt = checks.positive("dt", dt, "It is the bin width in seconds (None: the default).")
     if not event and (n_steps is not None or dt is not None or merge_polarity is not True or mode != "binary"):
         raise ValueError(f"n_steps, dt, merge_polarity and mode apply to the event data sets (shd, nmnist), "
                          f"not to {name}")
@@ -288,7 +304,9 @@ def _event_data(name, arrays, n_steps, dt, merge_polarity, mode):
         ch, n_ch = (ch % pix, pix) if merge_polarity else (ch, 2 * pix)
     elif merge_polarity is not True:
         raise ValueError("merge_polarity applies to nmnist only (SHD has no polarity)")
-    return EventData(offsets, t, ch, n_ch, n_steps or d["n_steps"], dt or d["dt"], mode)
+    # ``is None``, not ``or``: n_steps=0 or dt=0 must be refused by EventData, not replaced by the defaults
+    return EventData(offsets, t, ch, n_ch, d["n_steps"] if n_steps is None else n_steps,
+                     d["dt"] if dt is None else dt, mode)
 
 
 def available(name: str) -> bool:

@@ -5,6 +5,7 @@ Softmax cross-entropy over a batch of B samples:
 """
 from __future__ import annotations
 
+from .. import checks
 from ..backend import xp_of
 
 
@@ -25,11 +26,11 @@ class SoftmaxCrossEntropy:
 
     def __call__(self, logits, labels):
         xp = xp_of(logits)
-        labels = xp.asarray(labels).astype(xp.int64)
-        if logits.ndim != 2 or labels.shape != (logits.shape[0],):
-            raise ValueError(f"logits must be [batch, classes] and labels [batch]; got {logits.shape} "
-                             f"and {labels.shape}")
-        B = logits.shape[0]
+        if getattr(logits, "ndim", 0) != 2 or logits.shape[0] < 1 or logits.shape[1] < 1:
+            raise ValueError(f"logits must be [batch, classes] with batch >= 1 and classes >= 1; got shape "
+                             f"{tuple(getattr(logits, 'shape', ()))}")
+        B, C = logits.shape
+        labels = xp.asarray(checks.labels(labels, B, C))   # integer, shape (B,), in [0, C)
         lp = log_softmax(logits)
         rows = xp.arange(B)
         loss = -lp[rows, labels].mean()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import checks
 from ..backend import to_numpy, xp_of
 
 
@@ -17,13 +18,18 @@ def _layers_of(model):
 
 
 class Optimizer:
+    slot_names: tuple = ()
+
     def __init__(self, model, lr: float):
-        if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr}")
+        self.lr = checks.positive("lr", lr, "It is the learning rate, e.g. 1e-3.")
+        self.initial_lr = self.lr           # ``lr`` may follow a schedule; this is what the run was built with
         self.layers = _layers_of(model)
-        self.lr = float(lr)
         self.t = 0
         self.state: dict = {}
+
+    def settings(self) -> dict:
+        """What defines this optimizer for an exact resume (type and hyperparameters, initial lr)."""
+        return {"type": type(self).__name__, "lr": self.initial_lr}
 
     def named_params(self):
         for i, layer in enumerate(self.layers):
@@ -45,9 +51,37 @@ class Optimizer:
             out[f"opt/{i}/{k}/{slot}"] = to_numpy(arr)
         return out
 
+    def check_state_dict(self, d: dict, where: str = "the state") -> None:
+        """ValueError naming the first entry of ``d`` that does not fit this optimizer and model (a
+        slot of another optimizer, e.g. Adam's m/v for SGD; a layer or parameter this model lacks; a
+        shape that differs). Nothing is assigned."""
+        for k in ("opt/t", "opt/lr"):
+            if k not in d:
+                raise ValueError(f"{where} has no '{k}': it was not written by snnkit's Trainer")
+        for key in d:
+            if not key.startswith("opt/") or key in ("opt/t", "opt/lr"):
+                continue
+            parts = key.split("/")
+            if len(parts) != 4 or not parts[1].isdigit():
+                raise ValueError(f"{where}: unexpected optimizer entry {key!r}")
+            _, i, k, slot = parts
+            if slot not in self.slot_names:
+                raise ValueError(f"{where} holds optimizer state '{slot}', which {type(self).__name__} does not have "
+                                 f"(its state: {list(self.slot_names) or 'none'}): it was written by another optimizer.")
+            i = int(i)
+            if i >= len(self.layers) or k not in getattr(self.layers[i], "params", {}):
+                raise ValueError(f"{where} holds optimizer state for parameter '{k}' of layer {i}, which this model "
+                                 "does not have; the architecture differs.")
+            p = self.layers[i].params[k]
+            if tuple(d[key].shape) != tuple(p.shape):
+                raise ValueError(f"{where}: optimizer state {key} has shape {tuple(d[key].shape)}, the parameter "
+                                 f"has {tuple(p.shape)}; the architecture differs.")
+
     def load_state_dict(self, d: dict) -> None:
+        self.check_state_dict(d)
         self.t = int(d["opt/t"])
         self.lr = float(d["opt/lr"])
+        self.state = {}
         for key in d:
             if key.count("/") == 3 and key.startswith("opt/"):
                 _, i, k, slot = key.split("/")
@@ -64,7 +98,10 @@ class SGD(Optimizer):
 
     def __init__(self, model, lr: float, momentum: float = 0.0):
         super().__init__(model, lr)
-        self.momentum = float(momentum)
+        self.momentum = checks.in_range("momentum", momentum, 0, 1, hi_open=True)
+
+    def settings(self) -> dict:
+        return {**super().settings(), "momentum": self.momentum}
 
     def _update(self, key, p, g):
         if self.momentum:
@@ -80,8 +117,16 @@ class Adam(Optimizer):
 
     def __init__(self, model, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8):
         super().__init__(model, lr)
-        self.b1, self.b2 = map(float, betas)
-        self.eps = float(eps)
+        try:
+            b1, b2 = betas
+        except (TypeError, ValueError):
+            raise TypeError(f"betas must be a pair (b1, b2), got {betas!r}") from None
+        self.b1 = checks.in_range("betas[0]", b1, 0, 1, hi_open=True)
+        self.b2 = checks.in_range("betas[1]", b2, 0, 1, hi_open=True)
+        self.eps = checks.positive("eps", eps)
+
+    def settings(self) -> dict:
+        return {**super().settings(), "betas": [self.b1, self.b2], "eps": self.eps}
 
     def _update(self, key, p, g):
         xp = xp_of(p)

@@ -20,11 +20,36 @@ history and the early-stopping state are all in the file.
 Checkpoints are ``np.savez`` files (no pickle) written to ``<path>.tmp`` and renamed, so an
 interrupted write never leaves a file that looks complete.
 
-NaN/Inf: after each step the loss and every gradient are checked (one ``isfinite`` per array; set
-``check_finite=False`` to skip). Only when a check fails does the trainer look for the culprit: it
-re-runs that batch's forward (loss failed) or backward (gradient failed) with each layer's method
-wrapped by a check, and names the first layer whose input was finite and whose result was not.
-Normal training pays nothing for this diagnosis.
+Resume rules (``fit(..., resume=True)`` or ``load(path)``). A checkpoint continues *the same run*,
+so what defines the run must match, and a mismatch is a :class:`CheckpointError` (a ValueError)
+raised before anything is assigned:
+
+* the file must exist (``resume=True``; ``resume="auto"`` starts from scratch when it does not,
+  and says so) and be a checkpoint written by this Trainer (a corrupt, truncated or foreign file
+  is named as such);
+* the model: exactly the same parameters and buffers (layer index, name, shape); a checkpoint of
+  a 1-layer network does not load into a 2-layer one, nor one with another readout size;
+* the optimizer: the same type and settings (lr it was built with, betas/eps, momentum); its
+  state (Adam's m and v, SGD's velocity) must be the optimizer's own. The *current* lr, which a
+  schedule may have changed, is part of the state and is restored;
+* the Trainer's ``seed`` (every random stream derives from it).
+
+To continue from a checkpoint's weights with other settings, start a new run from them:
+``trainer.load(path, weights_only=True)`` restores parameters and buffers only (checked the same
+way) and leaves the optimizer, counters and history fresh.
+
+NaN/Inf: every step checks the model input (after encoding), the loss and every gradient, and the
+parameters after the update (and once before the first step of ``fit``); ``check_finite=False``
+skips all of it. The checks of one kind are fused into one reduction (one device sync on a GPU).
+This covers the paths where a NaN never reaches the loss (a NaN weight or input silences a spiking
+neuron: the S3GD sparse backward and a BATS layer would otherwise train on at chance). Only when a
+check fails does the trainer look for the culprit: it re-runs that batch's forward (loss failed)
+or backward (gradient failed) with each layer's method wrapped by a check, and names the first
+layer whose input was finite and whose result was not. Normal training pays nothing for this
+diagnosis.
+
+Data: ``x`` and ``y`` of a split must have the same length (nothing is truncated) and hold at
+least one sample.
 """
 from __future__ import annotations
 
@@ -35,13 +60,18 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import checks
 from ..backend import to_numpy, xp_of, get_xp
 
-__all__ = ["Trainer", "NonFiniteError", "accuracy", "iterate_batches"]
+__all__ = ["Trainer", "NonFiniteError", "CheckpointError", "accuracy", "iterate_batches"]
 
 
 class NonFiniteError(FloatingPointError):
     """A loss or gradient became NaN/Inf; the message names the layer and the step."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is unreadable, foreign, or does not belong to this model / run."""
 
 
 def accuracy(pred, labels) -> float:
@@ -50,8 +80,7 @@ def accuracy(pred, labels) -> float:
 
 def iterate_batches(n: int, batch_size: int, seed: int | None = None, epoch: int = 0, shuffle=True):
     """Index arrays of consecutive batches; the permutation depends only on (seed, epoch)."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    batch_size = checks.integer("batch_size", batch_size, 1)
     order = np.random.default_rng([seed or 0, epoch]).permutation(n) if shuffle else np.arange(n)
     for start in range(0, n, batch_size):
         yield order[start:start + batch_size]
@@ -86,6 +115,35 @@ def _finite(obj) -> bool:
     return True
 
 
+def _all_finite(arrays) -> bool:
+    """True when every float array of ``arrays`` is free of NaN/Inf: one fused reduction per device
+    (one sync on a GPU, however many arrays)."""
+    flags = [xp_of(a).isfinite(a).all() for a in arrays
+             if getattr(a, "dtype", None) is not None and np.dtype(a.dtype).kind in "fc"]
+    if not flags:
+        return True
+    xp = xp_of(flags[0])
+    return bool(xp.stack(flags).all()) if xp is not np else all(bool(f) for f in flags)
+
+
+def _n_samples(data, what):
+    """len of a split (x, y) after checking that x and y have the same, non-zero length."""
+    try:
+        x, y = data
+    except (TypeError, ValueError):
+        raise TypeError(f"{what} must be a pair (x, y), e.g. tuple(load('digits', 'train'))") from None
+    try:
+        nx, ny = len(x), len(y)
+    except TypeError:
+        raise TypeError(f"{what}: x and y must be arrays (or an EventData) with a length") from None
+    if nx != ny:
+        raise ValueError(f"{what}: x has {nx} samples but y has {ny} labels; they must match one to one "
+                         "(nothing is truncated silently).")
+    if ny == 0:
+        raise ValueError(f"{what} is empty (0 samples); pass at least one sample.")
+    return ny
+
+
 class _Found(Exception):
     """Stops a diagnostic re-run at the first non-finite result."""
 
@@ -100,20 +158,27 @@ class Trainer:
                  lr_schedule=None, check_finite=True, eval_batch_size=None, min_delta=0.0,
                  checkpoint_every=None):
         self.model, self.loss, self.opt = model, loss, optimizer
-        self.batch_size = int(batch_size)
-        self.eval_batch_size = int(eval_batch_size or max(batch_size, 256))
+        for nm, obj in (("model", model), ("loss", loss)):
+            needs = ("forward", "backward", "layers") if nm == "model" else ("__call__", "predict")
+            missing = [a for a in needs if not hasattr(obj, a)]
+            if missing:
+                raise TypeError(f"{nm} lacks {missing} (see the module docstring of snnkit.nn.trainer)")
+        if not hasattr(optimizer, "step"):
+            raise TypeError(f"optimizer must be an snnkit.nn optimizer (SGD, Adam), got {type(optimizer).__name__}")
+        self.batch_size = checks.integer("batch_size", batch_size, 1)
+        self.eval_batch_size = checks.integer("eval_batch_size", eval_batch_size or max(self.batch_size, 256), 1)
         self.encode = encode
-        self.seed = int(seed)
+        self.seed = checks.integer("seed", seed, 0)
         self.checkpoint = Path(checkpoint) if checkpoint else None
         if checkpoint_every is not None and int(checkpoint_every) < 1:
             raise ValueError(f"checkpoint_every must be >= 1 (optimizer steps), got {checkpoint_every}")
         # also write the checkpoint after every n-th optimizer step (mid-epoch), not only per epoch
         self.checkpoint_every = int(checkpoint_every) if checkpoint_every else None
-        self.patience = patience
+        self.patience = None if patience is None else checks.integer("patience", patience, 1)
         if monitor not in ("val_acc", "val_loss"):
             raise ValueError("monitor must be 'val_acc' or 'val_loss'")
         self.monitor = monitor
-        self.min_delta = float(min_delta)   # an improvement smaller than this does not count
+        self.min_delta = checks.nonnegative("min_delta", min_delta)   # an improvement smaller than this does not count
         self.progress = progress
         self.lr_schedule = lr_schedule      # callable epoch -> lr, or None
         self.check_finite = check_finite
@@ -142,6 +207,10 @@ class Trainer:
         if hasattr(self.model, "train"):
             self.model.train()
         inp = self._input(x, self.epoch, batch_idx, True)
+        if self.check_finite and not _finite(inp):
+            raise NonFiniteError(f"the model input (the batch after encoding) contains NaN/Inf {self._where()}. "
+                                 "Check the data and the encoder (a NaN input can silence a spiking layer "
+                                 "instead of reaching the loss).")
         out = self.model.forward(inp)
         y_dev = xp_of(out if not hasattr(out, "times") else out.times).asarray(y)
         value, grad = self.loss(out, y_dev)
@@ -152,15 +221,28 @@ class Trainer:
             raise NonFiniteError(self._explain_grads(grad))
         self.opt.step()
         self.step_count += 1
+        if self.check_finite:
+            self._check_params("after the optimizer update of")
         return value, accuracy(self.loss.predict(out), y)
 
     # -- NaN/Inf diagnosis (runs only after a check failed) ------------------------------------
     def _grads_finite(self) -> bool:
-        for layer in self.model.layers:
-            for g in getattr(layer, "grads", {}).values():
-                if not bool(xp_of(g).isfinite(g).all()):
-                    return False
-        return True
+        return _all_finite([g for layer in self.model.layers for g in getattr(layer, "grads", {}).values()])
+
+    def _check_params(self, when):
+        """NonFiniteError naming every parameter with NaN/Inf (one fused check when all are finite)."""
+        params = [(i, layer, k, p) for i, layer in enumerate(self.model.layers)
+                  for k, p in getattr(layer, "params", {}).items()]
+        if _all_finite([p for *_, p in params]):
+            return
+        bad = [f"'{k}' of {_layer_name(i, layer)}" for i, layer, k, p in params if not _all_finite([p])]
+        if when == "before":
+            raise NonFiniteError(f"parameter {', '.join(bad)} contains NaN/Inf before training starts {self._where()} "
+                                 "(set by hand, a bad initialization or a loaded checkpoint). A NaN weight silences a "
+                                 "spiking neuron instead of reaching the loss; re-initialize the layer.")
+        raise NonFiniteError(f"parameter {', '.join(bad)} became NaN/Inf {when} step {self.step_count - 1} (epoch "
+                             f"{self.epoch}) although its gradients were finite: the update overflowed. Lower the "
+                             "learning rate.")
 
     def _trace(self, method, run):
         """Call ``run()`` with ``layer.<method>`` of every layer wrapped by a check; return
@@ -256,6 +338,7 @@ class Trainer:
 
     def evaluate(self, x, y):
         """(mean loss, accuracy) over a data set, batch by batch, in eval mode."""
+        _n_samples((x, y), "evaluate(x, y)")
         if hasattr(self.model, "eval"):
             self.model.eval()
         losses, correct = 0.0, 0
@@ -274,14 +357,31 @@ class Trainer:
     def fit(self, train, val=None, epochs=10, resume=False):
         """Train for ``epochs`` (total, counting epochs already done when resuming). A run stopped
         in the middle of an epoch (resumed from a ``checkpoint_every`` checkpoint, or ``fit`` called
-        again after an interruption) continues that epoch at the next batch."""
+        again after an interruption) continues that epoch at the next batch.
+
+        ``resume``: False (start from the model as it is), True (continue the run in ``checkpoint``;
+        an error when the file is missing or belongs to another run, see the module docstring) or
+        "auto" (continue when the file exists, else start from scratch, printing which)."""
+        n_train = _n_samples(train, "train")
+        if val is not None:
+            _n_samples(val, "val")
+        epochs = checks.integer("epochs", epochs, 0)
+        if resume not in (True, False, "auto"):
+            raise ValueError(f"resume must be True, False or 'auto', got {resume!r}")
         x_tr, y_tr = train
         if resume:
             if self.checkpoint is None:
-                raise ValueError("resume=True needs checkpoint=<path> in the Trainer")
+                raise ValueError("resume needs checkpoint=<path> in the Trainer")
             if self.checkpoint.exists():
                 self.load(self.checkpoint)
-        shape = (len(y_tr), self.batch_size)
+            elif resume is True:
+                raise CheckpointError(f"resume=True but there is no checkpoint at {self.checkpoint}; check the path, "
+                                      "or use resume='auto' to start from scratch when none exists.")
+            else:
+                print(f"[snnkit] resume='auto': no checkpoint at {self.checkpoint} yet; training from scratch")
+        if self.check_finite:
+            self._check_params("before")
+        shape = (n_train, self.batch_size)
         if self.batch_in_epoch and self._data_shape is not None and tuple(self._data_shape) != shape:
             raise ValueError(
                 f"the run stopped in the middle of epoch {self.epoch} with {self._data_shape[0]} training samples "
@@ -351,7 +451,9 @@ class Trainer:
                 "data_shape": list(self._data_shape) if self._data_shape else None,
                 "best": None if self.best is None else float(self.best),
                 "best_epoch": self.best_epoch, "stopped_early": self.stopped_early,
-                "history": self.history, "seed": self.seed}
+                "history": self.history, "seed": self.seed,
+                "optimizer": self.opt.settings() if hasattr(self.opt, "settings") else None,
+                "format": "snnkit.Trainer/1"}
         d["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         return d
 
@@ -366,27 +468,124 @@ class Trainer:
         os.replace(tmp, path)
         return path
 
-    def load(self, path) -> None:
-        """Restore a checkpoint, including its seed (the run's random streams derive from it)."""
-        with np.load(path, allow_pickle=False) as z:
-            d = {k: z[k] for k in z.files}
-        for key, arr in d.items():
-            kind, *rest = key.split("/")
-            if kind in ("param", "buffer"):
-                i, k = int(rest[0]), rest[1]
-                layer = self.model.layers[i]
-                store = layer.params if kind == "param" else layer.buffers
-                if tuple(store[k].shape) != arr.shape:
-                    raise ValueError(f"checkpoint {path}: {kind} '{k}' of {_layer_name(i, layer)} has shape "
-                                     f"{arr.shape}, the model has {tuple(store[k].shape)}; the architecture differs.")
-                store[k][...] = xp_of(store[k]).asarray(arr)
+    def load(self, path, weights_only=False) -> None:
+        """Restore a checkpoint (see "Resume rules" in the module docstring): the whole file is read
+        and checked against this model, optimizer and seed first, then assigned, so a mismatch
+        leaves the Trainer and the model untouched. ``weights_only=True``: parameters and buffers
+        only (a new run starting from those weights; optimizer, counters and history stay fresh)."""
+        path = Path(path)
+        d, meta = _read_checkpoint(path)
+        where = f"checkpoint {path}"
+        stores = self._check_model_entries(d, where)
+        if not weights_only:
+            saved = meta.get("optimizer")
+            mine = self.opt.settings() if hasattr(self.opt, "settings") else None
+            if saved is not None and mine is not None and saved != mine:
+                raise CheckpointError(f"{where} was written with the optimizer {_fmt(saved)}; this Trainer has "
+                                      f"{_fmt(mine)}. An exact resume needs the same optimizer and settings: build it "
+                                      "as before, or start a new run from the weights with "
+                                      "trainer.load(path, weights_only=True).")
+            if hasattr(self.opt, "check_state_dict"):
+                try:
+                    self.opt.check_state_dict(d, where)
+                except ValueError as e:
+                    raise CheckpointError(str(e)) from None
+            saved_seed = meta.get("seed", self.seed)
+            if int(saved_seed) != self.seed:
+                raise CheckpointError(f"{where} belongs to a run with seed={saved_seed}; this Trainer has "
+                                      f"seed={self.seed}. Every random stream (shuffling, encoding) derives from the "
+                                      f"seed: build the Trainer with seed={saved_seed} to continue that run, or start a "
+                                      "new run from the weights with trainer.load(path, weights_only=True).")
+        # everything checked: assign
+        for store, k, arr in stores:
+            store[k][...] = xp_of(store[k]).asarray(arr)
+        if weights_only:
+            return
         self.opt.load_state_dict(d)
-        meta = json.loads(bytes(d["meta"]).decode())
         self.epoch, self.step_count = meta["epoch"], meta["step"]
         self.batch_in_epoch = meta.get("batch", 0)
         self._partial = tuple(meta.get("partial") or _ZERO)
         self._data_shape = tuple(meta["data_shape"]) if meta.get("data_shape") else None
-        self.seed = int(meta.get("seed", self.seed))
         self.best, self.best_epoch = meta["best"], meta["best_epoch"]
         self.stopped_early = meta["stopped_early"]
         self.history = meta["history"]
+
+    def _check_model_entries(self, d, where):
+        """[(store, key, array)] of the checkpoint's parameters and buffers, after checking that they
+        are exactly the model's (no missing, no extra, same shapes)."""
+        want = {}
+        for i, layer in enumerate(self.model.layers):
+            for kind, store in (("param", getattr(layer, "params", {})), ("buffer", getattr(layer, "buffers", {}))):
+                for k, arr in store.items():
+                    want[f"{kind}/{i}/{k}"] = (i, layer, store, k, arr)
+        have = {k for k in d if k.startswith(("param/", "buffer/"))}
+        missing, extra = sorted(set(want) - have), sorted(have - set(want))
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"the model has {_names(missing, want)} that the checkpoint lacks")
+            if extra:
+                parts.append(f"the checkpoint has {', '.join(extra[:6])}{' ...' if len(extra) > 6 else ''} that the "
+                             "model lacks")
+            raise CheckpointError(f"{where}: {'; '.join(parts)}; the architecture differs. Build the model the run "
+                                  "used (same layers and sizes).")
+        out = []
+        for key, (i, layer, store, k, arr) in want.items():
+            got = d[key]
+            kind = key.split("/")[0]
+            if tuple(arr.shape) != tuple(got.shape):
+                raise CheckpointError(f"{where}: {kind} '{k}' of {_layer_name(i, layer)} has shape {got.shape}, the "
+                                      f"model has {tuple(arr.shape)}; the architecture differs.")
+            if got.dtype.kind not in "biuf":
+                raise CheckpointError(f"{where}: {kind} '{k}' of {_layer_name(i, layer)} has dtype {got.dtype}; "
+                                      "this is not a valid snnkit checkpoint.")
+            out.append((store, k, got))
+        return out
+
+
+def _names(keys, want):
+    return ", ".join(f"{k.split('/')[0]} '{k.split('/')[2]}' of {_layer_name(want[k][0], want[k][1])}"
+                     for k in keys[:6]) + (" ..." if len(keys) > 6 else "")
+
+
+def _fmt(settings) -> str:
+    s = dict(settings)
+    kind = s.pop("type", "?")
+    return f"{kind}({', '.join(f'{k}={v}' for k, v in s.items())})"
+
+
+def _read_checkpoint(path: Path):
+    """(arrays, meta) of a checkpoint file; CheckpointError naming the file when it is missing,
+    not an npz archive, truncated, holds pickled objects, or lacks the Trainer's metadata."""
+    import zipfile
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {path}")
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file")
+    bad = f"{path} is not a valid snnkit checkpoint"
+    try:
+        z = np.load(path, allow_pickle=False)
+        if not hasattr(z, "files"):
+            raise CheckpointError(f"{bad} (it holds a single array, not the npz archive Trainer.save writes)")
+        with z:
+            d = {k: z[k] for k in z.files}
+    except CheckpointError:
+        raise
+    except ValueError as e:
+        if "pickle" in str(e):
+            raise CheckpointError(f"{bad}: it holds pickled Python objects, which snnkit never writes and never "
+                                  "loads (they can run arbitrary code).") from None
+        raise CheckpointError(f"{bad} ({type(e).__name__}: {e}); it is corrupt, truncated or another kind of "
+                              "file.") from None
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile) as e:
+        raise CheckpointError(f"{bad} ({type(e).__name__}: {e}); it is corrupt, truncated or another kind of "
+                              "file.") from None
+    if "meta" not in d:
+        raise CheckpointError(f"{bad}: it has no 'meta' entry (written by something other than Trainer.save)")
+    try:
+        meta = json.loads(bytes(d["meta"]).decode())
+        for k in ("epoch", "step", "best", "best_epoch", "stopped_early", "history"):
+            meta[k]
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{bad}: its metadata is unreadable ({type(e).__name__}: {e})") from None
+    return d, meta

@@ -22,11 +22,19 @@ Backward (BPTT). The spike's derivative is replaced by the fast-sigmoid surrogat
 |V - theta| < delta: ``truncate=True``). ``sparse=True`` keeps g only on that band and never forms
 the dense d; see sparse.py. ``smooth=k`` replaces the Heaviside by sigmoid(k (V - theta)) and the
 surrogate by its exact derivative: a smooth model whose gradient finite differences can check.
+
+Input: the first layer's S_in may be graded (any finite real values, e.g. an analog current
+injection) rather than 0/1 spikes: h = S_in W and the trace tr = scan(S_in, beta) are linear in
+S_in, so the dense and the sparse gradient above are the same exact formulas for graded input
+(tests/test_bad_input_s3gd.py checks them against each other). NaN/Inf are rejected on NumPy;
+on a GPU the forward does not synchronize to look, and the Trainer's per-step check of the model
+input catches them instead.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .. import checks
 from ..backend import is_cupy_array, rng as host_rng, to_device, xp_of
 from .graph import StaticBuffers
 from .scan import scan_forward
@@ -134,6 +142,23 @@ def settle_layers(layers) -> bool:
     return fits
 
 
+def check_input(s_in, n_in, name, dtype, xp):
+    """``s_in`` [B, T, n_in] (B, T >= 1, real, finite on NumPy) as an ``xp`` array of ``dtype``."""
+    if getattr(s_in, "ndim", 0) != 3 or s_in.shape[2] != n_in:
+        raise ValueError(f"{name}: input must be [batch, time, {n_in}] spikes; got shape "
+                         f"{tuple(getattr(s_in, 'shape', ()))}. Encode the data first (e.g. log_latency).")
+    if s_in.shape[0] < 1 or s_in.shape[1] < 1:
+        raise ValueError(f"{name}: input has shape {tuple(s_in.shape)}; it needs at least one sample and one "
+                         "time step (batch >= 1, time >= 1)")
+    if s_in.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: input must be real numbers (0/1 spikes or graded values); got dtype {s_in.dtype}")
+    s_in = xp.asarray(s_in, dtype=dtype)
+    if xp is np and not checks.all_finite(s_in):
+        raise ValueError(f"{name}: input contains NaN or Inf; a NaN input never crosses threshold and would train "
+                         "silently at chance. Check the data and the encoder.")
+    return s_in
+
+
 class LIFDense:
     """A fully connected LIF layer: forward(S_in [B,T,N_in]) -> S [B,T,N]; params["weight"] [N_in, N].
 
@@ -148,13 +173,18 @@ class LIFDense:
     def __init__(self, n_in, n_out, beta, threshold=1.0, delta=0.2, sparse=True, *,
                  surrogate_scale=100.0, truncate=False, smooth=None, weight_scale=None,
                  weight_mean=0.0, seed=None, dtype=np.float32, name=None):
-        for nm, val in (("n_in", n_in), ("n_out", n_out)):
-            if int(val) != val or val < 1:
-                raise ValueError(f"{nm} must be a positive integer, got {val}")
-        if not 0 <= beta < 1:
-            raise ValueError(f"beta must lie in [0, 1) (beta = exp(-dt/tau_mem)), got {beta}")
-        if not delta > 0:
-            raise ValueError(f"delta must be > 0 (half-width of the active band |V - threshold| < delta), got {delta}")
+        n_in = checks.integer("n_in", n_in, 1)
+        n_out = checks.integer("n_out", n_out, 1)
+        beta = checks.in_range("beta", beta, 0, 1, hi_open=True, fix="beta = exp(-dt/tau_mem).")
+        threshold = checks.positive("threshold", threshold, "The spike threshold must be a positive, finite number.")
+        delta = checks.positive("delta", delta, "It is the half-width of the active band |V - threshold| < delta.")
+        surrogate_scale = checks.positive("surrogate_scale", surrogate_scale)
+        if weight_scale is not None:
+            weight_scale = checks.nonnegative("weight_scale", weight_scale)
+        weight_mean = checks.number("weight_mean", weight_mean)
+        if smooth is not None:
+            smooth = checks.positive("smooth", smooth, "It is the sigmoid's slope k (None: Heaviside spikes).")
+        dtype = checks.float_dtype("dtype", dtype)
         if smooth is not None and sparse:
             raise ValueError("smooth=k (sigmoid spikes) is a dense-only checking mode; pass sparse=False")
         self.n_in, self.n_out = int(n_in), int(n_out)
@@ -187,10 +217,7 @@ class LIFDense:
     def forward(self, s_in, reset_from=None):
         W = self.params["weight"]
         xp = xp_of(W)
-        if getattr(s_in, "ndim", 0) != 3 or s_in.shape[2] != self.n_in:
-            raise ValueError(f"{self.name}: input must be [batch, time, {self.n_in}] spikes; got shape "
-                             f"{tuple(getattr(s_in, 'shape', ()))}. Encode the data first (e.g. log_latency).")
-        s_in = xp.asarray(s_in, dtype=self.dtype)
+        s_in = check_input(s_in, self.n_in, self.name, self.dtype, xp)
         B, T, _ = s_in.shape
         buf = self.static_outputs.get
         h = xp.matmul(s_in.reshape(B * T, self.n_in), W, out=buf("h", (B * T, self.n_out), W)).reshape(B, T, self.n_out)
@@ -215,7 +242,7 @@ class LIFDense:
     def backward(self, grad, at=None, grad_const=None, side=None):
         """``side``: a :class:`snnkit.s3gd.cuda.SideStream` for the sparse weight gradient (GPU)."""
         if self._cache is None:
-            raise RuntimeError(f"{self.name}: backward called before forward")
+            raise RuntimeError(f"{self.name}: backward called before forward: run forward on the batch first")
         if self.sparse:
             return self._backward_sparse(grad, at, grad_const, side)
         return self._backward_dense(grad, at, grad_const)

@@ -11,17 +11,17 @@ lower regularizer's push to fire (the "dead network" failure mode; see network.D
 """
 from __future__ import annotations
 
+from .. import checks
 from ..backend import is_cupy_array, xp_of
 from ..nn.losses import SoftmaxCrossEntropy
 
 
 class ActivityRegularizer:
     def __init__(self, lambda_up=0.06, f_up=1.0, lambda_low=100.0, f_low=1e-3):
-        for nm, v in (("lambda_up", lambda_up), ("lambda_low", lambda_low)):
-            if v < 0:
-                raise ValueError(f"{nm} must be >= 0, got {v}")
-        self.lambda_up, self.f_up = float(lambda_up), float(f_up)
-        self.lambda_low, self.f_low = float(lambda_low), float(f_low)
+        self.lambda_up = checks.nonnegative("lambda_up", lambda_up)
+        self.lambda_low = checks.nonnegative("lambda_low", lambda_low)
+        self.f_up = checks.nonnegative("f_up", f_up, "It is a number of spikes per neuron.")
+        self.f_low = checks.nonnegative("f_low", f_low, "It is a number of spikes per neuron.")
 
     def __repr__(self):
         return (f"ActivityRegularizer(lambda_up={self.lambda_up}, f_up={self.f_up}, "

@@ -20,6 +20,7 @@ from contextlib import nullcontext
 
 import numpy as np
 
+from .. import checks
 from ..backend import is_cupy_array
 from .graph import BackwardGraphs, Pass, StaticBuffers
 from .lif import LIFDense, compact, settle_layers
@@ -81,6 +82,8 @@ class Network:
                  regularizer: ActivityRegularizer | None = None, surrogate_scale=100.0,
                  weight_scale=None, readout_scale=None, seed=0, dtype=np.float32, guard=None,
                  cuda_graph=False):
+        for nm, v in (("n_in", n_in), ("n_hidden", n_hidden), ("n_out", n_out)):
+            checks.integer(nm, v, 1)
         kw = dict(threshold=threshold, delta=delta, sparse=sparse, surrogate_scale=surrogate_scale,
                   weight_scale=weight_scale, dtype=dtype)
         ss = np.random.SeedSequence(seed).generate_state(3)
@@ -130,8 +133,7 @@ class Network:
 
     @delta.setter
     def delta(self, value: float):
-        if not value > 0:
-            raise ValueError(f"delta must be > 0, got {value}")
+        value = checks.positive("delta", value, "It is the half-width of the active band |V - threshold| < delta.")
         for h in self.hidden:
             h.delta = float(value)
             h._active = None
@@ -160,6 +162,11 @@ class Network:
         backward is a replay of a captured CUDA graph whenever its inputs allow (see graph.py): the
         gradients and active sets are then views of the graph's workspace, overwritten by its next
         replay."""
+        if self.last_logits is None:
+            raise RuntimeError("S3GD Network.backward called before forward: run forward on the batch first")
+        if tuple(getattr(grad_logits, "shape", ())) != tuple(self.last_logits.shape):
+            raise ValueError(f"grad_logits must have the logits' shape {tuple(self.last_logits.shape)}; got "
+                             f"{tuple(getattr(grad_logits, 'shape', ()))}")
         step = timer or (lambda name: nullcontext())
         queue = self._queue_sparse if self.sparse else self._queue_dense
         state = None

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import checks
 from ..backend import is_cupy_array, rng as host_rng, to_device, xp_of
 from .graph import StaticBuffers
+from .lif import check_input
 from .scan import scan_backward, scan_forward
 from .sparse import ActiveGrad, linear_input_grad_at
 
@@ -24,10 +26,12 @@ class LeakyReadout:
                  dtype=np.float32, name="readout"):
         if mode not in ("max", "sum"):
             raise ValueError(f"mode must be 'max' or 'sum' (logits over time), got {mode!r}")
-        if not 0 <= beta < 1:
-            raise ValueError(f"beta must lie in [0, 1), got {beta}")
-        self.n_in, self.n_out, self.beta, self.mode = int(n_in), int(n_out), float(beta), mode
-        self.dtype = np.dtype(dtype)
+        beta = checks.in_range("beta", beta, 0, 1, hi_open=True, fix="beta = exp(-dt/tau_out).")
+        n_in, n_out = checks.integer("n_in", n_in, 1), checks.integer("n_out", n_out, 1)
+        if weight_scale is not None:
+            weight_scale = checks.nonnegative("weight_scale", weight_scale)
+        self.n_in, self.n_out, self.beta, self.mode = n_in, n_out, beta, mode
+        self.dtype = checks.float_dtype("dtype", dtype)
         self.name = name
         ws = 7.0 * (1.0 - beta) if weight_scale is None else float(weight_scale)
         w = host_rng(seed).normal(0.0, ws / np.sqrt(n_in), size=(n_in, n_out))
@@ -42,9 +46,7 @@ class LeakyReadout:
     def forward(self, s):
         W = self.params["weight"]
         xp = xp_of(W)
-        if getattr(s, "ndim", 0) != 3 or s.shape[2] != self.n_in:
-            raise ValueError(f"{self.name}: input must be [batch, time, {self.n_in}]; got {tuple(s.shape)}")
-        s = xp.asarray(s, dtype=self.dtype)
+        s = check_input(s, self.n_in, self.name, self.dtype, xp)
         B, T, _ = s.shape
         buf = self.static_outputs.get
         z = xp.matmul(s.reshape(B * T, self.n_in), W, out=buf("z", (B * T, self.n_out), W)).reshape(B, T, self.n_out)
@@ -66,7 +68,7 @@ class LeakyReadout:
         stream, beside hidden2's input gradient)."""
         c = self._cache
         if c is None:
-            raise RuntimeError(f"{self.name}: backward called before forward")
+            raise RuntimeError(f"{self.name}: backward called before forward: run forward on the batch first")
         s, out = c["s"], c["out"]
         xp = xp_of(out)
         B, T, C = out.shape
@@ -102,7 +104,7 @@ class LeakyReadout:
         """dL/dS of the last backward: dense [B,T,N], or an ActiveGrad on the active set ``at``."""
         e = self._cache.get("e") if self._cache else None
         if e is None:
-            raise RuntimeError(f"{self.name}: input_grad called before backward")
+            raise RuntimeError(f"{self.name}: input_grad called before backward: run forward and backward first")
         W = self.params["weight"]
         if at is None:
             return e @ W.T

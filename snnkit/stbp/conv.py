@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import checks
 from ..backend import is_cupy_array, rng as host_rng, to_device, xp_of
 
 
@@ -103,7 +104,13 @@ def _col2im_cuda(dcol, shape, k, s, p):
     return dx
 
 
+def _check_geometry(k, s, p):
+    return (checks.integer("kernel_size", k, 1), checks.integer("stride", s, 1),
+            checks.integer("padding", p, 0, "It is the number of zero rows/columns added on each side."))
+
+
 def im2col(x, k, s=1, p=0):
+    k, s, p = _check_geometry(k, s, p)
     if x.ndim != 4:
         raise ValueError(f"im2col takes channels-last frames [N, H, W, C], got shape {x.shape}")
     if out_size(x.shape[1], k, s, p) < 1 or out_size(x.shape[2], k, s, p) < 1:
@@ -130,6 +137,10 @@ def conv2d_forward(x, weight, stride=1, padding=0, max_col_bytes=1 << 30, return
     """y [N, Ho, Wo, Cout] for x [N, H, W, Cin] and weight [Cout, k, k, Cin]. With ``return_col``,
     (y, col) where col is the whole im2col matrix if it fit in one chunk, else None."""
     xp = xp_of(x)
+    if getattr(x, "ndim", 0) != 4 or getattr(weight, "ndim", 0) != 4:
+        raise ValueError(f"x must be [N, H, W, C] and weight [Cout, k, k, Cin]; got shapes "
+                         f"{getattr(x, 'shape', None)} and {getattr(weight, 'shape', None)}")
+    _, stride, padding = _check_geometry(weight.shape[1], stride, padding)
     N, H, W, C = x.shape
     Cout, k, _, Cin = weight.shape
     if C != Cin:
@@ -171,19 +182,31 @@ class Conv2d:
     follows). Weights [Cout, k, k, Cin], Kaiming-normal for ReLU-like fan-in scaling."""
 
     def __init__(self, c_in, c_out, kernel_size=3, stride=1, padding=None, seed=None, dtype=np.float32,
-                 need_input_grad=True, name=None, max_col_bytes=1 << 30):
-        for nm, v in (("c_in", c_in), ("c_out", c_out), ("kernel_size", kernel_size), ("stride", stride)):
-            if int(v) < 1:
-                raise ValueError(f"{nm} must be >= 1, got {v}")
-        self.c_in, self.c_out, self.k, self.stride = int(c_in), int(c_out), int(kernel_size), int(stride)
-        self.padding = self.k // 2 if padding is None else int(padding)
+                 need_input_grad=True, name=None, max_col_bytes=1 << 30, *, in_shape=None):
+        c_in, c_out, kernel_size, stride = (checks.integer(nm, v, 1) for nm, v in (
+            ("c_in", c_in), ("c_out", c_out), ("kernel_size", kernel_size), ("stride", stride)))
+        dtype = checks.float_dtype("dtype", dtype)
+        self.c_in, self.c_out, self.k, self.stride = c_in, c_out, kernel_size, stride
+        self.padding = self.k // 2 if padding is None else checks.integer(
+            "padding", padding, 0, "It is the number of zero rows/columns added on each side.")
+        self.max_col_bytes = checks.integer("max_col_bytes", max_col_bytes, 1)
+        # (H, W) of the input frames: when given, the layout is checked by shape (a channels-first
+        # [T, B, C, H, W] with W == C would otherwise pass the channel check)
+        self.in_shape = None
+        if in_shape is not None:
+            self.in_shape = tuple(checks.integer("in_shape", v, 1) for v in in_shape)
+            if len(self.in_shape) != 2:
+                raise ValueError(f"in_shape is the (H, W) of the input frames; got {in_shape!r}")
+            for n in self.in_shape:
+                if out_size(n, self.k, self.stride, self.padding) < 1:
+                    raise ValueError(f"a {self.k}x{self.k} kernel (stride {self.stride}, padding {self.padding}) "
+                                     f"does not fit in_shape {self.in_shape}; pad more or use a smaller kernel")
         fan_in = self.k * self.k * self.c_in
         w = host_rng(seed).normal(0.0, np.sqrt(2.0 / fan_in), size=(self.c_out, self.k, self.k, self.c_in))
         self.params = {"weight": to_device(w.astype(dtype))}
         self.grads = {"weight": xp_of(self.params["weight"]).zeros_like(self.params["weight"])}
         self.need_input_grad = need_input_grad       # False for the first layer (input is data)
         self.name = name
-        self.max_col_bytes = max_col_bytes
         self.training = True
         self._x = self._col = None
 
@@ -195,10 +218,25 @@ class Conv2d:
         self.training = False
         return self
 
+    @property
+    def out_shape(self):
+        """(Ho, Wo) of the output frames (None when in_shape is not given)."""
+        if self.in_shape is None:
+            return None
+        return tuple(out_size(n, self.k, self.stride, self.padding) for n in self.in_shape)
+
     def forward(self, x):
-        if x.ndim != 5 or x.shape[-1] != self.c_in:
+        if getattr(x, "ndim", 0) != 5 or x.shape[-1] != self.c_in:
             raise ValueError(f"{self!r} takes [T, B, H, W, {self.c_in}] (time-major, channels-last); "
-                             f"got shape {x.shape}")
+                             f"got shape {getattr(x, 'shape', None)}")
+        if self.in_shape is not None and tuple(x.shape[2:4]) != self.in_shape:
+            raise ValueError(f"{self!r} was built for frames of in_shape {self.in_shape}, i.e. input "
+                             f"[T, B, {self.in_shape[0]}, {self.in_shape[1]}, {self.c_in}]; got shape {x.shape}. "
+                             "A channels-first [T, B, C, H, W] array must be moved to channels-last first.")
+        if x.dtype.kind != "f":
+            raise TypeError(f"{self!r}: x must be float32 or float64, got {x.dtype}")
+        if x.size == 0:
+            raise ValueError(f"{self!r}: x is empty (shape {x.shape})")
         T, B = x.shape[:2]
         frames = x.reshape((T * B,) + x.shape[2:])
         self._x = frames
@@ -210,7 +248,13 @@ class Conv2d:
     __call__ = forward
 
     def backward(self, grad_y):
+        if self._x is None:
+            raise RuntimeError(f"{self.name or 'Conv2d'}.backward called before forward: run forward on the "
+                               "batch first")
         T, B = grad_y.shape[:2]
+        if T * B != self._x.shape[0] or grad_y.ndim != 5 or grad_y.shape[-1] != self.c_out:
+            raise ValueError(f"grad_y must be [T, B, Ho, Wo, {self.c_out}] matching the forward output; got "
+                             f"shape {grad_y.shape}")
         g = grad_y.reshape((T * B,) + grad_y.shape[2:])
         dx, dw = conv2d_backward(g, self._x, self.params["weight"], self.stride, self.padding,
                                  self.max_col_bytes, self.need_input_grad, self._col)

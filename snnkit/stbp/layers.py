@@ -12,29 +12,49 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import checks
 from ..backend import get_xp, rng as host_rng, to_device, xp_of
+
+
+def _not_before_forward(layer, state):
+    if state is None:
+        raise RuntimeError(f"{getattr(layer, 'name', None) or type(layer).__name__}.backward called before "
+                           "forward: run forward on the batch first")
 
 
 class DirectInput:
     """``[B, features]`` data -> ``[T, B, H, W, C]`` with the same analog frame at every step."""
 
     def __init__(self, n_steps, shape, dtype=np.float32):
-        if int(n_steps) < 1:
-            raise ValueError(f"n_steps must be >= 1, got {n_steps}")
-        shape = tuple(int(s) for s in shape)
+        n_steps = checks.integer("n_steps", n_steps, 1, "It is the number of time steps T.")
+        shape = tuple(checks.integer("shape", s, 1) for s in shape)
         if len(shape) == 2:
             shape = shape + (1,)
         if len(shape) != 3:
             raise ValueError(f"shape is (H, W) or (H, W, C), got {shape}")
-        self.n_steps, self.shape, self.dtype = int(n_steps), shape, dtype
+        self.n_steps, self.shape, self.dtype = n_steps, shape, checks.float_dtype("dtype", dtype)
         self.params, self.grads = {}, {}
 
     def forward(self, x):
+        """``x`` is [B, H*W*C] (flat, channels-last order), [B, H, W, C], or [B, H, W] when C == 1.
+        The layout is checked by shape: a channels-first [B, C, H, W] is refused, not reshaped."""
         xp = xp_of(x) if hasattr(x, "__cuda_array_interface__") else get_xp()
-        x = xp.asarray(x, dtype=self.dtype)
+        x = checks.real_array("x", x) if not hasattr(x, "__cuda_array_interface__") else x
         n = int(np.prod(self.shape))
-        if x.ndim < 1 or x[0].size != n:
-            raise ValueError(f"DirectInput{self.shape} expects [B, {n}] (or [B, *{self.shape}]); got {x.shape}")
+        H, W, C = self.shape
+        accepted = [(n,), self.shape] + ([(H, W)] if C == 1 else [])
+        if x.ndim < 2 or tuple(x.shape[1:]) not in accepted:
+            hint = ""
+            if x.ndim == 4 and tuple(x.shape[1:]) == (C, H, W):
+                hint = " It is channels-first [B, C, H, W]: move the channels last with x.transpose(0, 2, 3, 1)."
+            raise ValueError(f"DirectInput{self.shape} expects x of shape [B, {n}] or [B, {H}, {W}, {C}] "
+                             f"(channels last){' or [B, %d, %d]' % (H, W) if C == 1 else ''}; got {x.shape}.{hint}")
+        if x.shape[0] < 1:
+            raise ValueError(f"DirectInput: x is an empty batch (shape {x.shape}); pass at least one sample")
+        x = xp.asarray(x, dtype=self.dtype)
+        if xp is np and not checks.all_finite(x):
+            raise ValueError("DirectInput: x contains NaN or Inf; check the data (a NaN pixel would otherwise be "
+                             "blamed on a later layer).")
         frame = x.reshape((x.shape[0],) + self.shape)
         return xp.ascontiguousarray(xp.broadcast_to(frame, (self.n_steps,) + frame.shape))
 
@@ -51,9 +71,8 @@ class Linear:
     """Fully connected over the last axis of ``[T, B, N_in]``; weight [N_out, N_in]."""
 
     def __init__(self, n_in, n_out, bias=True, seed=None, dtype=np.float32, name=None):
-        if int(n_in) < 1 or int(n_out) < 1:
-            raise ValueError(f"n_in and n_out must be >= 1, got {n_in}, {n_out}")
-        self.n_in, self.n_out = int(n_in), int(n_out)
+        self.n_in, self.n_out = checks.integer("n_in", n_in, 1), checks.integer("n_out", n_out, 1)
+        dtype = checks.float_dtype("dtype", dtype)
         bound = 1.0 / np.sqrt(n_in)                      # PyTorch's default init
         r = host_rng(seed)
         self.params = {"weight": to_device(r.uniform(-bound, bound, (n_out, n_in)).astype(dtype))}
@@ -64,8 +83,11 @@ class Linear:
         self._x = None
 
     def forward(self, x):
-        if x.shape[-1] != self.n_in:
-            raise ValueError(f"{self!r} expects {self.n_in} features on the last axis, got shape {x.shape}")
+        if getattr(x, "ndim", 0) < 1 or x.shape[-1] != self.n_in:
+            raise ValueError(f"{self!r} expects {self.n_in} features on the last axis, got shape "
+                             f"{getattr(x, 'shape', None)}")
+        if x.dtype.kind != "f":
+            raise TypeError(f"{self!r}: x must be float32 or float64, got {x.dtype}")
         self._x = x
         y = x.reshape(-1, self.n_in) @ self.params["weight"].T
         if "bias" in self.params:
@@ -75,6 +97,10 @@ class Linear:
     __call__ = forward
 
     def backward(self, grad_y):
+        _not_before_forward(self, self._x)
+        if getattr(grad_y, "shape", None) != self._x.shape[:-1] + (self.n_out,):
+            raise ValueError(f"grad_y must have the forward output's shape {self._x.shape[:-1] + (self.n_out,)}; "
+                             f"got {getattr(grad_y, 'shape', None)}")
         g2 = grad_y.reshape(-1, self.n_out)
         self.grads = {"weight": g2.T @ self._x.reshape(-1, self.n_in)}
         if "bias" in self.params:
@@ -89,12 +115,13 @@ class AvgPool2d:
     """Mean over non-overlapping k x k windows of ``[T, B, H, W, C]`` (H and W divisible by k)."""
 
     def __init__(self, k=2):
-        if int(k) < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
-        self.k = int(k)
+        self.k = checks.integer("k", k, 1, "It is the pooling window's side.")
         self.params, self.grads = {}, {}
+        self._shape = None
 
     def forward(self, x):
+        if getattr(x, "ndim", 0) != 5:
+            raise ValueError(f"AvgPool2d takes [T, B, H, W, C] (channels last), got shape {getattr(x, 'shape', None)}")
         T, B, H, W, C = x.shape
         k = self.k
         if H % k or W % k:
@@ -105,6 +132,7 @@ class AvgPool2d:
     __call__ = forward
 
     def backward(self, grad_y):
+        _not_before_forward(self, self._shape)
         T, B, H, W, C = self._shape
         k = self.k
         xp = xp_of(grad_y)
@@ -120,9 +148,10 @@ class GlobalAvgPool:
 
     def __init__(self):
         self.params, self.grads = {}, {}
+        self._shape = None
 
     def forward(self, x):
-        if x.ndim != 5:
+        if getattr(x, "ndim", 0) != 5:
             raise ValueError(f"GlobalAvgPool takes [T, B, H, W, C], got shape {x.shape}")
         self._shape = x.shape
         return x.mean(axis=(2, 3))
@@ -130,6 +159,7 @@ class GlobalAvgPool:
     __call__ = forward
 
     def backward(self, grad_y):
+        _not_before_forward(self, self._shape)
         T, B, H, W, C = self._shape
         xp = xp_of(grad_y)
         g = grad_y[:, :, None, None, :] / (H * W)
@@ -147,14 +177,18 @@ class Readout:
 
     def __init__(self):
         self.params, self.grads = {}, {}
+        self._T = None
 
     def forward(self, x):
+        if getattr(x, "ndim", 0) < 2 or x.shape[0] < 1:
+            raise ValueError(f"Readout takes [T, B, ...] with T >= 1, got shape {getattr(x, 'shape', None)}")
         self._T = x.shape[0]
         return x.mean(axis=0)
 
     __call__ = forward
 
     def backward(self, grad_y):
+        _not_before_forward(self, self._T)
         xp = xp_of(grad_y)
         return xp.ascontiguousarray(xp.broadcast_to(grad_y / self._T, (self._T,) + grad_y.shape))
 

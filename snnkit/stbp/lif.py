@@ -30,20 +30,29 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import checks
 from ..backend import is_cupy_array, xp_of
 
 SURROGATES = ("rect", "sigmoid")
 
 
-def _check(x, tau, v_th, aa, surrogate):
-    if x.ndim < 1 or x.shape[0] < 1:
-        raise ValueError(f"x must be time-major [T, ...] with T >= 1; got shape {x.shape}")
-    if not 0.0 <= tau <= 1.0:
-        raise ValueError(f"tau is a decay factor in [0, 1] (0.25 in STBP), got {tau}")
-    if not aa > 0:
-        raise ValueError(f"aa (surrogate half-width) must be > 0, got {aa}")
+def _check_settings(tau, v_th, aa, surrogate):
+    tau = checks.in_range("tau", tau, 0.0, 1.0, fix="It is the decay factor (0.25 in STBP).")
+    v_th = checks.positive("v_th", v_th, "The threshold must be a positive, finite number (0.4 in STBP).")
+    aa = checks.positive("aa", aa, "It is the surrogate's half-width.")
     if surrogate not in SURROGATES:
         raise ValueError(f"surrogate must be one of {SURROGATES}, got {surrogate!r}")
+    return tau, v_th, aa
+
+
+def _check(x, tau, v_th, aa, surrogate):
+    if getattr(x, "ndim", 0) < 1 or x.shape[0] < 1:
+        raise ValueError(f"x must be time-major [T, ...] with T >= 1; got shape {getattr(x, 'shape', None)}")
+    if x.size == 0:
+        raise ValueError(f"x is empty (shape {x.shape}); the LIF needs at least one neuron and one sample")
+    if x.dtype.kind != "f":
+        raise TypeError(f"x must be a float array (float32 or float64), got dtype {x.dtype}; cast it first")
+    _check_settings(tau, v_th, aa, surrogate)
 
 
 # ---- NumPy twin (runs on any xp; the reference for the CUDA kernels) -----------------------------
@@ -133,6 +142,12 @@ def lif_forward(x, tau=0.25, v_th=0.4, aa=0.5, surrogate="rect"):
     _check(x, tau, v_th, aa, surrogate)
     if is_cupy_array(x) and surrogate == "rect" and x.dtype in (np.float32, np.float64):
         return _lif_forward_cuda(x, tau, v_th)
+    # A NaN potential never reaches threshold: the neuron would fall silent without a word. The
+    # linear layers (conv, tdBN, FC) let NaN through to their output, where it stays visible; a
+    # spiking layer must refuse it. On the GPU the Trainer's per-step checks stand in (no sync here).
+    if not checks.all_finite(x):
+        raise ValueError("x (the LIF input) contains NaN or Inf; a NaN potential never crosses threshold, so the "
+                         "neuron would be silenced. Check the layer before it (or the data).")
     return lif_forward_reference(x, tau, v_th, aa, surrogate)
 
 
@@ -159,8 +174,7 @@ class LIF:
     """
 
     def __init__(self, tau=0.25, v_th=0.4, aa=0.5, detach_reset=False, surrogate="rect", name=None):
-        _check(np.zeros(1), tau, v_th, aa, surrogate)
-        self.tau, self.v_th, self.aa = float(tau), float(v_th), float(aa)
+        self.tau, self.v_th, self.aa = _check_settings(tau, v_th, aa, surrogate)
         self.detach_reset = bool(detach_reset)
         self.surrogate = surrogate
         self.name = name
@@ -180,7 +194,7 @@ class LIF:
 
     def backward(self, grad_o):
         if self._x is None:
-            raise RuntimeError("LIF.backward called before forward")
+            raise RuntimeError(f"{self.name or 'LIF'}.backward called before forward: run forward on the batch first")
         return lif_backward(grad_o, self._x, self.tau, self.v_th, self.aa, self.detach_reset,
                             self.surrogate)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import checks
 from .conv import Conv2d
 from .layers import DirectInput, GlobalAvgPool, Linear, Readout
 from .lif import LIF
@@ -28,11 +29,11 @@ from .tdbn import BatchNorm, TDBatchNorm
 NORMS = ("tdbn", "bn", None)
 
 
-def make_norm(norm, C, alpha, v_th, dtype, name):
+def make_norm(norm, C, alpha, v_th, dtype, name, in_shape=None):
     if norm == "tdbn":
-        return TDBatchNorm(C, alpha=alpha, v_th=v_th, dtype=dtype, name=name)
+        return TDBatchNorm(C, alpha=alpha, v_th=v_th, dtype=dtype, name=name, in_shape=in_shape)
     if norm == "bn":
-        return BatchNorm(C, dtype=dtype, name=name)
+        return BatchNorm(C, dtype=dtype, name=name, in_shape=in_shape)
     if norm is None:
         return None
     raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
@@ -57,22 +58,26 @@ class Chain:
 
 class BasicBlock:
     def __init__(self, c_in, c_out, stride=1, norm="tdbn", lif=None, alpha=1.0, alpha_residual=1 / np.sqrt(2),
-                 seed=None, dtype=np.float32, name="block"):
+                 seed=None, dtype=np.float32, name="block", *, in_shape=None):
+        """``in_shape`` (H, W) of the input frames: when given, every conv and norm checks the layout
+        of its input by shape (SpikingResNet passes it)."""
         lif = dict(lif or {})
         v_th = lif.get("v_th", 0.4)
         r = np.random.default_rng(seed)
         s = lambda: int(r.integers(2 ** 31))                       # noqa: E731  (one seed per conv)
         self.name = name
-        self.conv1 = Conv2d(c_in, c_out, 3, stride, seed=s(), dtype=dtype, name=f"{name}.conv1")
-        self.bn1 = make_norm(norm, c_out, alpha, v_th, dtype, f"{name}.bn1")
+        self.conv1 = Conv2d(c_in, c_out, 3, stride, seed=s(), dtype=dtype, name=f"{name}.conv1", in_shape=in_shape)
+        hw = self.conv1.out_shape
+        self.out_shape = hw
+        self.bn1 = make_norm(norm, c_out, alpha, v_th, dtype, f"{name}.bn1", hw)
         self.lif1 = LIF(**lif, name=f"{name}.lif1")
-        self.conv2 = Conv2d(c_out, c_out, 3, 1, seed=s(), dtype=dtype, name=f"{name}.conv2")
-        self.bn2 = make_norm(norm, c_out, alpha_residual, v_th, dtype, f"{name}.bn2")
+        self.conv2 = Conv2d(c_out, c_out, 3, 1, seed=s(), dtype=dtype, name=f"{name}.conv2", in_shape=hw)
+        self.bn2 = make_norm(norm, c_out, alpha_residual, v_th, dtype, f"{name}.bn2", hw)
         self.main = Chain(self.conv1, self.bn1, self.lif1, self.conv2, self.bn2)
         if stride != 1 or c_in != c_out:
             self.shortcut = Chain(Conv2d(c_in, c_out, 1, stride, padding=0, seed=s(), dtype=dtype,
-                                         name=f"{name}.down"),
-                                  make_norm(norm, c_out, alpha_residual, v_th, dtype, f"{name}.down_bn"))
+                                         name=f"{name}.down", in_shape=in_shape),
+                                  make_norm(norm, c_out, alpha_residual, v_th, dtype, f"{name}.down_bn", hw))
         else:
             self.shortcut = None                                  # identity
         self.lif2 = LIF(**lif, name=f"{name}.lif2")
@@ -96,17 +101,21 @@ class SpikingResNet:
                  alpha=1.0, alpha_residual=1 / np.sqrt(2), seed=0, dtype=np.float32):
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-        if len(blocks) < 1 or any(int(b) < 1 for b in blocks):
+        if len(blocks) < 1 or any(checks.integer("blocks", b, 1) < 1 for b in blocks):
             raise ValueError(f"blocks lists the number of blocks per stage (each >= 1), got {blocks}")
         lif = dict(tau=tau, v_th=v_th, aa=aa, detach_reset=detach_reset, surrogate=surrogate)
         r = np.random.default_rng(seed)
         s = lambda: int(r.integers(2 ** 31))                       # noqa: E731
         self.config = dict(n_steps=n_steps, in_shape=tuple(in_shape), width=width, blocks=tuple(blocks), fc=fc,
                            num_classes=num_classes, norm=norm, **lif, alpha=alpha, alpha_residual=alpha_residual)
+        width, fc, num_classes = (checks.integer(nm, v, 1) for nm, v in
+                                  (("width", width), ("fc", fc), ("num_classes", num_classes)))
         self.input = DirectInput(n_steps, in_shape, dtype)
         c_img = self.input.shape[2]
-        self.stem = Chain(Conv2d(c_img, width, 3, 1, seed=s(), dtype=dtype, need_input_grad=False, name="conv1"),
-                          make_norm(norm, width, alpha, v_th, dtype, "bn1"),
+        hw = self.input.shape[:2]
+        self.stem = Chain(Conv2d(c_img, width, 3, 1, seed=s(), dtype=dtype, need_input_grad=False, name="conv1",
+                                 in_shape=hw),
+                          make_norm(norm, width, alpha, v_th, dtype, "bn1", hw),
                           LIF(**lif, name="lif1"))
         self.blocks = []
         c = width
@@ -115,11 +124,11 @@ class SpikingResNet:
             for i in range(int(n)):
                 stride = 2 if (stage > 0 and i == 0) else 1
                 self.blocks.append(BasicBlock(c, c_out, stride, norm, lif, alpha, alpha_residual, seed=s(),
-                                              dtype=dtype, name=f"s{stage + 1}.b{i + 1}"))
-                c = c_out
+                                              dtype=dtype, name=f"s{stage + 1}.b{i + 1}", in_shape=hw))
+                c, hw = c_out, self.blocks[-1].out_shape
         self.head = Chain(GlobalAvgPool(),
                           Linear(c, fc, bias=norm is None, seed=s(), dtype=dtype, name="fc1"),  # BN absorbs a bias
-                          make_norm(norm, fc, alpha, v_th, dtype, "fc1_bn"),
+                          make_norm(norm, fc, alpha, v_th, dtype, "fc1_bn", ()),
                           LIF(**lif, name="fc1_lif"),
                           Linear(fc, num_classes, seed=s(), dtype=dtype, name="fc2"),
                           Readout())

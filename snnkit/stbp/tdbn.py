@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import checks
 from ..backend import is_cupy_array, to_device, xp_of
 
 
@@ -113,16 +114,19 @@ def tdbn_backward(grad_y, x, mean, invstd, a, scale=1.0, batch_statistics=True):
 class TDBatchNorm:
     """tdBN over the last (channel) axis of a time-major ``[T, B, ..., C]`` input."""
 
-    def __init__(self, C, alpha=1.0, v_th=0.4, eps=1e-5, momentum=0.1, dtype=np.float32, name=None):
-        if int(C) < 1:
-            raise ValueError(f"C (channels) must be >= 1, got {C}")
-        if not alpha > 0 or not v_th > 0:
-            raise ValueError(f"alpha and v_th must be > 0, got alpha={alpha}, v_th={v_th}")
-        if not 0 < momentum <= 1:
-            raise ValueError(f"momentum must be in (0, 1], got {momentum}")
-        self.C, self.alpha, self.v_th = int(C), float(alpha), float(v_th)
-        self.eps, self.momentum = float(eps), float(momentum)
+    def __init__(self, C, alpha=1.0, v_th=0.4, eps=1e-5, momentum=0.1, dtype=np.float32, name=None, *,
+                 in_shape=None):
+        C = checks.integer("C", C, 1, "It is the number of channels (the last axis).")
+        alpha = checks.positive("alpha", alpha)
+        v_th = checks.positive("v_th", v_th, "It is the LIF threshold the output is scaled to.")
+        eps = checks.positive("eps", eps, "It keeps 1/sqrt(var + eps) finite for a constant channel (1e-5).")
+        momentum = checks.in_range("momentum", momentum, 0, 1, lo_open=True)
+        dtype = checks.float_dtype("dtype", dtype)
+        self.C, self.alpha, self.v_th = C, alpha, v_th
+        self.eps, self.momentum = eps, momentum
         self.name = name
+        # the axes between [T, B] and C, e.g. (H, W): when given, the layout is checked by shape
+        self.in_shape = None if in_shape is None else tuple(checks.integer("in_shape", v, 1) for v in in_shape)
         self.params = {"gamma": to_device(np.ones(C, dtype)), "beta": to_device(np.zeros(C, dtype))}
         self.grads = {k: xp_of(v).zeros_like(v) for k, v in self.params.items()}
         self.buffers = {"running_mean": to_device(np.zeros(C, dtype)),
@@ -143,14 +147,22 @@ class TDBatchNorm:
         return self
 
     def forward(self, x):
-        if x.shape[-1] != self.C:
-            raise ValueError(f"{self!r} expects {self.C} channels on the last axis, got shape {x.shape}")
+        if getattr(x, "ndim", 0) < 2 or x.shape[-1] != self.C:
+            raise ValueError(f"{self!r} expects [T, B, ..., {self.C}] (channels last), got shape "
+                             f"{getattr(x, 'shape', None)}")
+        if self.in_shape is not None and tuple(x.shape[2:-1]) != self.in_shape:
+            raise ValueError(f"{self!r} was built for [T, B, {', '.join(map(str, self.in_shape))}, {self.C}] "
+                             f"(channels last); got shape {x.shape}. A channels-first array must be moved to "
+                             "channels-last first.")
+        if x.dtype.kind != "f":
+            raise TypeError(f"{self!r}: x must be float32 or float64, got {x.dtype}")
         x2d = x.reshape(-1, self.C)
         R = x2d.shape[0]
         g, b = self.params["gamma"], self.params["beta"]
         if self.training:
             if R < 2:
-                raise ValueError("tdBN in training mode needs at least 2 values per channel (T*B*H*W >= 2)")
+                raise ValueError(f"x has shape {x.shape}: tdBN in training mode needs at least 2 values per channel "
+                                 "(T*B*H*W >= 2) to estimate a variance; use a larger batch, or eval mode")
             mean, var = batch_stats(x2d)
             invstd, a, shift = fold_stats(mean, var, g, b, self.scale, self.eps, self.buffers["running_mean"],
                                           self.buffers["running_var"], self.momentum, R)
@@ -163,7 +175,13 @@ class TDBatchNorm:
     __call__ = forward
 
     def backward(self, grad_y):
+        if self._cache is None:
+            raise RuntimeError(f"{self.name or type(self).__name__}.backward called before forward: run forward "
+                               "on the batch first")
         x, mean, invstd, a, batch_statistics = self._cache
+        if getattr(grad_y, "shape", None) != x.shape:
+            raise ValueError(f"grad_y must have the forward output's shape {x.shape}; got "
+                             f"{getattr(grad_y, 'shape', None)}")
         dx, dgamma, dbeta = tdbn_backward(grad_y, x, mean, invstd, a, self.scale, batch_statistics)
         self.grads = {"gamma": dgamma, "beta": dbeta}
         return dx
@@ -181,8 +199,8 @@ class TDBatchNorm:
 class BatchNorm(TDBatchNorm):
     """Plain batch norm for comparison: same statistics, output N(0, 1), no alpha * Vth."""
 
-    def __init__(self, C, eps=1e-5, momentum=0.1, dtype=np.float32, name=None, **ignored):
-        super().__init__(C, 1.0, 1.0, eps, momentum, dtype, name)
+    def __init__(self, C, eps=1e-5, momentum=0.1, dtype=np.float32, name=None, in_shape=None, **ignored):
+        super().__init__(C, 1.0, 1.0, eps, momentum, dtype, name, in_shape=in_shape)
 
     def __repr__(self):
         return f"BatchNorm({self.C})"
