@@ -25,6 +25,16 @@ NaN/Inf: after each step the loss and every gradient are checked (one ``isfinite
 re-runs that batch's forward (loss failed) or backward (gradient failed) with each layer's method
 wrapped by a check, and names the first layer whose input was finite and whose result was not.
 Normal training pays nothing for this diagnosis.
+
+Device fast path (``device_data``, on by default on the GPU): when the encoder can encode on the
+device (it has ``prepare(x)`` and ``on_device(x_dev_batch, rng)``, e.g. BATS's ``latency_encoder``)
+the training set is checked once on the host and uploaded once; each batch is gathered and encoded
+on the GPU. A step then needs one host sync, like the benchmark step (benchmarks/bench_bats.py):
+the loss, the number of correct predictions and the finiteness of the loss and of every gradient
+are computed on the device and read back together, before the optimizer step, so a NaN is still
+caught before it reaches the weights and diagnosed as above. ``evaluate`` takes the same path (one
+readout for the whole set). Batch order, encoder generators and checkpoints are those of the plain
+path; on the CPU ``device_data=True`` runs the same code on NumPy (the tests compare both paths).
 """
 from __future__ import annotations
 
@@ -98,8 +108,13 @@ class Trainer:
     def __init__(self, model, loss, optimizer, *, batch_size=32, encode=None, seed=0,
                  checkpoint=None, patience=None, monitor="val_acc", progress=True,
                  lr_schedule=None, check_finite=True, eval_batch_size=None, min_delta=0.0,
-                 checkpoint_every=None):
+                 checkpoint_every=None, device_data="auto"):
         self.model, self.loss, self.opt = model, loss, optimizer
+        if device_data not in ("auto", True, False):
+            raise ValueError(f"device_data must be 'auto' (on for a GPU backend and a device-capable encoder), "
+                             f"True or False; got {device_data!r}")
+        self.device_data = device_data
+        self._uploads = {}                  # id(x) -> (x, x_dev, y_dev): each data set uploaded once
         self.batch_size = int(batch_size)
         self.eval_batch_size = int(eval_batch_size or max(batch_size, 256))
         self.encode = encode
@@ -153,6 +168,80 @@ class Trainer:
         self.opt.step()
         self.step_count += 1
         return value, accuracy(self.loss.predict(out), y)
+
+    # -- device fast path ------------------------------------------------------------------------
+    def _device_source(self, x, y):
+        """``(x_dev, y_dev)`` (uploaded once per data set) when the fast path applies, else None."""
+        enc = self.encode
+        capable = enc is not None and hasattr(enc, "prepare") and hasattr(enc, "on_device")
+        if self.device_data is False or (self.device_data == "auto" and get_xp() is np):
+            return None
+        if not capable or not isinstance(x, np.ndarray):
+            if self.device_data is True:
+                raise ValueError("device_data=True needs an encoder with prepare() and on_device() (e.g. "
+                                 "snnkit.bats.latency_encoder) and the features as a NumPy array; use "
+                                 "device_data='auto' to fall back to the per-batch path.")
+            return None
+        hit = self._uploads.get(id(x))
+        if hit is None or hit[0] is not x or len(hit[2]) != len(y):
+            hit = (x, enc.prepare(x), get_xp().asarray(np.asarray(y)))
+            if len(self._uploads) >= 3:         # train, validation, test at most stay on the device
+                self._uploads.pop(next(iter(self._uploads)))
+            self._uploads[id(x)] = hit
+            if len(hit[1]) != len(y):
+                raise ValueError(f"x has {len(hit[1])} samples but y has {len(y)} labels")
+        return hit[1], hit[2]
+
+    def _encode_device(self, x_dev, rows, epoch, batch_idx, train):
+        uses_rng = getattr(self.encode, "uses_rng", True)
+        r = np.random.default_rng([self.seed, epoch, batch_idx, int(train)]) if uses_rng else None
+        return self.encode.on_device(x_dev[rows], r)
+
+    def _train_step_device(self, src, rows, batch_idx):
+        """One step on device-resident data; ``rows`` indexes the uploaded set (a device array)."""
+        xp = get_xp()
+        x_dev, y_dev = src
+        if hasattr(self.model, "train"):
+            self.model.train()
+        inp = self._encode_device(x_dev, rows, self.epoch, batch_idx, True)
+        out = self.model.forward(inp)
+        yb = y_dev[rows]
+        vg = getattr(self.loss, "value_and_grad", None)
+        value, grad = vg(out, yb) if vg is not None else self.loss(out, yb)
+        self.model.backward(grad)
+        correct = (self.loss.predict(out) == yb).sum()
+        parts = [xp.asarray(value, dtype=xp.float64), correct.astype(xp.float64)]
+        if self.check_finite:
+            grads = [g for layer in self.model.layers for g in getattr(layer, "grads", {}).values()
+                     if np.dtype(g.dtype).kind in "fc"]
+            parts.append(xp.isfinite(parts[0]).astype(xp.float64))
+            parts.append(xp.stack([xp.isfinite(g).all() for g in grads]).all().astype(xp.float64)
+                         if grads else xp.ones((), xp.float64))
+        stats = to_numpy(xp.stack(parts))       # the step's one host sync (the benchmark reads its loss)
+        if self.check_finite and not stats[2]:
+            raise NonFiniteError(self._explain_loss(float(stats[0]), inp, yb))
+        if self.check_finite and not stats[3]:
+            raise NonFiniteError(self._explain_grads(grad))
+        self.opt.step()
+        self.step_count += 1
+        return float(stats[0]), float(stats[1]) / len(yb)
+
+    def _evaluate_device(self, src):
+        xp = get_xp()
+        x_dev, y_dev = src
+        n = len(y_dev)
+        loss_sum, correct = xp.zeros((), xp.float64), xp.zeros((), xp.int64)
+        vg = getattr(self.loss, "value_and_grad", None)
+        for j, start in enumerate(range(0, n, self.eval_batch_size)):
+            rows = slice(start, min(start + self.eval_batch_size, n))
+            out = self.model.forward(self._encode_device(x_dev, rows, 0, j, False))
+            yb = y_dev[rows]
+            value, _ = vg(out, yb) if vg is not None else self.loss(out, yb)
+            loss_sum += xp.asarray(value, dtype=xp.float64) * (rows.stop - rows.start)
+            correct += (self.loss.predict(out) == yb).sum()
+        if hasattr(self.model, "train"):
+            self.model.train()
+        return float(loss_sum) / n, int(correct) / n
 
     # -- NaN/Inf diagnosis (runs only after a check failed) ------------------------------------
     def _grads_finite(self) -> bool:
@@ -258,6 +347,9 @@ class Trainer:
         """(mean loss, accuracy) over a data set, batch by batch, in eval mode."""
         if hasattr(self.model, "eval"):
             self.model.eval()
+        src = self._device_source(x, y) if len(y) else None
+        if src is not None:
+            return self._evaluate_device(src)
         losses, correct = 0.0, 0
         for j, idx in enumerate(iterate_batches(len(y), self.eval_batch_size, shuffle=False)):
             out = self.model.forward(self._input(x[idx], 0, j, False))
@@ -288,6 +380,7 @@ class Trainer:
                 f"in batches of {self._data_shape[1]}; it cannot continue with {len(y_tr)} samples in batches of "
                 f"{self.batch_size} (the batches would differ).")
         from tqdm.auto import tqdm
+        src = self._device_source(x_tr, y_tr) if len(y_tr) else None
         while self.epoch < epochs and not self.stopped_early:
             if self.lr_schedule is not None:
                 self.opt.lr = float(self.lr_schedule(self.epoch))
@@ -298,8 +391,14 @@ class Trainer:
             tot, acc, n, spent = self._partial
             bar = tqdm(batches[start:], desc=f"epoch {self.epoch + 1}/{epochs}", leave=False,
                        disable=not self.progress, initial=start, total=len(batches))
+            if src is not None and batches:
+                order_dev = get_xp().asarray(np.concatenate(batches))   # the epoch's order, one upload
             for j, idx in enumerate(bar, start):
-                v, a = self.train_step(x_tr[idx], y_tr[idx], j)
+                if src is None:
+                    v, a = self.train_step(x_tr[idx], y_tr[idx], j)
+                else:      # batch j is order[j * batch_size:][:len(idx)] (iterate_batches' slices)
+                    pos = j * self.batch_size
+                    v, a = self._train_step_device(src, order_dev[pos:pos + len(idx)], j)
                 tot += float(v) * len(idx)
                 acc += a * len(idx)
                 n += len(idx)
