@@ -10,7 +10,8 @@ trains on:
   uploaded, the loss, accuracy and gradient checks read back one by one: the loop before issue 16),
   over ``--n-plain`` samples.
 * **loop, device**: ``Trainer.fit`` with the device fast path (data uploaded once, batches encoded
-  on the GPU, one readout per step) over the whole training split: one epoch.
+  on the GPU, one readout per step) over the whole training split, two epochs: the second epoch's
+  time (the one-time check and upload of the set are reported apart, as the 2-epoch fit time).
 * **evaluation**: the study's test pass (``snnkit.bats.study.evaluate``, what the reproduction
   runs after training) and ``Trainer.evaluate`` on the device, over the test set.
 
@@ -60,7 +61,7 @@ def bench_step(cfg, x, y, B, steps, warmup):
     pool = [enc.on_device(xd[i * B:(i + 1) * B]) for i in range(64)]
     labels = [np.asarray(y[i * B:(i + 1) * B]) for i in range(64)]
 
-    def one(k):
+    def one(k):          # bench_bats.step
         out = net.forward(pool[k % 64])
         v, g = loss.value_and_grad(out, labels[k % 64])
         net.backward(g)
@@ -119,17 +120,21 @@ def main():
         r["step_ms"] = 1e3 * step
         secs, n, _, _ = loop(cfg, x[:args.n_plain], y[:args.n_plain], B, False)
         r["plain_ms_per_step"] = 1e3 * secs / n
-        secs, n, h, tr = loop(cfg, x, y, B, "auto")
-        r["device_epoch_s"], r["device_steps"] = secs, n
+        secs, n, h, tr = loop(cfg, x, y, B, "auto", epochs=2)
+        n //= 2                                # steps per epoch
+        r["device_fit_s_2_epochs"] = secs      # with the one-time check and upload of the set
+        r["device_epoch_s"], r["device_steps"] = h["time"][1], n     # the second epoch
+        secs = h["time"][1]
         r["device_ms_per_step"] = 1e3 * secs / n
-        r["train_acc_epoch1"] = h["train_acc"][0]
+        r["train_acc_epoch2"] = h["train_acc"][1]
         r["step_bound_epoch_s"] = n * step
         r["ratio_plain"] = r["plain_ms_per_step"] / r["step_ms"]
         r["ratio_device"] = r["device_ms_per_step"] / r["step_ms"]
+        tr.evaluate(xte[:512], yte[:512])      # warm-up: the eval batch size's first launches
         t0 = time.perf_counter()
         vl, va = tr.evaluate(xte, yte)
         sync()
-        r["trainer_evaluate_s"], r["test_acc_epoch1"] = time.perf_counter() - t0, va
+        r["trainer_evaluate_s"], r["test_acc_epoch2"] = time.perf_counter() - t0, va
         t0 = time.perf_counter()
         summary, _, _ = evaluate(tr.model, xte, yte, encode=latency_encoder(cfg["t_in"]), loss=tr.loss,
                                  t_grid=np.linspace(0, cfg["t_max"], 81))
@@ -139,7 +144,7 @@ def main():
               f"({r['ratio_plain']:.2f}x) | device loop {r['device_ms_per_step']:.3f} ms/step "
               f"({r['ratio_device']:.2f}x), epoch {secs:.1f} s for {n} steps (bound {r['step_bound_epoch_s']:.1f} s) | "
               f"eval: trainer {r['trainer_evaluate_s']:.2f} s, study {r['study_evaluate_s']:.2f} s | "
-              f"after 1 epoch: train acc {h['train_acc'][0]:.4f}, test acc {va:.4f} (study {summary['accuracy']:.4f})",
+              f"after 2 epochs: train acc {h['train_acc'][1]:.4f}, test acc {va:.4f} (study {summary['accuracy']:.4f})",
               flush=True)
     if args.json:
         with open(args.json, "w") as f:

@@ -124,8 +124,16 @@ class LatencyEncoder:
 
     def prepare(self, x):
         x = np.asarray(x).reshape(len(x), -1)
-        _features(x, "the training features")                           # once, on the host
-        return get_xp().asarray(x if x.dtype.kind == "f" else x.astype(np.float32))
+        if x.dtype.kind != "f":
+            x = x.astype(np.float32)
+        # once, on the host, in the data's own precision (no float64 copy of the whole set)
+        if np.isnan(x).any():
+            raise ValueError("the training features contain NaN; encoders expect features in [0, 1].")
+        lo, hi = float(x.min()), float(x.max())
+        if lo < 0 or hi > 1:
+            raise ValueError(f"the training features must lie in [0, 1] (got min {lo}, max {hi}); "
+                             "scale them first, e.g. x / x.max().")
+        return get_xp().asarray(x)
 
     def on_device(self, x_dev, rng=None) -> SpikeTrains:
         if get_xp() is np:

@@ -96,6 +96,25 @@ def _finite(obj) -> bool:
     return True
 
 
+def _step_stats(value, correct, grads):
+    """``(loss, correct, loss finite, every gradient finite)`` of a step, read back in one sync:
+    the three device numbers are written into one small array and copied at once."""
+    xp = xp_of(correct)
+    if xp is np:
+        v = float(value)
+        return v, int(correct), bool(np.isfinite(v)), all(bool(np.isfinite(g).all()) for g in grads)
+    out = xp.empty(3, dtype=xp.float64)
+    out[0] = value
+    out[1] = correct
+    ok = None
+    for g in grads:
+        f = xp.isfinite(g).all()
+        ok = f if ok is None else ok & f
+    out[2] = True if ok is None else ok
+    v, c, gok = out.get().tolist()
+    return v, int(c), bool(np.isfinite(v)), bool(gok)
+
+
 class _Found(Exception):
     """Stops a diagnostic re-run at the first non-finite result."""
 
@@ -197,36 +216,32 @@ class Trainer:
         r = np.random.default_rng([self.seed, epoch, batch_idx, int(train)]) if uses_rng else None
         return self.encode.on_device(x_dev[rows], r)
 
-    def _train_step_device(self, src, rows, batch_idx):
-        """One step on device-resident data; ``rows`` indexes the uploaded set (a device array)."""
-        xp = get_xp()
+    def _train_step_device(self, src, rows, y_host, batch_idx):
+        """One step on device-resident data; ``rows`` indexes the uploaded set (a device array),
+        ``y_host`` are the same labels as NumPy: the loss checks them on the host and uploads them
+        without a sync (as in the benchmark step), ``y_dev[rows]`` serves the accuracy."""
         x_dev, y_dev = src
         if hasattr(self.model, "train"):
             self.model.train()
         inp = self._encode_device(x_dev, rows, self.epoch, batch_idx, True)
         out = self.model.forward(inp)
-        yb = y_dev[rows]
         vg = getattr(self.loss, "value_and_grad", None)
-        value, grad = vg(out, yb) if vg is not None else self.loss(out, yb)
+        value, grad = vg(out, y_host) if vg is not None else self.loss(out, y_host)
         self.model.backward(grad)
-        correct = (self.loss.predict(out) == yb).sum()
-        parts = [xp.asarray(value, dtype=xp.float64), correct.astype(xp.float64)]
-        if self.check_finite:
-            grads = [g for layer in self.model.layers for g in getattr(layer, "grads", {}).values()
-                     if np.dtype(g.dtype).kind in "fc"]
-            parts.append(xp.isfinite(parts[0]).astype(xp.float64))
-            parts.append(xp.stack([xp.isfinite(g).all() for g in grads]).all().astype(xp.float64)
-                         if grads else xp.ones((), xp.float64))
-        stats = to_numpy(xp.stack(parts))       # the step's one host sync (the benchmark reads its loss)
-        if self.check_finite and not stats[2]:
-            raise NonFiniteError(self._explain_loss(float(stats[0]), inp, yb))
-        if self.check_finite and not stats[3]:
+        correct = (self.loss.predict(out) == y_dev[rows]).sum()
+        grads = [g for layer in self.model.layers for g in getattr(layer, "grads", {}).values()
+                 if np.dtype(g.dtype).kind in "fc"] if self.check_finite else []
+        # the step's one host sync (the benchmark step reads its loss once, too)
+        value, correct, loss_ok, grads_ok = _step_stats(value, correct, grads)
+        if self.check_finite and not loss_ok:
+            raise NonFiniteError(self._explain_loss(value, inp, y_dev[rows]))
+        if self.check_finite and not grads_ok:
             raise NonFiniteError(self._explain_grads(grad))
         self.opt.step()
         self.step_count += 1
-        return float(stats[0]), float(stats[1]) / len(yb)
+        return value, correct / len(y_host)
 
-    def _evaluate_device(self, src):
+    def _evaluate_device(self, src, y_host):
         xp = get_xp()
         x_dev, y_dev = src
         n = len(y_dev)
@@ -235,10 +250,9 @@ class Trainer:
         for j, start in enumerate(range(0, n, self.eval_batch_size)):
             rows = slice(start, min(start + self.eval_batch_size, n))
             out = self.model.forward(self._encode_device(x_dev, rows, 0, j, False))
-            yb = y_dev[rows]
-            value, _ = vg(out, yb) if vg is not None else self.loss(out, yb)
+            value, _ = vg(out, y_host[rows]) if vg is not None else self.loss(out, y_host[rows])
             loss_sum += xp.asarray(value, dtype=xp.float64) * (rows.stop - rows.start)
-            correct += (self.loss.predict(out) == yb).sum()
+            correct += (self.loss.predict(out) == y_dev[rows]).sum()
         if hasattr(self.model, "train"):
             self.model.train()
         return float(loss_sum) / n, int(correct) / n
@@ -349,7 +363,7 @@ class Trainer:
             self.model.eval()
         src = self._device_source(x, y) if len(y) else None
         if src is not None:
-            return self._evaluate_device(src)
+            return self._evaluate_device(src, np.asarray(y))
         losses, correct = 0.0, 0
         for j, idx in enumerate(iterate_batches(len(y), self.eval_batch_size, shuffle=False)):
             out = self.model.forward(self._input(x[idx], 0, j, False))
@@ -381,6 +395,7 @@ class Trainer:
                 f"{self.batch_size} (the batches would differ).")
         from tqdm.auto import tqdm
         src = self._device_source(x_tr, y_tr) if len(y_tr) else None
+        y_np = np.asarray(y_tr) if src is not None else None
         while self.epoch < epochs and not self.stopped_early:
             if self.lr_schedule is not None:
                 self.opt.lr = float(self.lr_schedule(self.epoch))
@@ -398,7 +413,7 @@ class Trainer:
                     v, a = self.train_step(x_tr[idx], y_tr[idx], j)
                 else:      # batch j is order[j * batch_size:][:len(idx)] (iterate_batches' slices)
                     pos = j * self.batch_size
-                    v, a = self._train_step_device(src, order_dev[pos:pos + len(idx)], j)
+                    v, a = self._train_step_device(src, order_dev[pos:pos + len(idx)], y_np[idx], j)
                 tot += float(v) * len(idx)
                 acc += a * len(idx)
                 n += len(idx)
