@@ -32,8 +32,8 @@ the training set is checked once on the host and uploaded once; each batch is ga
 on the GPU. A step then needs one host sync, like the benchmark step (benchmarks/bench_bats.py):
 the loss, the number of correct predictions and the finiteness of the loss and of every gradient
 are computed on the device and read back together, before the optimizer step, so a NaN is still
-caught before it reaches the weights and diagnosed as above. ``evaluate`` takes the same path (one
-readout for the whole set). Batch order, encoder generators and checkpoints are those of the plain
+caught before it reaches the weights and diagnosed as above. The loss gets the labels as NumPy (checked
+on the host, uploaded without a sync). ``evaluate`` takes the same path (one readout for the whole set). Batch order, encoder generators and checkpoints are those of the plain
 path; on the CPU ``device_data=True`` runs the same code on NumPy (the tests compare both paths).
 """
 from __future__ import annotations
