@@ -585,7 +585,31 @@ def _fmt_target(t: dict) -> str:
     return f"{t.get('paper', '')}: {t.get('figure', '')}" + (f" = {v}{t.get('unit', '')}" if v is not None else "")
 
 
-def format_list(reps, notebooks: Path | None = None) -> str:
+def gpu_time(rep: Reproduction, record: dict | None) -> str:
+    """The GPU time line of ``--list``: *measured* when the repository holds a real-data record of
+    the entry (its wall time, device, date and command, and what it ran with reduced settings),
+    else the registry's *estimate*. A stand-in record is a pipeline check, not a measurement."""
+    if record and not (record.get("dataset_stand_in") or record.get("metrics", {}).get("dataset_stand_in")):
+        secs = record.get("seconds")
+        line = (f"measured: {secs:g} s" if isinstance(secs, (int, float)) else "measured") + \
+            f" on {record.get('device', '?')}, {(record.get('started_utc') or '')[:10]}" + \
+            f" ({record.get('command', '')}; {record.get('source', 'recorded')})"
+        reduced = record.get("reduced")
+        if reduced:
+            line += "; reduced: " + "; ".join(f"{k} {v}" for k, v in reduced.items())
+            line += f"\n              registry: {rep.expected_gpu_time}"
+        return line
+    if rep.expected_gpu_time.lower().startswith("measured"):
+        return rep.expected_gpu_time          # measured, but its record is not in the repository
+    note = " (a stand-in pipeline check is recorded, not a measurement)" if record else ""
+    text = rep.expected_gpu_time
+    return (text if text.lower().startswith("estimate") else f"estimated: {text}") + note
+
+
+def format_list(reps, notebooks: Path | None = None, records: dict | None = None) -> str:
+    """``records``: {name: record} (default: ``recorded_results()``: results/ and reproductions/recorded/)."""
+    if records is None:
+        records = recorded_results()
     lines = []
     for r in reps:
         nb = r.notebook_path(notebooks)
@@ -600,7 +624,7 @@ def format_list(reps, notebooks: Path | None = None) -> str:
         if r.status == "planned":
             status += f"\n    PLANNED:  {r.needs}"
         lines += [f"{r.name}", f"    {r.title}", f"    target:   {_fmt_target(r.target)}",
-                  f"    GPU time: {r.expected_gpu_time}", f"    notebook: {status}", ""]
+                  f"    GPU time: {gpu_time(r, records.get(r.name))}", f"    notebook: {status}", ""]
     return "\n".join(lines)
 
 

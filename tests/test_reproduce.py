@@ -301,3 +301,25 @@ def test_save_helpers(tmp_path):
         reproduce.save_metrics(tmp_path, d=object())
     html = reproduce.save_figure(tmp_path, go.Figure(go.Bar(x=[1], y=[2])), "fig")
     assert html.name == "fig.html" and "plotly" in html.read_text()[:100000].lower()
+
+
+def test_list_says_which_gpu_times_are_measured(tmp_path):
+    reg = make_registry(tmp_path)
+    rep = reproduce.get("tiny", reg)
+    base = {"name": "tiny", "metrics": {"test_accuracy": 0.9}, "seconds": 12.5, "device": "GPU X (cupy)",
+            "started_utc": "2026-12-02T11:00:00+00:00", "command": "snnkit reproduce tiny", "source": "recorded"}
+    line = reproduce.gpu_time(rep, base)
+    assert line.startswith("measured: 12.5 s on GPU X (cupy), 2026-12-02 (snnkit reproduce tiny")
+    reduced = reproduce.gpu_time(rep, {**base, "reduced": {"epochs": "10 (registry: 100)"}})
+    assert "reduced: epochs 10 (registry: 100)" in reduced and "registry: 1 s" in reduced
+    stand_in = reproduce.gpu_time(rep, {**base, "dataset_stand_in": True})
+    assert stand_in.startswith("estimated: 1 s") and "stand-in pipeline check" in stand_in
+    assert reproduce.gpu_time(rep, None) == "estimated: 1 s"
+    listing = reproduce.format_list([rep], tmp_path / "none", records={"tiny": base})
+    assert "GPU time: measured: 12.5 s" in listing
+    # the repository's own records: the BATS MNIST entries are measured on real data
+    real = reproduce.format_list(reproduce.list_reproductions(), records=reproduce.recorded_results(
+        tmp_path / "no-results"))
+    for name in ("bats_mnist_single_spike", "bats_mnist_multi_spike", "stbp_resnet19_mnist"):
+        block = real.split(name + "\n", 1)[1]
+        assert block.split("GPU time: ", 1)[1].startswith("measured: "), name

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import checks
 from ..backend import get_xp, xp_of
-from ..datasets.encoders import latency
+from ..datasets.encoders import LatencyEncoder
 from ..nn.init import uniform
 from ..nn.sequential import Sequential
 from ..spikes import SpikeTrains
@@ -184,8 +184,14 @@ class Network(Sequential):
         return out
 
 
+class _BatsLatency(LatencyEncoder):
+    def on_device(self, x_dev, rng=None):
+        # the data set was checked once by ``prepare``: the first layer need not check each batch
+        return mark_checked(super().on_device(x_dev, rng))
+
+
 def latency_encoder(t_max=0.1, dtype=np.float32):
-    """``encode(x_batch, rng) -> SpikeTrains`` for the Trainer: one spike at ``t_max (1 - x)``."""
-    def encode(x, rng=None):
-        return latency(x, t_max=t_max, dtype=dtype)
-    return encode
+    """``encode(x_batch, rng) -> SpikeTrains`` for the Trainer: one spike at ``t_max (1 - x)``.
+    On the GPU the Trainer uploads the data set once and encodes each batch there
+    (:class:`snnkit.datasets.encoders.LatencyEncoder`)."""
+    return _BatsLatency(t_max, dtype)

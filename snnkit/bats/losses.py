@@ -78,6 +78,11 @@ class TTFSCrossEntropy:
             "t_silent", t_silent, "It is the time a silent neuron counts as firing at (None: after the latest).")
 
     def __call__(self, out: SpikeTrains, labels):
+        value, grad = self.value_and_grad(out, labels)
+        return float(value), grad
+
+    def value_and_grad(self, out: SpikeTrains, labels):
+        """``(loss, dL/dt)`` with the loss left as a 0-d array on the output's device (no host sync)."""
         xp, labels, B, C = _check(out, labels)
         t0 = out.times[:, :, 0]
         fired = xp.isfinite(t0)
@@ -97,7 +102,7 @@ class TTFSCrossEntropy:
         g0 = xp.where(fired, (onehot - xp.exp(logp)) / (self.tau_loss * max(B, 1)), 0)
         grad = xp.zeros_like(out.times)
         grad[:, :, 0] = g0
-        return float(loss), grad
+        return loss, grad
 
     def predict(self, out: SpikeTrains):
         return predict_first(out)

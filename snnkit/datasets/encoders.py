@@ -7,6 +7,13 @@
                      (and counted: ``return_dropped=True``).
 * ``poisson``        : independent Bernoulli(x * max_prob) per step, raster [B, T, N].
 * ``direct``         (STBP): the analog input repeated over T steps, [B, T, ...].
+
+Device-side encoding (the training loop's fast path): ``LatencyEncoder`` checks a whole data set
+once on the host (``prepare``: the value checks cost no device sync there), uploads it once, and
+then encodes each batch of the uploaded copy on the GPU in one kernel launch (``on_device``), with
+no host work and no sync per batch. ``latency`` itself also accepts a CuPy array (checked with one
+device sync, encoded on the device). The device result is bit-identical to the NumPy one: the time
+is computed in float64, ``t_max * (1 - x)``, and rounded to ``dtype`` once, as on the host.
 """
 from __future__ import annotations
 
@@ -44,12 +51,35 @@ def _map_shape(x):
     return None
 
 
+_LATENCY_KERNEL = None
+
+
+def _latency_device(x, t_max, dtype, map_shape=None) -> SpikeTrains:
+    """``latency`` of a CuPy array [B, ...] already checked: one elementwise launch writes the times
+    (float64 arithmetic, one rounding to ``dtype``, +inf for x == 0) and the counts."""
+    global _LATENCY_KERNEL
+    import cupy as cp
+    if _LATENCY_KERNEL is None:
+        _LATENCY_KERNEL = cp.ElementwiseKernel(
+            "X x, float64 t_max, float64 never", "T t, int32 c",
+            "const double v = (double)x; if (v > 0) { t = (T)(t_max * (1.0 - v)); c = 1; } "
+            "else { t = (T)never; c = 0; }",
+            "snnkit_latency_encode")
+    x = x.reshape(len(x), -1)
+    t = cp.empty(x.shape + (1,), dtype=dtype)
+    c = cp.empty(x.shape, dtype=cp.int32)
+    _LATENCY_KERNEL(x, float(t_max), float("inf"), t[:, :, 0], c)
+    return SpikeTrains(t, c, cp.zeros_like(c), map_shape)
+
+
 def latency(x, t_max=0.1, dtype=np.float32, to_device=True) -> SpikeTrains:
     """One spike per feature at ``t_max * (1 - x)``; zero features stay silent.
-    ``x`` is [B, N] (images are flattened)."""
+    ``x`` is [B, N] (images are flattened); a CuPy ``x`` is encoded on the GPU."""
     t_max = checks.positive("t_max", t_max, "It is the latest spike time (x = 0+ fires at t_max).")
     dtype = checks.float_dtype("dtype", dtype)
     map_shape = _map_shape(x)
+    if hasattr(x, "__cuda_array_interface__"):
+        return _latency_device(_features(x), t_max, dtype, map_shape)
     x = to_numpy(_features(x))
     t = np.where(x > 0, t_max * (1.0 - x), np.inf).astype(dtype)[:, :, None]
     counts = np.isfinite(t[:, :, 0]).astype(np.int32)
@@ -105,3 +135,45 @@ def direct(x, n_steps=2, time_major=False, dtype=np.float32):
     if time_major:
         rep = xp.moveaxis(rep, 1, 0)
     return xp.ascontiguousarray(rep)
+
+
+class LatencyEncoder:
+    """``latency`` as a Trainer encoder: ``encode(x_batch, rng) -> SpikeTrains`` (``rng`` unused),
+    plus the device fast path the Trainer takes on the GPU:
+
+    * ``prepare(x)``: checks the whole data set on the host (NaN, range) and uploads it once, as
+      float32; returns the device copy.
+    * ``on_device(x_dev_batch)``: encodes rows of that copy on the GPU, no check, no sync.
+    """
+    uses_rng = False                 # deterministic: the Trainer need not build a generator per batch
+
+    def __init__(self, t_max=0.1, dtype=np.float32):
+        if not t_max > 0:
+            raise ValueError(f"t_max must be > 0, got {t_max}")
+        self.t_max, self.dtype = float(t_max), dtype
+
+    def __call__(self, x, rng=None) -> SpikeTrains:
+        return latency(x, t_max=self.t_max, dtype=self.dtype)
+
+    def prepare(self, x):
+        x = np.asarray(x).reshape(len(x), -1)
+        if x.dtype.kind != "f":
+            x = x.astype(np.float32)
+        # once, on the host, in the data's own precision (no float64 copy of the whole set)
+        if np.isnan(x).any():
+            raise ValueError("the training features contain NaN; encoders expect features in [0, 1].")
+        lo, hi = float(x.min()), float(x.max())
+        if lo < 0 or hi > 1:
+            raise ValueError(f"the training features must lie in [0, 1] (got min {lo}, max {hi}); "
+                             "scale them first, e.g. x / x.max().")
+        return get_xp().asarray(x)
+
+    def on_device(self, x_dev, rng=None) -> SpikeTrains:
+        if get_xp() is np:
+            t = np.where(x_dev > 0, self.t_max * (1.0 - x_dev.astype(np.float64)), np.inf).astype(self.dtype)
+            c = (x_dev > 0).astype(np.int32)
+            return SpikeTrains(t[:, :, None], c, np.zeros_like(c))
+        return _latency_device(x_dev, self.t_max, self.dtype)
+
+    def __repr__(self):
+        return f"LatencyEncoder(t_max={self.t_max:g})"

@@ -50,6 +50,16 @@ diagnosis.
 
 Data: ``x`` and ``y`` of a split must have the same length (nothing is truncated) and hold at
 least one sample.
+
+Device fast path (``device_data``, on by default on the GPU): when the encoder can encode on the
+device (it has ``prepare(x)`` and ``on_device(x_dev_batch, rng)``, e.g. BATS's ``latency_encoder``)
+the training set is checked once on the host and uploaded once; each batch is gathered and encoded
+on the GPU. A step then needs one host sync, like the benchmark step (benchmarks/bench_bats.py):
+the loss, the number of correct predictions and the finiteness of the loss and of every gradient
+(and of the parameters the step used) are computed on the device and read back together, before the optimizer step, so a NaN is still
+caught before it reaches the weights and diagnosed as above. The loss gets the labels as NumPy (checked
+on the host, uploaded without a sync). ``evaluate`` takes the same path (one readout for the whole set). Batch order, encoder generators and checkpoints are those of the plain
+path; on the CPU ``device_data=True`` runs the same code on NumPy (the tests compare both paths).
 """
 from __future__ import annotations
 
@@ -144,6 +154,27 @@ def _n_samples(data, what):
     return ny
 
 
+def _step_stats(value, correct, grads, params=()):
+    """``(loss, correct, loss finite, every gradient finite, every parameter finite)`` of a step, read
+    back in one sync: the four device numbers are written into one small array and copied at once."""
+    xp = xp_of(correct)
+    if xp is np:
+        v = float(value)
+        return (v, int(correct), bool(np.isfinite(v)), all(bool(np.isfinite(g).all()) for g in grads),
+                all(bool(np.isfinite(p).all()) for p in params))
+    out = xp.empty(4, dtype=xp.float64)
+    out[0] = value
+    out[1] = correct
+    for slot, arrays in ((2, grads), (3, params)):
+        ok = None
+        for a in arrays:
+            f = xp.isfinite(a).all()
+            ok = f if ok is None else ok & f
+        out[slot] = True if ok is None else ok
+    v, c, gok, pok = out.get().tolist()
+    return v, int(c), bool(np.isfinite(v)), bool(gok), bool(pok)
+
+
 class _Found(Exception):
     """Stops a diagnostic re-run at the first non-finite result."""
 
@@ -156,8 +187,13 @@ class Trainer:
     def __init__(self, model, loss, optimizer, *, batch_size=32, encode=None, seed=0,
                  checkpoint=None, patience=None, monitor="val_acc", progress=True,
                  lr_schedule=None, check_finite=True, eval_batch_size=None, min_delta=0.0,
-                 checkpoint_every=None):
+                 checkpoint_every=None, device_data="auto"):
         self.model, self.loss, self.opt = model, loss, optimizer
+        if device_data not in ("auto", True, False):
+            raise ValueError(f"device_data must be 'auto' (on for a GPU backend and a device-capable encoder), "
+                             f"True or False; got {device_data!r}")
+        self.device_data = device_data
+        self._uploads = {}                  # id(x) -> (x, x_dev, y_dev): each data set uploaded once
         for nm, obj in (("model", model), ("loss", loss)):
             needs = ("forward", "backward", "layers") if nm == "model" else ("__call__", "predict")
             missing = [a for a in needs if not hasattr(obj, a)]
@@ -224,6 +260,81 @@ class Trainer:
         if self.check_finite:
             self._check_params("after the optimizer update of")
         return value, accuracy(self.loss.predict(out), y)
+
+    # -- device fast path ------------------------------------------------------------------------
+    def _device_source(self, x, y):
+        """``(x_dev, y_dev)`` (uploaded once per data set) when the fast path applies, else None."""
+        enc = self.encode
+        capable = enc is not None and hasattr(enc, "prepare") and hasattr(enc, "on_device")
+        if self.device_data is False or (self.device_data == "auto" and get_xp() is np):
+            return None
+        if not capable or not isinstance(x, np.ndarray):
+            if self.device_data is True:
+                raise ValueError("device_data=True needs an encoder with prepare() and on_device() (e.g. "
+                                 "snnkit.bats.latency_encoder) and the features as a NumPy array; use "
+                                 "device_data='auto' to fall back to the per-batch path.")
+            return None
+        hit = self._uploads.get(id(x))
+        if hit is None or hit[0] is not x or len(hit[2]) != len(y):
+            hit = (x, enc.prepare(x), get_xp().asarray(np.asarray(y)))
+            if len(self._uploads) >= 3:         # train, validation, test at most stay on the device
+                self._uploads.pop(next(iter(self._uploads)))
+            self._uploads[id(x)] = hit
+            if len(hit[1]) != len(y):
+                raise ValueError(f"x has {len(hit[1])} samples but y has {len(y)} labels")
+        return hit[1], hit[2]
+
+    def _encode_device(self, x_dev, rows, epoch, batch_idx, train):
+        uses_rng = getattr(self.encode, "uses_rng", True)
+        r = np.random.default_rng([self.seed, epoch, batch_idx, int(train)]) if uses_rng else None
+        return self.encode.on_device(x_dev[rows], r)
+
+    def _train_step_device(self, src, rows, y_host, batch_idx):
+        """One step on device-resident data; ``rows`` indexes the uploaded set (a device array),
+        ``y_host`` are the same labels as NumPy: the loss checks them on the host and uploads them
+        without a sync (as in the benchmark step), ``y_dev[rows]`` serves the accuracy."""
+        x_dev, y_dev = src
+        if hasattr(self.model, "train"):
+            self.model.train()
+        inp = self._encode_device(x_dev, rows, self.epoch, batch_idx, True)
+        out = self.model.forward(inp)
+        vg = getattr(self.loss, "value_and_grad", None)
+        value, grad = vg(out, y_host) if vg is not None else self.loss(out, y_host)
+        self.model.backward(grad)
+        correct = (self.loss.predict(out) == y_dev[rows]).sum()
+        floats = lambda arrays: [a for a in arrays if np.dtype(a.dtype).kind in "fc"]
+        grads = floats(g for layer in self.model.layers for g in getattr(layer, "grads", {}).values()) \
+            if self.check_finite else []
+        params = floats(p for layer in self.model.layers for p in getattr(layer, "params", {}).values()) \
+            if self.check_finite else []
+        # the step's one host sync (the benchmark step reads its loss once, too); the parameters
+        # checked are the ones this step used, i.e. the result of the previous update
+        value, correct, loss_ok, grads_ok, params_ok = _step_stats(value, correct, grads, params)
+        if self.check_finite and not params_ok:
+            self._check_params("after the optimizer update of")
+        if self.check_finite and not loss_ok:
+            raise NonFiniteError(self._explain_loss(value, inp, y_dev[rows]))
+        if self.check_finite and not grads_ok:
+            raise NonFiniteError(self._explain_grads(grad))
+        self.opt.step()
+        self.step_count += 1
+        return value, correct / len(y_host)
+
+    def _evaluate_device(self, src, y_host):
+        xp = get_xp()
+        x_dev, y_dev = src
+        n = len(y_dev)
+        loss_sum, correct = xp.zeros((), xp.float64), xp.zeros((), xp.int64)
+        vg = getattr(self.loss, "value_and_grad", None)
+        for j, start in enumerate(range(0, n, self.eval_batch_size)):
+            rows = slice(start, min(start + self.eval_batch_size, n))
+            out = self.model.forward(self._encode_device(x_dev, rows, 0, j, False))
+            value, _ = vg(out, y_host[rows]) if vg is not None else self.loss(out, y_host[rows])
+            loss_sum += xp.asarray(value, dtype=xp.float64) * (rows.stop - rows.start)
+            correct += (self.loss.predict(out) == y_dev[rows]).sum()
+        if hasattr(self.model, "train"):
+            self.model.train()
+        return float(loss_sum) / n, int(correct) / n
 
     # -- NaN/Inf diagnosis (runs only after a check failed) ------------------------------------
     def _grads_finite(self) -> bool:
@@ -341,6 +452,9 @@ class Trainer:
         _n_samples((x, y), "evaluate(x, y)")
         if hasattr(self.model, "eval"):
             self.model.eval()
+        src = self._device_source(x, y)
+        if src is not None:
+            return self._evaluate_device(src, np.asarray(y))
         losses, correct = 0.0, 0
         for j, idx in enumerate(iterate_batches(len(y), self.eval_batch_size, shuffle=False)):
             out = self.model.forward(self._input(x[idx], 0, j, False))
@@ -387,6 +501,8 @@ class Trainer:
                 f"the run stopped in the middle of epoch {self.epoch} with {self._data_shape[0]} training samples "
                 f"in batches of {self._data_shape[1]}; it cannot continue with {len(y_tr)} samples in batches of "
                 f"{self.batch_size} (the batches would differ).")
+        src = self._device_source(x_tr, y_tr)
+        y_np = np.asarray(y_tr) if src is not None else None
         from tqdm.auto import tqdm
         while self.epoch < epochs and not self.stopped_early:
             if self.lr_schedule is not None:
@@ -398,8 +514,14 @@ class Trainer:
             tot, acc, n, spent = self._partial
             bar = tqdm(batches[start:], desc=f"epoch {self.epoch + 1}/{epochs}", leave=False,
                        disable=not self.progress, initial=start, total=len(batches))
+            if src is not None and batches:
+                order_dev = get_xp().asarray(np.concatenate(batches))   # the epoch's order, one upload
             for j, idx in enumerate(bar, start):
-                v, a = self.train_step(x_tr[idx], y_tr[idx], j)
+                if src is None:
+                    v, a = self.train_step(x_tr[idx], y_tr[idx], j)
+                else:      # batch j is order[j * batch_size:][:len(idx)] (iterate_batches' slices)
+                    pos = j * self.batch_size
+                    v, a = self._train_step_device(src, order_dev[pos:pos + len(idx)], y_np[idx], j)
                 tot += float(v) * len(idx)
                 acc += a * len(idx)
                 n += len(idx)
@@ -408,6 +530,8 @@ class Trainer:
                 if (self.checkpoint is not None and self.checkpoint_every
                         and self.step_count % self.checkpoint_every == 0 and j + 1 < len(batches)):
                     self.save(self.checkpoint)
+            if src is not None and self.check_finite:
+                self._check_params("after the optimizer update of")    # the epoch's last update
             h = self.history
             h["epoch"].append(self.epoch + 1)
             h["train_loss"].append(tot / n)
