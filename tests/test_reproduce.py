@@ -154,6 +154,9 @@ SMOKE = {
 def test_every_ready_reproduction_runs_on_cpu(rep, tmp_path, monkeypatch):
     assert rep.name in SMOKE, f"give {rep.name} tiny CPU settings in SMOKE"
     monkeypatch.setenv("SNNKIT_BACKEND", "numpy")                  # the papermill kernel inherits it
+    # The lessons' claims (snnkit/lessons.py) describe their notebooks' defaults, which the notebook
+    # tests hold them to; these tiny runs only have to run end to end, so a claim prints, not fails.
+    monkeypatch.setenv("SNNKIT_STRICT_CLAIMS", "0")
     params = {**SMOKE[rep.name], **({"dataset_stand_in": True} if rep.dataset in REAL else {})}
     rec = reproduce.run(rep.name, params, tmp_path / rep.name, executor="papermill", progress=False)
     assert isinstance(rec["metrics"].get(rep.target["metric"]), (int, float)), sorted(rec["metrics"])

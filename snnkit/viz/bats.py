@@ -5,7 +5,7 @@ import numpy as np
 
 from .core import membrane_trace
 
-__all__ = ["neuron_figure", "spike_time_curve", "convergence_heatmaps"]
+__all__ = ["neuron_figure", "spike_time_curve", "convergence_heatmaps", "message_figure"]
 
 
 def neuron_figure(t, u, theta, spikes, stored=None, brian=None, title="One BATS neuron", height=360,
@@ -36,6 +36,16 @@ def neuron_figure(t, u, theta, spikes, stored=None, brian=None, title="One BATS 
     return fig
 
 
+def message_figure(text, title="", height=340):
+    """An empty figure that says ``text`` (a panel whose settings have nothing to draw)."""
+    import plotly.graph_objects as go
+    fig = go.Figure()
+    fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font=dict(size=15))
+    fig.update_layout(title=title, height=height, xaxis_visible=False, yaxis_visible=False,
+                      margin=dict(l=50, r=20, t=50, b=40))
+    return fig
+
+
 def spike_time_curve(w_values, t_values, w0, t0, slope, fd_slope=None, title="Spike time against one weight",
                      height=340):
     """A spike time as a function of one weight, with the exact gradient as a tangent at ``w0``
@@ -51,7 +61,7 @@ def spike_time_curve(w_values, t_values, w0, t0, slope, fd_slope=None, title="Sp
         fig.add_trace(go.Scatter(x=ws, y=t0 + fd_slope * (ws - w0), mode="lines",
                                  name=f"finite difference {fd_slope:.4g}", line=dict(dash="dot")))
     fig.add_trace(go.Scatter(x=[w0], y=[t0], mode="markers", name="current weight", marker=dict(size=10)))
-    fig.update_layout(title=title, xaxis_title="weight", yaxis_title="spike time", height=height,
+    fig.update_layout(title=title, xaxis_title="weight (a.u.)", yaxis_title="spike time (s)", height=height,
                       margin=dict(l=50, r=20, t=50, b=40))
     return fig
 

@@ -6,13 +6,14 @@ import numpy as np
 
 from ..bats import simulate
 from ..bats.neuron import potential
-from ..viz.bats import neuron_figure, spike_time_curve
+from ..viz.bats import message_figure, neuron_figure, spike_time_curve
 from . import interactive_figure
 
 __all__ = ["one_neuron", "brian_trace", "neuron_callback", "neuron_panel", "spike_time_vs_weight", "gradient_callback",
            "gradient_panel"]
 
 T_END = 0.3
+GRAD_T_IN, GRAD_W = (0.02, 0.05, 0.12), (1.0, 0.8, -0.5)      # the neuron of the gradient panel
 
 
 def one_neuron(t_in, w, tau_s=0.13 / 4, theta=0.01, max_spikes=10, t_end=T_END, n_points=1500):
@@ -78,13 +79,22 @@ def spike_time_vs_weight(t_in, w, j, k=0, tau_s=0.03, theta=0.01, span=0.4, n=81
     return ws, sim.times[0, :, k]
 
 
-def gradient_callback(j=0, k=0, eps=1e-4, t_in=(0.02, 0.05, 0.12), w=(1.0, 0.8, -0.5), tau_s=0.03, theta=0.01):
-    """dt_k/dw_j: exact (backward with e = one-hot on spike k) against a central finite difference."""
+def gradient_callback(j=0, k=0, eps=1e-4, t_in=GRAD_T_IN, w=GRAD_W, tau_s=0.03, theta=0.01):
+    """dt_k/dw_j: exact (backward with e = one-hot on spike k) against a central finite difference.
+
+    Always returns a figure: where the neuron has no spike k, a figure that says so (the spike
+    index runs 0 .. n_spikes - 1); where spike k appears or vanishes within ``w_j +- eps``, the
+    finite difference does not exist and the title says so."""
     from ..bats import backward
     t_in, w = np.asarray(t_in, float), np.asarray(w, float)
+    j, k = int(j), int(k)
+    if not 0 <= j < len(w):
+        raise ValueError(f"j must be an input index in 0..{len(w) - 1}; got {j}")
     sim = simulate(w[None, :], t_in[None, :, None], tau_s, theta, max_spikes=k + 1, t_max=T_END)
-    if sim.counts[0, 0] <= k:
-        return f"the neuron has no spike {k} with these settings"
+    n = int(sim.counts[0, 0] + sim.overflow[0, 0])
+    if n <= k:
+        return message_figure(f"No spike k = {k}: this neuron fires {n} spike{'s' * (n != 1)} "
+                              f"(k = 0..{n - 1}). Pick a smaller k.", title=f"spike {k} against w{j + 1}")
     e = np.zeros_like(sim.times)
     e[0, 0, k] = 1.0
     dw, _ = backward(w[None, :], sim, e, tau_s, theta)
@@ -95,15 +105,28 @@ def gradient_callback(j=0, k=0, eps=1e-4, t_in=(0.02, 0.05, 0.12), w=(1.0, 0.8, 
         w2[j] += s * eps
         s2 = simulate(w2[None, :], t_in[None, :, None], tau_s, theta, max_spikes=k + 1, t_max=T_END)
         vals.append(s2.times[0, 0, k])
-    fd = (vals[0] - vals[1]) / (2 * eps)
+    if np.isfinite(vals).all():
+        fd, fd_text = (vals[0] - vals[1]) / (2 * eps), None
+    else:                                         # the spike vanishes on one side: no secant
+        fd, fd_text = None, f"no finite difference: spike {k} vanishes within w{j + 1} +- {eps:g}"
     ws, ts = spike_time_vs_weight(t_in, w, j, k, tau_s, theta)
-    return spike_time_curve(ws, ts, w[j], float(sim.times[0, 0, k]), exact, fd,
-                            title=f"spike {k} against w{j + 1}: exact {exact:.6g}, finite difference (eps={eps:g}) {fd:.6g}")
+    title = (f"spike {k} against w{j + 1}: exact {exact:.6g}, "
+             + (fd_text or f"finite difference (eps={eps:g}) {fd:.6g}"))
+    return spike_time_curve(ws, ts, w[j], float(sim.times[0, 0, k]), exact, fd, title=title)
 
 
-def gradient_panel():
+def gradient_panel(t_in=GRAD_T_IN, w=GRAD_W, tau_s=0.03, theta=0.01):
+    """Sliders for the weight j, the spike k and the finite-difference step of :func:`gradient_callback`.
+    The spike slider runs over the spikes this neuron has (k = 0 .. n_spikes - 1)."""
     import ipywidgets as W
+    from functools import partial
+    _, _, spikes, _ = one_neuron(t_in, w, tau_s, theta)
+    if len(spikes) == 0:
+        raise ValueError("gradient_panel: the neuron does not spike with these t_in, w, tau_s, theta; "
+                         "raise a weight or lower theta")
+    cb = partial(gradient_callback, t_in=t_in, w=w, tau_s=tau_s, theta=theta)
     return interactive_figure(
-        gradient_callback,
-        j=W.IntSlider(0, 0, 2, description="weight j"), k=W.IntSlider(0, 0, 3, description="spike k"),
-        eps=W.FloatLogSlider(1e-4, base=10, min=-8, max=-1, description="FD eps"))
+        cb,
+        j=W.IntSlider(0, 0, len(w) - 1, description="weight j"),
+        k=W.IntSlider(0, 0, len(spikes) - 1, description="spike k"),
+        eps=W.FloatLogSlider(1e-4, base=10, min=-8, max=-1, step=0.5, description="FD eps"))
