@@ -59,12 +59,15 @@ def test_trace_reaches_threshold_at_each_continuous_crossing(dt_ms):
     assert n_checked > 0
 
 
-def test_panel_builds_without_drawing():
+def test_panel_draws_both_figures_and_redraws_them_in_place():
     pytest.importorskip("ipywidgets")
     _, ex = _explorer()
     box = ex.panel(max_ms=20.0)
-    slider, out = box.children
-    assert slider.max == 20.0 and len(out.outputs) == 0
+    (slider,) = box.children[0].children
+    (raster, _, _), (membrane, _, _) = box.outputs
+    assert slider.max == 20.0 and len(raster.data) > 0 and len(membrane.data) > 0
+    slider.value = 10.0
+    assert box.outputs[0][0] is raster and "10" in membrane.layout.title.text
 
 
 def test_study_figures():

@@ -31,7 +31,8 @@ def test_s3gd_delta_panel_redraws():
     y = r.integers(0, 3, 4)
     net = s3gd.Network(6, 8, 3, 0.85, delta=0.2, seed=1, dtype=np.float64, weight_scale=5.0)
     box = DeltaExplorer(net, x, y).panel(value=0.2)
-    slider, label, hist, maps = box.children
+    (slider,) = box.children[0].children
+    (hist, _, _), (maps, _, _), (_, _, label) = box.outputs
     before = label.value
     slider.value = 0.45
     assert label.value != before and "delta = 0.45" in label.value

@@ -92,23 +92,12 @@ class DtExplorer:
         return out
 
     def panel(self, max_ms=40.0, step_ms=0.5, value_ms=5.0):
-        """A dt slider (ms) whose moves redraw both figures below it.
-
-        Nothing is drawn when the panel is built (the notebook draws the first figures by calling
-        :meth:`figures` itself): a callback that renders inside a widget's output area while a
-        headless kernel (papermill, nbval) executes the cell can block that kernel."""
+        """A dt slider (ms) redrawing both figures below it (snnkit.widgets.interactive_figure: one
+        figure each, redrawn in place live; precomputed in the tour's static page)."""
         import ipywidgets as widgets
-        slider = widgets.FloatSlider(value=value_ms, min=0.0, max=max_ms, step=step_ms, description="dt (ms)",
-                                     continuous_update=False)
-        out = widgets.Output()
-
-        def on_change(change):
-            out.clear_output(wait=True)
-            with out:
-                for f in self.figures(change["new"]):
-                    f.show(renderer="plotly_mimetype")
-        slider.observe(on_change, names="value")
-        return widgets.VBox([slider, out])
+        from . import interactive_figure
+        return interactive_figure(self.figures, dt_ms=widgets.FloatSlider(
+            value=value_ms, min=0.0, max=max_ms, step=step_ms, description="dt (ms)", continuous_update=False))
 
 
 __all__ = ["DtExplorer"]

@@ -44,22 +44,10 @@ class DeltaExplorer:
                 gradient_maps(self.dense, s["sparse"], s["cosine"], self.layer), text)
 
     def panel(self, deltas=(0.01, 0.5, 0.01), value=0.2):
-        """A delta slider redrawing both figures. They are FigureWidgets updated in place (see
-        snnkit.widgets.interactive_figure: plotly HTML inside an Output widget blocks headless runs)."""
+        """A delta slider redrawing both figures and the summary line (snnkit.widgets.interactive_figure:
+        live in JupyterLab, precomputed in the tour's static page)."""
         import ipywidgets as widgets
-        import plotly.graph_objects as go
-        from . import replace_figure
-
-        h, g, text = self.update(value)
-        hist, maps, label = go.FigureWidget(h), go.FigureWidget(g), widgets.Label(text)
-        slider = widgets.FloatSlider(value=value, min=deltas[0], max=deltas[1], step=deltas[2],
-                                     description="delta", continuous_update=False, readout_format=".2f")
-
-        def redraw(change):
-            h, g, text = self.update(change["new"])
-            replace_figure(hist, h)
-            replace_figure(maps, g)
-            label.value = text
-
-        slider.observe(redraw, names="value")
-        return widgets.VBox([slider, label, hist, maps])
+        from . import interactive_figure
+        return interactive_figure(self.update, delta=widgets.FloatSlider(
+            value=value, min=deltas[0], max=deltas[1], step=deltas[2], description="delta",
+            continuous_update=False, readout_format=".2f"))
