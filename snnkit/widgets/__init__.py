@@ -220,7 +220,7 @@ def static_panel(callback, controls: dict, mode: str = "static") -> tuple[str, d
     A value that raises is reported in the record (and shown in the page instead of its figure);
     under strict mode it raises a RuntimeError naming the control and the value."""
     t0 = time.perf_counter()
-    name = getattr(callback, "__qualname__", getattr(callback, "__name__", "callback"))
+    name = getattr(callback, "__qualname__", getattr(callback, "__name__", "callback")).split("<locals>.")[-1]
     grids = {k: control_grid(c) for k, c in controls.items()}
     defaults = {k: c.value for k, c in controls.items()}
     record = {"callback": name, "controls": {}, "errors": []}
@@ -260,14 +260,17 @@ def static_panel(callback, controls: dict, mode: str = "static") -> tuple[str, d
                      "labels": [labels[i] for i in keep], "default": keep.index(d)})
         swept = keep
         if mode == "sweep":
+            t_sweep = time.perf_counter()
             for i in range(len(vals)):
                 if i not in keep:
                     run({**defaults, k: vals[i]}, f"{k}={vals[i]!r}")
             swept = range(len(vals))
+            record["sweep_seconds"] = record.get("sweep_seconds", 0.0) + time.perf_counter() - t_sweep
         record["controls"][k] = {"values": len(vals), "checked": len(list(swept)), "in_page": len(keep),
                                  "first": _plain(vals[0]), "last": _plain(vals[-1])}
     record["mode"] = mode
     record["seconds"] = round(time.perf_counter() - t0, 3)
+    record["sweep_seconds"] = round(record.get("sweep_seconds", 0.0), 3)
     payload = {"controls": spec, "default": default_items, "frames": frames, "template": shared.get("template")}
     return _render_static(payload, len(default_items)), record
 
