@@ -74,12 +74,12 @@ FIGURES_JS = """(root) => Array.from((root || document).querySelectorAll('.js-pl
   traces: (gd.data || []).length,
   points: (gd._fullData || []).reduce((n, t) => n + (t._length || (t.z ? t.z.length : 0) || 0), 0),
   drawn: !!gd.querySelector('.main-svg'),
-  lost: Array.from(gd.querySelectorAll('canvas')).filter(c => {
-      const g = c.getContext('webgl') || c.getContext('webgl2'); return g && g.isContextLost(); }).length,
+  lost: Array.from(gd.querySelectorAll('canvas.gl-canvas')).filter(c => {
+      const g = c.getContext('webgl'); return !g || g.isContextLost(); }).length,
   key: JSON.stringify([(gd.layout && gd.layout.title && (gd.layout.title.text || gd.layout.title)) || '',
                        (gd.data || []).map(t => [t.name, t.type, t.x0, t.dx,
-                          JSON.stringify(t.y).slice(0, 400), JSON.stringify(t.x).slice(0, 400),
-                          JSON.stringify(t.z).slice(0, 400)])]).slice(0, 20000)
+                          String(JSON.stringify(t.y)).slice(0, 400), String(JSON.stringify(t.x)).slice(0, 400),
+                          String(JSON.stringify(t.z)).slice(0, 400)])]).slice(0, 20000)
 }))"""
 
 

@@ -109,8 +109,11 @@ def _pick(n, k, keep):
     """At most ``k`` indices of ``range(n)`` spread evenly, ends and ``keep`` included."""
     if n <= k:
         return list(range(n))
-    idx = {round(i * (n - 1) / (k - 1)) for i in range(k)} | {keep}
-    return sorted(idx)
+    idx = sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})
+    if keep not in idx:                       # the default takes the place of its nearest inner pick
+        near = min(idx[1:-1] or idx, key=lambda i: abs(i - keep))
+        idx = sorted(set(idx) - ({near} if near not in (0, n - 1) else set()) | {keep})
+    return idx
 
 
 # ---------------------------------------------------------------- what a callback returns
