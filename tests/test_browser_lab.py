@@ -100,9 +100,8 @@ def _run_all(page, name):
         item = page.locator(".lm-Menu-item:not(.lm-mod-disabled) .lm-Menu-itemLabel", has_text="Run All Cells").first
         item.wait_for(timeout=10_000)
         item.click()
-        try:                                  # running: the kernel is busy or a cell is pending
-            page.wait_for_function(f"() => {{ const s = ({_STATE_JS})(); return s[0] === 'busy' || "
-                                   "s[1].some(p => p.includes('*')); }", timeout=30_000, polling=200)
+        try:                                  # running: Run All queues every cell at once ([*])
+            page.wait_for_function(f"() => ({_STATE_JS})()[1].some(p => p.includes('*'))", timeout=30_000, polling=100)
             break
         except Exception:                     # noqa: BLE001 - retried, then reported below
             page.keyboard.press("Escape")
