@@ -1,6 +1,8 @@
 # Two commands do all setup on a fresh machine with Python >= 3.10 and pip:
-#   make tour   -> .venv, install, execute every notebook headless, build/tour/index.html
-#   make test   -> .venv, install, pytest (unit, Brian2, notebooks via papermill, nbval --nbval-lax)
+#   make tour   -> .venv, install, execute every notebook headless, build/tour/index.html (an offline
+#                  site: prints where it is and how long each notebook took)
+#   make test   -> .venv, install, pytest (unit, Brian2, the tour once with every panel swept, its pages
+#                  and JupyterLab in a real Chromium when one is installed, nbval --nbval-lax)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin

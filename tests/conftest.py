@@ -1,5 +1,6 @@
 """Test-wide setup: markers gpu (skipped without a working CuPy backend), brian2 (skipped without
-Brian2), slow. CPU tests pin the NumPy backend so they do not depend on the machine."""
+Brian2), browser (skipped, with the reason, without Playwright or a system Chromium), slow; the
+session fixture ``tour_build`` (the real tour, run once). CPU tests pin the NumPy backend so they do not depend on the machine."""
 import os
 
 import pytest
@@ -28,6 +29,11 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords and not _GPU:
             item.add_marker(pytest.mark.skip(reason="no working CuPy backend (GPU + NVRTC) on this machine"))
+        if "browser" in item.keywords:
+            from browser_helpers import why_no_browser
+            reason = why_no_browser()
+            if reason:
+                item.add_marker(pytest.mark.skip(reason=f"real-browser test skipped: {reason}"))
         if "brian2" in item.keywords:
             try:
                 import brian2  # noqa: F401
@@ -64,3 +70,16 @@ def _has(mod):
 
 
 collect_ignore = [] if (_has("nbformat") and _has("papermill")) else ["test_reproduce.py", "test_notebooks.py"]
+
+
+# ---- the real tour, built once per session (slow tests reuse it: the notebook timings, the panel
+# sweeps, the page checks, the real-browser tests), and the `browser` marker.
+@pytest.fixture(scope="session")
+def tour_build():
+    """Run the real tour once into build/tour with every panel's full range swept
+    (``run_tour(sweep=True)``) and return ``(folder, {notebook name: NotebookRun})``."""
+    from snnkit.tour import ROOT, run_tour
+    out = ROOT / "build" / "tour"
+    runs = run_tour(out, sweep=True)
+    return out, {r.name: r for r in runs}
+

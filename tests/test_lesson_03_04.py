@@ -20,6 +20,7 @@ def lenient(monkeypatch):
 
 # ---- 03: exercise checks ------------------------------------------------------------------------
 def test_critical_weight_is_the_closed_form_and_the_check_says_so(lenient, capsys):
+    """Notebook 03 recalls w* (the exercise and its check are notebook 02's; both must agree)."""
     from snnkit.exercises.exact_gradients import critical_weight
     from snnkit.bats.simulate import simulate
     w_star = critical_weight(0.03, 0.01)
@@ -32,7 +33,7 @@ def test_critical_weight_is_the_closed_form_and_the_check_says_so(lenient, capsy
     assert exercises.check_critical_weight(...) is None
     assert exercises.check_critical_weight(1.0, tau_s=0.005, theta=0.0025) is True   # computed, not typed in
     out = capsys.readouterr().out
-    assert "✓ critical weight" in out and "✗ critical weight" in out and "replace the `...`" in out
+    assert "✓ critical_weight" in out and "✗ critical_weight" in out and "replace the `...`" in out   # notebook 02's check
 
 
 def test_grazing_exponent_is_minus_one_half(lenient):

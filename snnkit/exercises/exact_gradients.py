@@ -2,7 +2,7 @@
 
 Every truth is computed from :mod:`snnkit.bats` itself (the simulator and its backward), not typed in:
 
-- :func:`check_critical_weight`: the smallest weight of one input spike at t = 0 that makes the
+- :func:`critical_weight` (the check of this exercise is notebook 02's): the smallest weight of one input spike at t = 0 that makes the
   neuron fire. With ``a = b = w`` and ``c = theta / tau`` (tau = 2 tau_s) the threshold quadratic
   ``c z^2 - b z + a = 0`` has a real root iff ``b^2 - 4ac = w (w - 4 theta / tau) >= 0``, so
   ``w* = 4 theta / tau = 2 theta / tau_s``; the check finds it by bisection on the simulator.
@@ -92,20 +92,6 @@ def gradient_signs(n_neurons=200, seed=0, tau_s=TAU_S, theta=THETA) -> np.ndarra
         before = t_in[0, :, 0][None, :] < sim.times[0, :, k][:, None]          # [n, j]
         signs.append(np.sign(dw[has][before[has]]))
     return np.concatenate(signs)
-
-
-def check_critical_weight(answer, tau_s=TAU_S, theta=THETA):
-    """The smallest weight of one input spike at t = 0 that makes the neuron fire."""
-    name = "critical weight"
-    if unanswered(answer):
-        return verdict(name, answer, False, "", "")
-    truth = critical_weight(tau_s, theta)
-    ok = abs(_as_float(answer, name) - truth) <= 1e-3 * truth
-    return verdict(name, answer, ok,
-                   right=f"w* = 2 theta / tau_s = {truth:.6g}: below it b^2 - 4ac < 0 and u never reaches "
-                         "theta; exactly at it the potential's maximum only touches the threshold.",
-                   wrong="write a, b, c for one input at t = 0 (a = b = w, c = theta / tau with tau = 2 tau_s) "
-                         "and ask when b^2 - 4ac = 0. The simulator agrees with that closed form to 1e-3.")
 
 
 def check_grazing_exponent(answer, tau_s=TAU_S, theta=THETA):

@@ -5,6 +5,8 @@ import numpy as np
 
 from ..backend import to_numpy
 
+WEBGL_POINTS = 5000      # raster dots above which WebGL (Scattergl) is used instead of SVG
+
 _COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 
 
@@ -28,7 +30,7 @@ def setup_notebook(renderer: str | None = None) -> str:
 def raster(spikes, sample: int = 0, dt: float | None = None, title: str = "Spike raster",
            time_unit: str = "s", neuron_label: str = "neuron", max_neurons: int | None = None,
            height: int = 320, color=None, name=None, fig=None):
-    """Dot raster of one sample.
+    """Dot raster of one sample (SVG markers; WebGL only above ``WEBGL_POINTS`` dots).
 
     ``spikes`` is a :class:`~snnkit.spikes.SpikeTrains` (times), a 0/1 raster ``[T, N]`` or a batch
     of rasters ``[B, T, N]`` (then ``sample`` picks one; ``dt`` converts steps to time).
@@ -52,7 +54,10 @@ def raster(spikes, sample: int = 0, dt: float | None = None, title: str = "Spike
         keep = ys < max_neurons
         xs, ys = xs[keep], ys[keep]
     fig = fig or go.Figure()
-    fig.add_trace(go.Scattergl(x=xs, y=ys, mode="markers", name=name or "spikes",
+    # SVG unless the dots are too many for it: a browser keeps only a few WebGL contexts (about 16)
+    # and blanks the oldest figures of a page or a panel moved many times when it runs out.
+    trace = go.Scattergl if len(xs) > WEBGL_POINTS else go.Scatter
+    fig.add_trace(trace(x=xs, y=ys, mode="markers", name=name or "spikes",
                                marker=dict(symbol="line-ns-open", size=9, line_width=1.5,
                                            color=color or _COLORS[0])))
     fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=neuron_label, height=height,
