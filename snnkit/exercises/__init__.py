@@ -13,11 +13,12 @@ Each notebook's exercises live in their own module here (``welcome.py``, ``clock
 from __future__ import annotations
 
 import importlib
+import math
 import pkgutil
 
 from ..lessons import ClaimFailed, strict
 
-__all__ = ["verdict", "unanswered", "ExerciseFailed"]
+__all__ = ["verdict", "unanswered", "number", "ExerciseFailed"]
 
 
 class ExerciseFailed(ClaimFailed):
@@ -27,6 +28,16 @@ class ExerciseFailed(ClaimFailed):
 def unanswered(answer) -> bool:
     """True for the placeholders of an exercise cell (``...`` or None)."""
     return answer is Ellipsis or answer is None
+
+
+def number(answer) -> float | None:
+    """``answer`` as a finite float, or None when it is not a number (a string, NaN, inf, an array):
+    the checks then say "not yet" instead of raising at the student."""
+    try:
+        v = float(answer)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
 
 
 def verdict(name: str, answer, ok, right: str, wrong: str) -> bool | None:

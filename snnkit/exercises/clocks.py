@@ -1,17 +1,10 @@
 """Exercises of notebook 01 (one LIF, three clocks). Each check computes the truth with snnkit."""
 from __future__ import annotations
 
-import math
 
-from . import unanswered, verdict
+from . import unanswered, number, verdict
 
 
-def _number(answer):
-    try:
-        v = float(answer)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 def check_stbp_time_constant(tau_ms, dt_ms=1.0):
@@ -21,7 +14,7 @@ def check_stbp_time_constant(tau_ms, dt_ms=1.0):
     from ..stbp.lif import LIF
     beta = LIF().tau
     truth = time_constant(beta, dt_ms)
-    v = None if unanswered(tau_ms) else _number(tau_ms)
+    v = None if unanswered(tau_ms) else number(tau_ms)
     ok = v is not None and abs(v - truth) <= 0.01 * truth
     hint = "Invert beta = exp(-dt/tau): take the natural log of both sides, then solve for tau (in ms)."
     if v is not None and abs(v - dt_ms / (1 - beta)) < 0.01 * dt_ms / (1 - beta):
@@ -40,10 +33,10 @@ def check_first_spike_step(step, current=0.08, beta=0.95):
     per step, against :func:`snnkit.neurons.first_spike_step` (which runs ``lif_simulate``)."""
     from ..neurons import first_spike_step
     truth = first_spike_step(current, beta)
-    ok = not unanswered(step) and _number(step) is not None and float(step) == truth
+    ok = not unanswered(step) and number(step) is not None and float(step) == truth
     hint = ("Write V[t] = I (1 - beta^(t+1)) / (1 - beta), ask for V[t] >= 1, and solve for t with logs "
             "(ln beta < 0 flips the inequality); then take the first whole step.")
-    if ok is False and _number(step) is not None and truth is not None:
+    if ok is False and number(step) is not None and truth is not None:
         if float(step) == truth + 1:
             hint = "One step too late: step 0 already holds V[0] = I (the sum has t + 1 terms)."
         elif float(step) == truth - 1:

@@ -5,15 +5,9 @@ import math
 
 import numpy as np
 
-from . import unanswered, verdict
+from . import unanswered, number, verdict
 
 
-def _number(answer):
-    try:
-        v = float(answer)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 def _spikes(t_in, w, tau_s, theta, t_max=float("inf")):
@@ -29,7 +23,7 @@ def check_spike_time(t_star, t_in=(0.01, 0.02), w=(0.5, 0.6), tau_s=0.03, theta=
     """The first spike time of one neuron computed by hand from the closed form."""
     s = _spikes(t_in, w, tau_s, theta)
     truth = float(s[0]) if s.size else None
-    v = None if unanswered(t_star) else _number(t_star)
+    v = None if unanswered(t_star) else number(t_star)
     ok = v is not None and truth is not None and abs(v - truth) <= 1e-6 + 1e-5 * truth
     tau = 2 * tau_s
     a = sum(wj * math.exp(tj / tau_s) for tj, wj in zip(t_in, w))
@@ -56,7 +50,7 @@ def check_critical_weight(w_min, tau_s=0.03, theta=0.01):
         mid = 0.5 * (lo + hi)
         lo, hi = (lo, mid) if _spikes([0.0], [mid], tau_s, theta).size else (mid, hi)
     truth = hi
-    v = None if unanswered(w_min) else _number(w_min)
+    v = None if unanswered(w_min) else number(w_min)
     ok = v is not None and abs(v - truth) <= 1e-3 * truth
     hint = ("With one input at t = 0, a = b = w and c = theta/tau. The neuron spikes when the discriminant "
             "b^2 - 4ac is not negative: solve it for w.")

@@ -3,14 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import verdict
+from . import number, verdict
 
 
-def _number(answer):
-    try:
-        return float(answer)
-    except (TypeError, ValueError):
-        return None
 
 
 def check_silent_depth(answer, weight_mean=0.5, gain=1.0):
@@ -19,7 +14,7 @@ def check_silent_depth(answer, weight_mean=0.5, gain=1.0):
     :func:`snnkit.stbp.probe.silent_depth`."""
     from ..stbp.probe import silent_depth
     truth = silent_depth(norm=None, weight_mean=weight_mean, gain=gain)
-    a = _number(answer)
+    a = number(answer)
     ok = a is not None and truth is not None and a == truth
     return verdict("silent depth", answer, ok,
                    right=f"layer {truth} is the first without a single spike (weight mean {weight_mean:g}). Each layer "
@@ -32,7 +27,7 @@ def check_tdbn_scale(answer, alpha=1 / np.sqrt(2), v_th=0.4):
     """The standard deviation of a fresh tdBN layer's output (training mode), measured on random
     input through :class:`snnkit.stbp.TDBatchNorm` itself."""
     from ..stbp import TDBatchNorm
-    a = _number(answer)
+    a = number(answer)
     x = np.random.default_rng(0).normal(3.0, 2.0, (2, 512, 8))                  # [T, B, C], far from N(0, 1)
     truth = float(np.asarray(TDBatchNorm(8, alpha=alpha, v_th=v_th, dtype=np.float64).forward(x)).std())
     ok = a is not None and abs(a - truth) <= 0.01 * truth
@@ -47,7 +42,7 @@ def check_bn_threshold(answer):
     """The threshold at which plain BN and tdBN (alpha = 1) compute the same layer: checked by
     running both layers of :mod:`snnkit.stbp.tdbn` on the same input."""
     from ..stbp import BatchNorm, TDBatchNorm
-    a = _number(answer)
+    a = number(answer)
     ok = False
     if a is not None and a > 0:
         x = np.random.default_rng(1).normal(0.5, 1.5, (2, 256, 4))

@@ -6,15 +6,9 @@ import math
 
 import numpy as np
 
-from . import unanswered, verdict
+from . import unanswered, number, verdict
 
 
-def _number(answer):
-    try:
-        v = float(answer)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 def _log_latency_step(x, tau, threshold, n_steps):
@@ -30,7 +24,7 @@ def _log_latency_step(x, tau, threshold, n_steps):
 def check_log_latency_step(step, x=0.6, tau=20.0, threshold=0.2):
     """Step of the log-latency spike of one pixel of intensity ``x``."""
     truth = _log_latency_step(x, tau, threshold, 10_000)
-    v = None if unanswered(step) else _number(step)
+    v = None if unanswered(step) else number(step)
     ok = v is not None and v == truth
     hint = (f"Evaluate tau ln(x / (x - threshold)) for x = {x:g}, then keep only the whole number of steps "
             "(the encoder truncates: int(...)).")
@@ -56,7 +50,7 @@ def check_cutoff_intensity(x_min, n_steps=20, tau=20.0, threshold=0.2):
             else:
                 hi = mid
         truth = hi
-    v = None if unanswered(x_min) else _number(x_min)
+    v = None if unanswered(x_min) else number(x_min)
     ok = v is not None and truth is not None and abs(v - truth) <= 2e-3
     hint = ("A pixel is kept if its step tau ln(x/(x - threshold)) is below n_steps. Solve "
             "tau ln(x/(x - threshold)) = n_steps for x.")
@@ -73,7 +67,7 @@ def check_poisson_spike_count(count, x, n_steps=20, max_prob=0.5):
     [0, 1]): each of the ``n_steps`` steps fires pixel i with probability ``max_prob * x_i``."""
     x = np.asarray(x, dtype=np.float64).ravel()
     truth = float(n_steps * max_prob * x.sum())
-    v = None if unanswered(count) else _number(count)
+    v = None if unanswered(count) else number(count)
     ok = v is not None and abs(v - truth) <= max(0.5, 0.01 * truth)
     hint = ("Expected spikes = sum over steps and pixels of the spike probability. What is the probability "
             "of pixel i at one step?")
