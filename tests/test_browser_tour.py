@@ -42,6 +42,7 @@ def check_page(ctx, path, moves=20):
         first = controls.first
         panel = first.locator("xpath=ancestor::div[contains(concat(' ', @class, ' '), ' snnkit-panel ')][1]")
         before = figures(page, panel)
+        text_before = panel.inner_text()             # a panel item may be a text (notebook 07's picker)
         first.scroll_into_view_if_needed()
         first.focus()
         kind = first.evaluate("e => e.tagName")
@@ -53,8 +54,8 @@ def check_page(ctx, path, moves=20):
             first.press("ArrowLeft" if at_max else "ArrowRight")
         page.wait_for_timeout(200)
         after = figures(page, panel)
-        assert [f["key"] for f in after] != [f["key"] for f in before], \
-            f"{path.name}: moving the first control of the first panel did not change its figure"
+        assert ([f["key"] for f in after], panel.inner_text()) != ([f["key"] for f in before], text_before), \
+            f"{path.name}: moving the first control of the first panel did not change its figure or text"
         moved = page.evaluate("() => document.querySelector('.snnkit-panel').dataset.shown")
         if kind != "SELECT":
             for i in range(moves):
