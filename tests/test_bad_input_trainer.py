@@ -7,24 +7,9 @@ import pytest
 
 from snnkit import nn
 from snnkit.nn.trainer import CheckpointError
+from test_nn import Linear          # the softmax-regression layer of the shared-machinery tests
 
 pytestmark = pytest.mark.usefixtures("numpy_backend")
-
-
-class Linear:
-    def __init__(self, n_in, n_out, seed=0):
-        self.params = {"weight": nn.normal((n_in, n_out), std=0.1, seed=seed, dtype=np.float64),
-                       "bias": np.zeros(n_out)}
-        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
-
-    def forward(self, x):
-        self.x = x
-        return x @ self.params["weight"] + self.params["bias"]
-
-    def backward(self, g):
-        self.grads["weight"][...] = self.x.T @ g
-        self.grads["bias"][...] = g.sum(0)
-        return g @ self.params["weight"].T
 
 
 def _data(n=60, seed=0):
