@@ -21,6 +21,10 @@ def setup_notebook(renderer: str | None = None) -> str:
     ``fig.show()`` in a kernel emits only plotly's MIME type by default, which nbconvert's HTML
     cannot draw; adding the ``notebook`` renderer also embeds plotly.js (once, offline) as HTML.
     """
+    import sys
+    # fig.show() imports nbformat -> jsonschema, whose optional RFC 3987 plugin spends ~3 s building
+    # a grammar at import; no figure or notebook check uses it, and jsonschema runs without it.
+    sys.modules.setdefault("rfc3987_syntax", None)
     import plotly.io as pio
     pio.renderers.default = renderer or "plotly_mimetype+notebook"
     pio.templates.default = "plotly_white"
