@@ -28,7 +28,7 @@ import numpy as np
 
 from ..backend import to_numpy, xp_of
 
-__all__ = ["NonFiniteError", "finite", "all_finite", "layer_name", "check_params", "first_nonfinite",
+__all__ = ["NonFiniteError", "finite", "all_finite", "grads_finite", "layer_name", "check_params", "first_nonfinite",
            "explain_loss", "explain_grads"]
 
 
