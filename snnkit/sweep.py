@@ -1,10 +1,11 @@
 """Sweeps on Dask: ``snnkit sweep NAME [--grid key=v1,v2,...]... [-p key value]... [--scheduler ADDRESS]
 [--workers N] [--out DIR]`` (from Python: ``snnkit.sweep.run_sweep(NAME, grid={...})``).
 
-A sweep runs one reproduction (``snnkit/reproduce.py``) at every point of a parameter grid. A point is
+A sweep runs one reproduction (``snnkit/reproduce/``) at every point of a parameter grid. A point is
 one execution of the registry entry's notebook with the entry's parameters updated by the point's
-values, through ``reproduce.run`` (papermill, or its built-in executor where papermill is missing, as
-on a bare GPU machine), submitted as one task to a Dask distributed cluster:
+values, through ``reproduce.run`` (which executes with :func:`snnkit.notebook_run.execute_notebook`:
+papermill, or its plain fallback where papermill is missing, as on a bare GPU machine), submitted as
+one task to a Dask distributed cluster:
 
     embedded (default)     distributed.LocalCluster on this machine: processes, one thread each, as many
                            workers as cores (or --workers N)
@@ -64,6 +65,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import reproduce
+from .notebook_run import EXECUTORS
 from .reproduce import RESULTS, parse_value
 
 SWEEPS = RESULTS / "sweeps"
@@ -702,7 +704,7 @@ def main(argv=None) -> int:
                    help="embedded cluster: auto (LocalCUDACluster where dask-cuda sees a GPU), local, cuda")
     p.add_argument("--retries", type=int, default=1, help="reruns of a failing point before it is recorded as failed")
     p.add_argument("--out", help="output folder (default results/sweeps/NAME)")
-    p.add_argument("--executor", default="auto", choices=("auto", "papermill", "plain"))
+    p.add_argument("--executor", default="auto", choices=EXECUTORS)
     p.add_argument("--dashboard", default=":8787", help="dashboard address of the embedded cluster (:0 any free port)")
     args = p.parse_args(argv)
     if args.list:

@@ -11,6 +11,7 @@ nbformat = pytest.importorskip("nbformat")       # GPU machines run the suite wi
 
 from snnkit import reproduce
 from snnkit.datasets import REAL
+from snnkit.notebook_run import execute_notebook  # noqa: E402
 from snnkit.reproduce import NotebookFailed
 
 REQUIRED = {"bats_mnist_single_spike", "bats_mnist_multi_spike", "bats_mnist_conv", "bats_convergence",
@@ -179,8 +180,10 @@ def test_run_collects_notebook_metrics_and_figures(setup, executor):
     assert rec["metrics"]["test_accuracy"] == pytest.approx(0.9) and rec["metrics"]["n"] == 4
     assert rec["parameters"]["results_dir"] == str(out.resolve()) and rec["executor"] == executor
     assert rec["dataset_stand_in"] is False and "stand_in" not in json.dumps(rec["metrics"])
-    for f in ("tiny.ipynb", "metrics.json", "figure.html", "run.json"):
+    for f in ("tiny.ipynb", "metrics.json", "figure.html", "run.json", "tiny.html"):
         assert (out / f).exists(), f
+    page = (out / "tiny.html").read_text()          # one file: plotly.js inside, nothing beside it needed
+    assert rec["html"] == "tiny.html" and 'src="plotly.min.js"' not in page and "accuracy 0.9" in page
     assert json.loads((out / "run.json").read_text())["metrics"] == rec["metrics"]
     executed = nbformat.read(out / "tiny.ipynb", as_version=4)
     text = json.dumps(executed.cells[-2:] if executor == "plain" else executed.cells)
@@ -232,8 +235,8 @@ def test_failures_are_reported_with_the_executed_notebook(setup):
 
 def test_main_parses_parameters_and_reports_errors(setup, monkeypatch, capsys):
     reg, nbs, out = setup
-    monkeypatch.setattr(reproduce, "REGISTRY", reg)
-    monkeypatch.setattr(reproduce, "NOTEBOOKS", nbs)
+    monkeypatch.setattr(reproduce.registry, "REGISTRY", reg)      # where every default path is looked up
+    monkeypatch.setattr(reproduce.registry, "NOTEBOOKS", nbs)
     assert reproduce.main(["tiny", "-p", "n", "5", "--stand-in", "--out", str(out), "--executor", "plain"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["metrics"]["n"] == 5 and printed["dataset_stand_in"] is True
@@ -269,14 +272,18 @@ def test_comparison_puts_ours_next_to_the_paper(setup, tmp_path):
 
 
 def test_plain_executor_needs_no_jupyter(tmp_path):
-    """The bare GPU machine has no papermill/jupyter: the plain executor runs cells in order, skips
-    IPython magics and injects the parameters right after the parameters cell."""
-    path = make_notebook(tmp_path / "nbs", body="%matplotlib inline\n!echo hi\nprint('n is', n)")
-    nb = reproduce.execute_plain(json.loads(path.read_text()), {"n": 7, "results_dir": "r"}, tmp_path, progress=False)
+    """The bare GPU machine has no papermill/jupyter: the plain fallback of execute_notebook runs the
+    cells in order in a plain Python process, skips IPython magics and injects the parameters right
+    after the parameters cell."""
+    path = make_notebook(tmp_path / "nbs", body="%matplotlib inline\n!echo hi\nimport sys\n"
+                                                "print('n is', n, '; kernel:', 'ipykernel' in sys.modules)")
+    out = tmp_path / "out.ipynb"
+    execute_notebook(path, out, {"n": 7, "results_dir": "r"}, executor="plain")
+    nb = json.loads(out.read_text())
     tags = [c.get("metadata", {}).get("tags", []) for c in nb["cells"]]
     assert tags.index(["injected-parameters"]) == tags.index(["parameters"]) + 1
     outs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
-    assert any("n is 7" in o.get("text", "") for o in outs)
+    assert any("n is 7 ; kernel: False" in o.get("text", "") for o in outs)
     assert any(o.get("data", {}).get("text/plain") == "70" for o in outs)
 
 
@@ -285,8 +292,9 @@ def test_plain_executor_stores_figures_as_display_data(tmp_path):
     body = ("import plotly.graph_objects as go\nfrom snnkit import viz\nviz.setup_notebook()\n"
             "go.Figure(go.Bar(x=[1], y=[2])).show()\ndisplay('shown')\nprint('after')")
     path = make_notebook(tmp_path / "nbs", body=body)
-    nb = reproduce.execute_plain(json.loads(path.read_text()), {"results_dir": None}, tmp_path, progress=False)
-    outs = nb["cells"][3]["outputs"]
+    out = tmp_path / "out.ipynb"
+    execute_notebook(path, out, {"results_dir": None}, executor="plain")
+    outs = json.loads(out.read_text())["cells"][3]["outputs"]
     kinds = [o["output_type"] for o in outs]
     assert kinds[0] == "stream" and outs[0]["text"] == "after\n"          # no figure printed as text
     data = [o["data"] for o in outs if o["output_type"] == "display_data"]

@@ -10,7 +10,7 @@ import pytest
 nbformat = pytest.importorskip("nbformat")       # GPU machines run the suite without Jupyter
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output  # noqa: E402
 
-from snnkit.tour import export_page, remote_references, write_assets  # noqa: E402
+from snnkit.notebook_run import export_page, remote_references, write_assets  # noqa: E402
 
 PAGE_LIMIT = 3_000_000
 

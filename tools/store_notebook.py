@@ -4,15 +4,18 @@ outputs are kept so nbval --nbval-lax can compare them).
 
     python tools/store_notebook.py notebooks/02_spike_timing.ipynb [more.ipynb ...]
 
-Prints each notebook's execution time; fails if a notebook raises.
+Prints each notebook's execution time; fails if a notebook raises. The notebook runs through
+the project's one executor, ``snnkit.notebook_run.execute_notebook`` (papermill in a child process,
+as the tour and the tests run it).
 """
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import nbformat
-import papermill as pm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))    # this checkout's snnkit
+from snnkit.notebook_run import execute_notebook  # noqa: E402
 
 MARK = "NBVAL_CHECK_OUTPUT"
 
@@ -23,10 +26,8 @@ def store(path: Path) -> float:
         raise SystemExit(f"{path}: no cell tagged 'parameters'")
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / path.name
-        t0 = time.perf_counter()
-        pm.execute_notebook(str(path), str(out), cwd=str(path.parent), kernel_name="python3",
-                            progress_bar=False)
-        dt = time.perf_counter() - t0
+        # papermill, never the plain fallback: the kept outputs are a Jupyter kernel's, which nbval compares
+        dt = execute_notebook(path, out, executor="papermill")
         ex = nbformat.read(out, as_version=4)
     # papermill may insert an 'injected-parameters' cell only when -p is given; match by id/order.
     ex_cells = [c for c in ex.cells if "injected-parameters" not in c.metadata.get("tags", [])]

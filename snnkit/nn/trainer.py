@@ -45,8 +45,8 @@ This covers the paths where a NaN never reaches the loss (a NaN weight or input 
 neuron: the S3GD sparse backward and a BATS layer would otherwise train on at chance). Only when a
 check fails does the trainer look for the culprit: it re-runs that batch's forward (loss failed)
 or backward (gradient failed) with each layer's method wrapped by a check, and names the first
-layer whose input was finite and whose result was not. Normal training pays nothing for this
-diagnosis.
+layer whose input was finite and whose result was not (:mod:`snnkit.nn.diagnose`). Normal
+training pays nothing for this diagnosis.
 
 Data: ``x`` and ``y`` of a split must have the same length (nothing is truncated) and hold at
 least one sample.
@@ -72,12 +72,10 @@ import numpy as np
 
 from .. import checks
 from ..backend import to_numpy, xp_of, get_xp
+from .diagnose import (NonFiniteError, check_params, explain_grads, explain_loss, finite as _finite, grads_finite,
+                       layer_name as _layer_name)
 
 __all__ = ["Trainer", "NonFiniteError", "CheckpointError", "accuracy", "iterate_batches"]
-
-
-class NonFiniteError(FloatingPointError):
-    """A loss or gradient became NaN/Inf; the message names the layer and the step."""
 
 
 class CheckpointError(ValueError):
@@ -94,46 +92,6 @@ def iterate_batches(n: int, batch_size: int, seed: int | None = None, epoch: int
     order = np.random.default_rng([seed or 0, epoch]).permutation(n) if shuffle else np.arange(n)
     for start in range(0, n, batch_size):
         yield order[start:start + batch_size]
-
-
-def _layer_name(i, layer):
-    return f"layer {i} ({getattr(layer, 'name', None) or type(layer).__name__})"
-
-
-def _finite(obj) -> bool:
-    """No NaN/Inf in ``obj`` (an array, a scalar, a tuple/list/dict of them, or a spike container).
-    Spike times (anything with ``.times``) are +inf padded, so there only NaN and -inf count."""
-    if obj is None:
-        return True
-    if isinstance(obj, (tuple, list)):
-        return all(_finite(o) for o in obj)
-    if isinstance(obj, dict):
-        return all(_finite(o) for o in obj.values())
-    times = getattr(obj, "times", None)
-    if times is not None:
-        xp = xp_of(times)
-        return not bool((xp.isnan(times) | (times == -xp.inf)).any())
-    if isinstance(obj, (bool, int)):
-        return True
-    if isinstance(obj, (float, np.number)):
-        return bool(np.isfinite(obj))
-    dtype = getattr(obj, "dtype", None)
-    if dtype is not None and getattr(obj, "shape", None) is not None:
-        if np.dtype(dtype).kind not in "fc":
-            return True
-        return bool(xp_of(obj).isfinite(obj).all())
-    return True
-
-
-def _all_finite(arrays) -> bool:
-    """True when every float array of ``arrays`` is free of NaN/Inf: one fused reduction per device
-    (one sync on a GPU, however many arrays)."""
-    flags = [xp_of(a).isfinite(a).all() for a in arrays
-             if getattr(a, "dtype", None) is not None and np.dtype(a.dtype).kind in "fc"]
-    if not flags:
-        return True
-    xp = xp_of(flags[0])
-    return bool(xp.stack(flags).all()) if xp is not np else all(bool(f) for f in flags)
 
 
 def _n_samples(data, what):
@@ -175,11 +133,6 @@ def _step_stats(value, correct, grads, params=()):
     return v, int(c), bool(np.isfinite(v)), bool(gok), bool(pok)
 
 
-class _Found(Exception):
-    """Stops a diagnostic re-run at the first non-finite result."""
-
-
-_MISSING = object()
 _ZERO = (0.0, 0.0, 0, 0.0)      # running sums of an unfinished epoch: loss*n, acc*n, n, seconds
 
 
@@ -251,10 +204,10 @@ class Trainer:
         y_dev = xp_of(out if not hasattr(out, "times") else out.times).asarray(y)
         value, grad = self.loss(out, y_dev)
         if self.check_finite and not np.isfinite(value):
-            raise NonFiniteError(self._explain_loss(value, inp, y_dev))
+            raise NonFiniteError(explain_loss(self.model, value, inp, self._where()))
         self.model.backward(grad)
-        if self.check_finite and not self._grads_finite():
-            raise NonFiniteError(self._explain_grads(grad))
+        if self.check_finite and not grads_finite(self.model.layers):
+            raise NonFiniteError(explain_grads(self.model, grad, self._where()))
         self.opt.step()
         self.step_count += 1
         if self.check_finite:
@@ -313,9 +266,9 @@ class Trainer:
         if self.check_finite and not params_ok:
             self._check_params("after the optimizer update of")
         if self.check_finite and not loss_ok:
-            raise NonFiniteError(self._explain_loss(value, inp, y_dev[rows]))
+            raise NonFiniteError(explain_loss(self.model, value, inp, self._where()))
         if self.check_finite and not grads_ok:
-            raise NonFiniteError(self._explain_grads(grad))
+            raise NonFiniteError(explain_grads(self.model, grad, self._where()))
         self.opt.step()
         self.step_count += 1
         return value, correct / len(y_host)
@@ -336,116 +289,9 @@ class Trainer:
             self.model.train()
         return float(loss_sum) / n, int(correct) / n
 
-    # -- NaN/Inf diagnosis (runs only after a check failed) ------------------------------------
-    def _grads_finite(self) -> bool:
-        return _all_finite([g for layer in self.model.layers for g in getattr(layer, "grads", {}).values()])
-
+    # -- NaN/Inf: the parameter check; the diagnosis of a failed check is snnkit.nn.diagnose --------
     def _check_params(self, when):
-        """NonFiniteError naming every parameter with NaN/Inf (one fused check when all are finite)."""
-        params = [(i, layer, k, p) for i, layer in enumerate(self.model.layers)
-                  for k, p in getattr(layer, "params", {}).items()]
-        if _all_finite([p for *_, p in params]):
-            return
-        bad = [f"'{k}' of {_layer_name(i, layer)}" for i, layer, k, p in params if not _all_finite([p])]
-        if when == "before":
-            raise NonFiniteError(f"parameter {', '.join(bad)} contains NaN/Inf before training starts {self._where()} "
-                                 "(set by hand, a bad initialization or a loaded checkpoint). A NaN weight silences a "
-                                 "spiking neuron instead of reaching the loss; re-initialize the layer.")
-        raise NonFiniteError(f"parameter {', '.join(bad)} became NaN/Inf {when} step {self.step_count - 1} (epoch "
-                             f"{self.epoch}) although its gradients were finite: the update overflowed. Lower the "
-                             "learning rate.")
-
-    def _trace(self, method, run):
-        """Call ``run()`` with ``layer.<method>`` of every layer wrapped by a check; return
-        ``(i, layer, what)`` for the first call whose input was finite and whose result (the
-        output, the returned gradient or the layer's grads) was not, ``(i, layer, "input")`` when a
-        layer was handed a non-finite input that no layer produced, or None. Best effort: an
-        exception of the re-run is swallowed and the wrappers are always removed again."""
-        found, patched = [], []
-
-        def wrap(i, layer, fn):
-            def checked(*args, **kwargs):
-                if args and not _finite(args[0]):
-                    found.append((i, layer, "input"))
-                    raise _Found
-                res = fn(*args, **kwargs)
-                if method == "backward":
-                    for k, g in getattr(layer, "grads", {}).items():
-                        if not _finite(g):
-                            found.append((i, layer, f"gradient '{k}'"))
-                            raise _Found
-                if not _finite(res):
-                    found.append((i, layer, "output" if method == "forward" else "returned gradient"))
-                    raise _Found
-                return res
-            return checked
-
-        for i, layer in enumerate(self.model.layers):
-            fn = getattr(layer, method, None)
-            if fn is None:
-                continue
-            own = getattr(layer, "__dict__", {}).get(method, _MISSING)   # an instance attribute to restore
-            try:
-                setattr(layer, method, wrap(i, layer, fn))
-            except (AttributeError, TypeError):
-                continue
-            patched.append((layer, own))
-        try:
-            run()
-        except Exception:   # noqa: BLE001 - _Found, or an error of the re-run: the diagnosis must
-            pass            # not hide the NaN error
-        finally:
-            for layer, own in patched:
-                if own is _MISSING:
-                    delattr(layer, method)
-                else:
-                    setattr(layer, method, own)
-        return found[0] if found else None
-
-    def _explain_loss(self, value, inp, y_dev) -> str:
-        where = self._where()
-        if not _finite(inp):
-            return (f"the model input (the batch after encoding) contains NaN/Inf {where}, so the loss "
-                    f"became {value}. Check the data and the encoder.")
-        # re-run the forward layer by layer on this batch; buffers (running statistics) are restored
-        saved = [(b, to_numpy(b).copy()) for layer in self.model.layers
-                 for b in getattr(layer, "buffers", {}).values()]
-        try:
-            hit = self._trace("forward", lambda: self.model.forward(inp))
-        finally:
-            for b, v in saved:
-                b[...] = xp_of(b).asarray(v)
-        if hit is None:
-            return (f"the loss became {value} {where} although every layer's forward output is finite: the "
-                    "loss itself overflowed. Check the scale of the outputs and the loss settings.")
-        i, layer, what = hit
-        if what == "input":
-            return (f"the input of {_layer_name(i, layer)} is NaN/Inf {where} although every earlier layer's "
-                    f"output was finite (computed between layers, e.g. a residual sum); the loss became {value}.")
-        return (f"{_layer_name(i, layer)} returned a NaN/Inf forward output from a finite input {where} "
-                f"(the loss became {value}). Lower the learning rate or check that layer's weights and settings.")
-
-    def _explain_grads(self, grad) -> str:
-        where = self._where()
-        bad = [(i, layer, k) for i, layer in enumerate(self.model.layers)
-               for k, g in getattr(layer, "grads", {}).items() if not bool(xp_of(g).isfinite(g).all())]
-        others = ", ".join(dict.fromkeys(_layer_name(i, layer) for i, layer, _ in bad))
-        if not _finite(grad):
-            return (f"the gradient of the loss is NaN/Inf {where} although the loss is finite; layers with "
-                    f"NaN/Inf gradients: {others}. Check the loss.")
-        hit = self._trace("backward", lambda: self.model.backward(grad))
-        if hit is not None and hit[2] != "input":
-            i, layer, what = hit
-            if what == "returned gradient":
-                head = f"the backward of {_layer_name(i, layer)} returned a NaN/Inf input gradient {where}"
-            else:
-                head = f"{what} of {_layer_name(i, layer)} is NaN/Inf {where}"
-            return (f"{head}, from a finite incoming gradient (the first layer the backward reached with a "
-                    f"finite gradient that produced NaN/Inf; layers with NaN/Inf gradients: {others}). "
-                    "Lower the learning rate or check the layer's settings.")
-        i, layer, k = bad[-1]   # no re-run possible: the last layer in order is the one backward reaches first
-        return (f"gradient '{k}' of {_layer_name(i, layer)} is NaN/Inf {where} (layers with NaN/Inf "
-                f"gradients: {others}). Lower the learning rate or check the layer's settings.")
+        check_params(self.model.layers, when, self._where(), self.step_count, self.epoch)
 
     def evaluate(self, x, y):
         """(mean loss, accuracy) over a data set, batch by batch, in eval mode."""
