@@ -8,25 +8,7 @@
 //   t_cont (continuous; may alias times when dt == 0), x; counts and overflow [B, N].
 // Threads are indexed with 64-bit arithmetic: the grid grows with B * N, no batch cap.
 
-template <typename T> __device__ __forceinline__ T sqrt_(T v);
-template <> __device__ __forceinline__ float sqrt_<float>(float v) { return sqrtf(v); }
-template <> __device__ __forceinline__ double sqrt_<double>(double v) { return sqrt(v); }
-template <typename T> __device__ __forceinline__ T log_(T v);
-template <> __device__ __forceinline__ float log_<float>(float v) { return logf(v); }
-template <> __device__ __forceinline__ double log_<double>(double v) { return log(v); }
-template <typename T> __device__ __forceinline__ T exp_(T v);
-template <> __device__ __forceinline__ float exp_<float>(float v) { return expf(v); }
-template <> __device__ __forceinline__ double exp_<double>(double v) { return exp(v); }
-// Next grid point strictly after t, as snnkit.bats.neuron.grid_up: t/dt within GRID_TOL of an
-// integer counts as on the grid (so float rounding never decides whether a spike moves a step),
-// and the result is index * dt, so equal grid times are bit-identical in both twins.
-#define BATS_GRID_TOL 1e-4
-template <typename T> __device__ __forceinline__ T grid_up_(T t, T dt) {
-    const T steps = t / dt;
-    const T nearest = rint(steps);
-    const T index = (fabs(steps - nearest) <= T(BATS_GRID_TOL) ? nearest : floor(steps)) + T(1);
-    return index * dt;
-}
+#include "bats_common.cuh"     // exp_, sqrt_, log_, grid_up_
 
 template <typename T>
 __device__ void bats_forward(const T* __restrict__ ev_t, const int* __restrict__ ev_i,

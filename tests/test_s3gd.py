@@ -186,7 +186,7 @@ def test_layer_sparse_dense_input_gradient(delta):
     ls.forward(x), ld.forward(x)
     np.testing.assert_allclose(ls.backward(gy), ld.backward(gy), rtol=1e-11, atol=1e-14)
     np.testing.assert_allclose(ls.grads["weight"], ld.grads["weight"], rtol=1e-11, atol=1e-14)
-    assert ls.backward(gy, at=False) is None
+    assert ls.backward(gy, need_input_grad=False) is None
 
 
 # -- smooth mode: finite differences through time ----------------------------------------------------
@@ -211,7 +211,7 @@ def test_smooth_mode_passes_finite_differences():
     s1, s2 = frozen
     gs2 = ro.backward(g)
     gs1 = l2.backward(gs2, grad_const=reg.grad(s2))
-    l1.backward(gs1, at=False, grad_const=reg.grad(s1))
+    l1.backward(gs1, need_input_grad=False, grad_const=reg.grad(s1))
     eps = 1e-6
     for layer in (l1, l2, ro):
         W = layer.params["weight"]

@@ -145,9 +145,9 @@ def test_readout_and_regularizer_kernels(cp, mode, dtype):
     ro_c.params["weight"] = cp.asnumpy(ro_g.params["weight"])
     ro_c.forward(s)
     ro_g.forward(cp.asarray(s))
-    ro_c.backward(gl, at=False)
-    ro_g.backward(cp.asarray(gl), at=False)
-    _close(cp.asnumpy(ro_g._cache["e"]), ro_c._cache["e"], dtype, "e")
+    ro_c.backward(gl, need_input_grad=False)
+    ro_g.backward(cp.asarray(gl), need_input_grad=False)
+    _close(cp.asnumpy(ro_g.adjoint), ro_c.adjoint, dtype, "e")
     _close(cp.asnumpy(ro_g.grads["weight"]), ro_c.grads["weight"], dtype, "dW", sums=True)
     counts = r.integers(0, 3, (B, 700)).astype(dtype) * (r.random((B, 700)) < 0.5)
     counts[:7] = 0                                  # rows under f_low everywhere and over f_up
@@ -193,7 +193,7 @@ def test_deferred_sparse_backward_over_steps_and_overflow(cp, readout):
     waits for the GPU only at its end. Over steps whose activity rises (more entries than the
     arrays hold: overflow, redone) and falls, the gradients equal NumPy's every step, and the sets
     end exact (cut to their counts, equal to NumPy's)."""
-    from snnkit.s3gd.lif import CAPACITY_MARGIN
+    from snnkit.s3gd.sparse import CAPACITY_MARGIN, MIN_CAPACITY
     net_c, net_g = _net_pair(cp, 700, readout)
     r = np.random.default_rng(9)
     got, expected, caps = [], [], [None, None]
@@ -202,25 +202,25 @@ def test_deferred_sparse_backward_over_steps_and_overflow(cp, readout):
         y = r.integers(0, 4, 700)
         if step == 4:                                   # force an overflow on a quiet step as well
             for h in net_g.hidden:
-                h._capacity = {k: 3 for k in h._capacity}
+                h.compaction.capacities = {k: 3 for k in h.compaction.capacities}
             caps = [3, 3]
         gc = _step(net_c, x, y)
         before = net_g.overflows
         gg = _step(net_g, cp.asarray(x), cp.asarray(y))
         got.append(net_g.overflows - before)
-        ns = [h._active.n for h in net_c.hidden]        # the rule, replayed on NumPy's counts
+        ns = [h.compaction.active.n for h in net_c.hidden]        # the rule, replayed on NumPy's counts
         expected.append(int(any(c is not None and n > c for n, c in zip(ns, caps))))
-        caps = [max(c or 0, min(700 * 25 * 16, max(1024, int(CAPACITY_MARGIN * n)))) for n, c in zip(ns, caps)]
+        caps = [max(c or 0, min(700 * 25 * 16, max(MIN_CAPACITY, int(CAPACITY_MARGIN * n)))) for n, c in zip(ns, caps)]
         for a, b in zip(gg, gc):
             np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12, err_msg=f"step {step}")
         for hc, hg in zip(net_c.hidden, net_g.hidden):
-            Ac, Ag = hc._active, hg._active
+            Ac, Ag = hc.compaction.active, hg.compaction.active
             assert not Ag.pending and not Ag.overflowed and Ag.n == Ac.n
             for f in ("offsets", "b", "t", "j", "v"):
                 np.testing.assert_array_equal(cp.asnumpy(getattr(Ag, f)), getattr(Ac, f), err_msg=f"{step} {f}")
     assert got == expected, (got, expected)
     assert expected[0] == 0 and expected[4] == 1 and sum(expected) >= 2   # rising activity overflows too
-    assert [h._capacity for h in net_g.hidden] == [{(700, 25, 16): c} for c in caps]
+    assert [h.compaction.capacities for h in net_g.hidden] == [{(700, 25, 16): c} for c in caps]
 
 
 def test_pending_set_refuses_host_questions_until_settled(cp):
