@@ -1,5 +1,5 @@
 // BATS forward: exact event-driven LIF, one thread per (sample, neuron).
-// Twin of snnkit/bats/simulate.py::_simulate_numpy (same loop, same names).
+// Twin: snnkit/bats/simulate.py::_simulate_numpy (same loop, same names).
 //
 // Inputs (per sample b, K events sorted in time, +inf padded):
 //   ev_t[b,k] time, ev_i[b,k] input index, ev_a[b,k] = exp(t/tau_s), ev_b[b,k] = exp(t/tau)
@@ -80,7 +80,7 @@ extern "C" __global__ void bats_forward_##SFX(                                  
 BATS_FORWARD(f32, float)
 BATS_FORWARD(f64, double)
 
-// --- event list (twin: simulate.py::sort_events) ----------------------------------------------
+// --- event list (twin: snnkit/bats/simulate.py::sort_events) ------------------------------------
 // Sort keys for float32 times: sample index in the high 32 bits, the time's bits in the low 32,
 // flipped so that unsigned order == float order (negative times included). One 1-D radix sort of
 // these keys orders every sample's spikes at once.

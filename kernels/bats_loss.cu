@@ -1,5 +1,5 @@
 // BATS spike-count loss, fused: one thread per (sample, neuron, slot).
-// Twin of snnkit/bats/losses.py::SpikeCountLoss._numpy (same names).
+// Twin: snnkit/bats/losses.py::SpikeCountLoss._numpy (same names).
 //
 //   n = counts + overflow,  err = target - n  (target_true for the label's neuron, else target_false)
 //   grad[b,n,k] = err / B on stored slots k < counts, 0 on padding

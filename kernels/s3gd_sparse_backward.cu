@@ -1,5 +1,6 @@
 // S3GD sparse backward: gradient only through the active set A = {(b,t,j) : |V - threshold| < delta}.
-// Twin: snnkit/s3gd/sparse.py (each kernel names its function). None of these kernels touches a dense [B, T, N] gradient:
+// Twin: snnkit/s3gd/sparse.py (each kernel names its function). None of these kernels touches a
+// dense [B, T, N] gradient:
 //
 // 1. s3gd_active_count_scan  per block (32 neurons of one sample x its time chunks of 32 steps):
 //                       each chunk's band as a 32-bit mask, and the block's scan of their bit counts
@@ -77,7 +78,7 @@ __device__ long long s3gd_block_inclusive_scan(long long v, int q, int nt, long 
 // of V are coalesced over tx (a warp is 32 neurons at the same steps). mask and local are stored
 // in (b, c, j) order, j fastest, so that their stores here and their loads in the fill are
 // coalesced too; only the scan runs in (b, j, c) order. At most 512 threads, two blocks per SM:
-// a chunk's 32 loads stay in flight together in registers. Twin: sparse.py::_active_set_numpy.
+// a chunk's 32 loads stay in flight together in registers. Twin: snnkit/s3gd/sparse.py::_active_set_numpy.
 #define S3GD_COUNT_THREADS (S3GD_JT * S3GD_CHUNK_LANES)      // 512: __launch_bounds__ below
 template <typename real>
 __device__ void active_count_scan(const real* __restrict__ V, unsigned int* __restrict__ mask,
@@ -172,7 +173,7 @@ __device__ void active_fill(const real* __restrict__ V, const unsigned int* __re
     }
 }
 
-// Twin: sparse.py::entry_grad
+// Twin: snnkit/s3gd/sparse.py::entry_grad
 template <typename real>
 __device__ void entry_grad(const real* __restrict__ grad_s, const real* __restrict__ r,
                            const int* __restrict__ eb, const int* __restrict__ ej,
@@ -189,7 +190,7 @@ __device__ void entry_grad(const real* __restrict__ grad_s, const real* __restri
 // segment bounds, prefix-sums their lengths, and gathers the entries' (trace row, g) into shared
 // memory; then each thread streams the gathered rows of its input i. The loads of different
 // entries are independent, so many are in flight at once (a thread walking the segments itself
-// would wait on offsets -> et -> trace, one dependent chain per entry). Twin: sparse.py::sparse_weight_grad
+// would wait on offsets -> et -> trace, one dependent chain per entry). Twin: snnkit/s3gd/sparse.py::sparse_weight_grad
 template <typename real>
 __device__ void sparse_weight_grad(const real* __restrict__ g, const int* __restrict__ et,
                                    const long long* __restrict__ offsets,
@@ -255,7 +256,7 @@ __device__ void sparse_weight_grad(const real* __restrict__ g, const int* __rest
 // lookups W[i, j_e] and beta^(t_e - k) land on scattered addresses; from L1 each costs one pass
 // per 128-byte line touched (~13-16 per warp), from shared memory one per bank conflict (~3), so
 // pw and the warps' rows of W are staged in shared memory too when they fit (stage_pw, stage_w;
-// dynamic shared memory: pw first, then the rows). Twin: sparse.py::sparse_input_grad
+// dynamic shared memory: pw first, then the rows). Twin: snnkit/s3gd/sparse.py::sparse_input_grad
 #define S3GD_IG_KQ 4          // CUDA-only tuning: queries per warp pass, entries per staged tile
 #define S3GD_IG_TILE 512
 template <typename real>
@@ -330,7 +331,7 @@ __device__ void sparse_input_grad(const real* __restrict__ g, const int* __restr
         for (long long q = q0 + lane; q < q1; q += 32) out[q] = 0;
 }
 
-// Twin: sparse.py::linear_input_grad_at
+// Twin: snnkit/s3gd/sparse.py::linear_input_grad_at
 template <typename real>
 __device__ void linear_input_grad_at(const real* __restrict__ e, const real* __restrict__ W,
                                      const int* __restrict__ qb, const int* __restrict__ qt,

@@ -1,4 +1,4 @@
-// im2col / col2im for channels-last frames, mirroring snnkit/stbp/conv.py.
+// im2col / col2im for channels-last frames. Twin: snnkit/stbp/conv.py (im2col_reference, col2im_reference).
 //   col[(n, i, j), (a, b, c)] = x[n, i*s + a - p, j*s + b - p, c]   (0 outside the image)
 // One block per pixel, its threads along the channels: c is the fastest index on both sides, so a
 // warp reads and writes consecutive addresses, and the pixel's (n, i, j) is decoded once per thread,

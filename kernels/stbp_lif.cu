@@ -1,4 +1,5 @@
-// Fused multi-step LIF (STBP), mirroring snnkit/stbp/lif.py line for line.
+// Fused multi-step LIF (STBP). Twin: snnkit/stbp/lif.py (lif_forward_reference, lif_backward_reference),
+// line for line.
 // Layout: time-major [T, M]; thread i owns neuron i and loops over time, so at each step the
 // threads of a warp touch consecutive addresses (coalesced). STBP_T (the number of steps) is a
 // compile-time constant: the backward keeps u[0..T-1] in registers instead of memory.
