@@ -20,40 +20,24 @@
 #if !defined(S3GD_REG_BLOCK) || !defined(S3GD_RW_ROWS) || !defined(S3GD_RW_C)
 #error "compile with the -D options of snnkit.s3gd.cuda.DEFINES (launch through snnkit.kernels.function)"
 #endif
-#include "s3gd_common.cuh"       // s3gd_fast_sigmoid_grad, s3gd_in_band
+#include "s3gd_common.cuh"       // s3gd_fast_sigmoid_grad, s3gd_in_band, s3gd_column, s3gd_scan
 
 template <typename real>
 __device__ void lif_backward_dense(const real* __restrict__ grad_s, const real* __restrict__ V,
                                    const real* __restrict__ r, real* __restrict__ delta,
                                    const real beta, const real threshold, const real scale,
                                    const real band, const int B, const int T, const int N) {
-    long long col = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (col >= (long long)B * N) return;
-    long long b = col / N, j = col % N;
+    long long col, base;
+    if (!s3gd_column(B, T, N, &col, &base)) return;
     const real rj = r[col];
     real d = 0;
     #pragma unroll 8          // lets the compiler issue several steps' loads ahead (ILP)
     for (int t = T - 1; t >= 0; --t) {
-        long long k = (b * T + t) * N + j;
+        const long long k = base + (long long)t * N;
         real sg = s3gd_fast_sigmoid_grad(V[k], threshold, scale);
         if (band >= 0 && !s3gd_in_band(V[k], threshold, band)) sg = 0;
         d = (grad_s[k] + rj) * sg + beta * d;
         delta[k] = d;
-    }
-}
-
-template <typename real>
-__device__ void scan_backward(const real* __restrict__ gy, real* __restrict__ gx, const real a,
-                              const real c, const int B, const int T, const int N) {
-    long long col = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (col >= (long long)B * N) return;
-    long long b = col / N, j = col % N;
-    real e = 0;
-    #pragma unroll 8          // lets the compiler issue several steps' loads ahead (ILP)
-    for (int t = T - 1; t >= 0; --t) {
-        long long k = (b * T + t) * N + j;
-        e = gy[k] + a * e;
-        gx[k] = c * e;
     }
 }
 
@@ -168,7 +152,7 @@ extern "C" __global__ void s3gd_lif_backward_dense_##SFX(const real* grad_s, con
     lif_backward_dense<real>(grad_s, V, r, delta, beta, threshold, scale, band, B, T, N); }         \
 extern "C" __global__ void s3gd_scan_backward_##SFX(const real* gy, real* gx, const real a,        \
     const real c, const int B, const int T, const int N) {                                          \
-    scan_backward<real>(gy, gx, a, c, B, T, N); }                                                   \
+    s3gd_scan<real, true>(gy, gx, a, c, B, T, N); }                                                   \
 extern "C" __global__ void s3gd_readout_grad_##SFX(const real* grad_logits, const long long* t_max,\
     real* e, const real a, const real c, const int sum_mode, const int B, const int T,              \
     const int C) {                                                                                  \

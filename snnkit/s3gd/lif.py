@@ -129,6 +129,23 @@ def check_input(s_in, n_in, name, dtype, xp):
     return s_in
 
 
+def project(layer, s, buffer_name):
+    """The input check and the linear map every S3GD layer starts with: ``s`` [B, T, n_in] as the
+    layer's array type and dtype, and ``s W`` [B, T, n_out] (into the layer's static buffer
+    ``buffer_name`` under a CUDA graph, see graph.StaticBuffers)."""
+    W = layer.params["weight"]
+    xp = xp_of(W)
+    s = check_input(s, layer.n_in, layer.name, layer.dtype, xp)
+    B, T, _ = s.shape
+    out = layer.static_outputs.get(buffer_name, (B * T, layer.n_out), W)
+    return s, xp.matmul(s.reshape(B * T, layer.n_in), W, out=out).reshape(B, T, layer.n_out)
+
+
+def _saved(key, doc):
+    """A read-only view of what the last forward saved (None before any forward)."""
+    return property(lambda self: None if self._cache is None else self._cache[key], doc=doc)
+
+
 class LIFDense:
     """A fully connected LIF layer: forward(S_in [B,T,N_in]) -> S [B,T,N]; params["weight"] [N_in, N]
     (inputs x neurons, see the module docstring for why).
@@ -214,11 +231,8 @@ class LIFDense:
     # -- forward --------------------------------------------------------------------------------
     def forward(self, s_in, reset_from=None):
         W = self.params["weight"]
-        xp = xp_of(W)
-        s_in = check_input(s_in, self.n_in, self.name, self.dtype, xp)
-        B, T, _ = s_in.shape
+        s_in, h = project(self, s_in, "h")
         buf = self.static_outputs.get
-        h = xp.matmul(s_in.reshape(B * T, self.n_in), W, out=buf("h", (B * T, self.n_out), W)).reshape(B, T, self.n_out)
         VS = (buf("V", h.shape, W), buf("S", h.shape, W)) if self.static_outputs.on else None
         V, S = lif_simulate(h, self.beta, self.threshold, self.smooth, reset_from, VS)
         trace = scan_forward(s_in, self.beta, out=buf("trace", s_in.shape, W)) if self.sparse else None
@@ -229,28 +243,10 @@ class LIFDense:
     __call__ = forward
 
     # -- what the last forward saved (read by the network, graph.py, instruments, widgets) ------
-    def _saved(self, key):
-        return None if self._cache is None else self._cache[key]
-
-    @property
-    def V(self):
-        """Membrane potential [B, T, N] of the last forward (None before any)."""
-        return self._saved("V")
-
-    @property
-    def spikes(self):
-        """Output spikes S [B, T, N] of the last forward (None before any)."""
-        return self._saved("S")
-
-    @property
-    def input(self):
-        """The input S_in [B, T, N_in] of the last forward, as the layer's dtype and array type."""
-        return self._saved("s_in")
-
-    @property
-    def trace(self):
-        """Input trace tr = scan(S_in, beta) [B, T, N_in] (sparse mode; None until needed)."""
-        return self._saved("trace")
+    V = _saved("V", "Membrane potential [B, T, N] of the last forward.")
+    spikes = _saved("S", "Output spikes S [B, T, N] of the last forward.")
+    input = _saved("s_in", "The input S_in [B, T, N_in] of the last forward, as the layer's dtype and array type.")
+    trace = _saved("trace", "Input trace tr = scan(S_in, beta) [B, T, N_in] (sparse mode; None until needed).")
 
     def backward_inputs(self) -> list:
         """Every array of this layer that its backward reads, in a fixed order (V, W, and the

@@ -278,10 +278,11 @@ class Network:
         """Spike rasters [B,T,N] of the hidden layers from the last forward."""
         return [h.spikes for h in self.hidden]
 
-    def train(self):
-        self.training = True
+    def train(self, mode: bool = True):
+        """Training mode (``mode=False``: evaluation): the dead-layer guard counts only training
+        steps. Returns the network."""
+        self.training = bool(mode)
         return self
 
     def eval(self):
-        self.training = False
-        return self
+        return self.train(False)

@@ -19,7 +19,7 @@ from .. import checks
 from ..backend import is_cupy_array, rng as host_rng, to_device, xp_of
 from ..nn.protocol import require_forward
 from .graph import StaticBuffers
-from .lif import check_input
+from .lif import _saved, project
 from .neuron import BETA, default_weight_scale
 from .scan import scan_backward, scan_forward
 from .sparse import ActiveGrad, linear_input_grad_at
@@ -53,10 +53,9 @@ class LeakyReadout:
     def forward(self, s):
         W = self.params["weight"]
         xp = xp_of(W)
-        s = check_input(s, self.n_in, self.name, self.dtype, xp)
+        s, z = project(self, s, "z")
         B, T, _ = s.shape
         buf = self.static_outputs.get
-        z = xp.matmul(s.reshape(B * T, self.n_in), W, out=buf("z", (B * T, self.n_out), W)).reshape(B, T, self.n_out)
         out = scan_forward(z, self.beta, 1.0 - self.beta, out=buf("out", z.shape, W))
         if self.mode == "max":
             t_max = out.argmax(axis=1, out=buf("t_max", (B, self.n_out), W, np.int64))
@@ -68,10 +67,7 @@ class LeakyReadout:
 
     __call__ = forward
 
-    @property
-    def spikes_in(self):
-        """The input spikes S [B, T, N] of the last forward (None before any)."""
-        return None if self._cache is None else self._cache["s"]
+    spikes_in = _saved("s", "The input spikes S [B, T, N] of the last forward.")
 
     @property
     def adjoint(self):

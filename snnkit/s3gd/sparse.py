@@ -65,14 +65,15 @@ class ActiveSet:
                                "capacity; call snnkit.s3gd.sparse.settle([A]) or use layer.active_set()")
 
     @property
-    def n(self) -> int:
-        self._settled("the entry count")
-        return int(self.t.shape[0])
-
-    @property
     def capacity(self) -> int:
         """Room in the entry arrays (= n once settled)."""
         return int(self.t.shape[0])
+
+    @property
+    def n(self) -> int:
+        """The number of entries (asks a pending set to be settled first)."""
+        self._settled("the entry count")
+        return self.capacity
 
     @property
     def fraction(self) -> float:
