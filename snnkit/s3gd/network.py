@@ -135,6 +135,17 @@ class Network:
             h.sparse = bool(value)
 
     @property
+    def params(self) -> dict:
+        """Every layer's trainable arrays as ``{"<layer>.<key>": array}`` (the layers' own arrays:
+        optimizers walk ``layers``, this view is for the layer protocol and for inspection)."""
+        return {f"{l.name}.{k}": p for l in self.layers for k, p in l.params.items()}
+
+    @property
+    def grads(self) -> dict:
+        """The gradients of :attr:`params`, same keys; written in place by :meth:`backward`."""
+        return {f"{l.name}.{k}": g for l in self.layers for k, g in l.grads.items()}
+
+    @property
     def neuron(self) -> LIFParameters:
         """The hidden layers' neuron parameters."""
         return self.hidden[0].neuron
