@@ -112,8 +112,7 @@ def test_network_gradients_gpu_vs_cpu(cp, B, readout, sparse_mode):
     y = r.integers(0, 4, B)
     net_c = Network(20, 16, 4, 0.9, **kw)
     for lc, lg in zip(net_c.layers, net_g.layers):
-        lc.params["weight"] = cp.asnumpy(lg.params["weight"])
-        lc.grads["weight"] = np.zeros_like(lc.params["weight"])
+        _to_numpy(cp, lc, lg)
     out = []
     for net, xx, yy in ((net_c, x, y), (net_g, cp.asarray(x), cp.asarray(y))):
         loss = net.loss()
@@ -142,7 +141,7 @@ def test_readout_and_regularizer_kernels(cp, mode, dtype):
     gl = r.normal(size=(B, C)).astype(dtype)
     ro_c = LeakyReadout(N, C, 0.85, mode, seed=1, dtype=dtype)
     ro_g = LeakyReadout(N, C, 0.85, mode, seed=1, dtype=dtype)
-    ro_c.params["weight"] = cp.asnumpy(ro_g.params["weight"])
+    _to_numpy(cp, ro_c, ro_g)
     ro_c.forward(s)
     ro_g.forward(cp.asarray(s))
     ro_c.backward(gl, need_input_grad=False)
@@ -170,13 +169,21 @@ def test_readout_weight_grad_kernel(cp, shape, dtype):
         _close(got, s.reshape(B * T, N).T @ e.reshape(B * T, C), dtype, str(shape), sums=True)
 
 
+def _to_numpy(cp, layer, like):
+    """Make ``layer`` (built on the GPU backend) a NumPy twin of ``like``: its weights a host copy,
+    its gradient a host array of their shape (backward writes gradients in place, so they must
+    live where the layer computes)."""
+    layer.params["weight"] = cp.asnumpy(like.params["weight"])
+    layer.grads["weight"] = np.zeros_like(layer.params["weight"])
+
+
 def _net_pair(cp, B, readout, seed=5):
     from snnkit.s3gd import Network
     kw = dict(beta_out=0.85, delta=0.2, sparse=True, readout=readout, seed=seed, dtype=np.float64,
               weight_scale=4.0)
     net_g, net_c = Network(20, 16, 4, 0.9, **kw), Network(20, 16, 4, 0.9, **kw)
     for lc, lg in zip(net_c.layers, net_g.layers):
-        lc.params["weight"] = cp.asnumpy(lg.params["weight"])
+        _to_numpy(cp, lc, lg)
     return net_c, net_g
 
 

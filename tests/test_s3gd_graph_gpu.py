@@ -17,6 +17,7 @@ def _nets(cp, sparse=True, readout="sum", dtype=np.float64, seed=5):
     for lg, le, lc in zip(g.layers, e.layers, c.layers):
         le.params["weight"] = lg.params["weight"].copy()
         lc.params["weight"] = cp.asnumpy(lg.params["weight"])
+        lc.grads["weight"] = np.zeros_like(lc.params["weight"])     # gradients are written in place
     return c, e, g
 
 
