@@ -112,11 +112,9 @@ __device__ void gather_events(const T* __restrict__ flat, const long long* __res
     ev_a[tid] = fin ? exp_(t / tau_s) : (T)0;
     ev_b[tid] = fin ? exp_(t / (2 * tau_s)) : (T)0;
 }
-extern "C" __global__ void bats_gather_events_f32(const float* flat, const long long* order, long long B,
-    int NS, int S_in, int order_is_global, float tau_s, float* ev_t, int* ev_i, float* ev_a, float* ev_b) {
-    gather_events<float>(flat, order, B, NS, S_in, order_is_global, tau_s, ev_t, ev_i, ev_a, ev_b);
-}
-extern "C" __global__ void bats_gather_events_f64(const double* flat, const long long* order, long long B,
-    int NS, int S_in, int order_is_global, double tau_s, double* ev_t, int* ev_i, double* ev_a, double* ev_b) {
-    gather_events<double>(flat, order, B, NS, S_in, order_is_global, tau_s, ev_t, ev_i, ev_a, ev_b);
-}
+#define BATS_GATHER_EVENTS(SFX, T)                                                                 \
+extern "C" __global__ void bats_gather_events_##SFX(const T* flat, const long long* order, long long B,\
+    int NS, int S_in, int order_is_global, T tau_s, T* ev_t, int* ev_i, T* ev_a, T* ev_b) {          \
+    gather_events<T>(flat, order, B, NS, S_in, order_is_global, tau_s, ev_t, ev_i, ev_a, ev_b); }
+BATS_GATHER_EVENTS(f32, float)
+BATS_GATHER_EVENTS(f64, double)
