@@ -128,11 +128,11 @@ def bench_ours(net, x, y, reps):
 
         def bwd():
             for h in net.hidden:
-                h._active = None                       # compaction is part of every sparse backward
+                h.compaction.forget()                       # compaction is part of every sparse backward
             net.backward(g)
         t = median_ms(bwd, reps, synchronize)
         for h in net.hidden:
-            h._active = None
+            h.compaction.forget()
         with PeakMemory(on_gpu) as m:
             net.backward(g)
         key = mode + ("_graph" if graph else "")
@@ -262,43 +262,43 @@ def stage_times(net, x, y, n_repeat=50):
     (cupyx.profiler.benchmark): which stages are launch-bound and which are kernel-bound."""
     from cupyx.profiler import benchmark
     from snnkit.s3gd import sparse as sp
-    from snnkit.s3gd.lif import compact, settle_layers
+    from snnkit.s3gd.sparse import compact, settle_layers
     h1, h2 = net.hidden
     net.sparse = True
     _, g = net.loss()(net.forward(x), y)
 
     def fresh_compact():
         for h in net.hidden:
-            h._active = None
+            h.compaction.forget()
         return compact(net.hidden)
 
     def deferred_compact():                          # what the backward does after its first step
         for h in net.hidden:
-            h._active = None
+            h.compaction.forget()
         sets = compact(net.hidden, deferred=True)
         settle_layers(net.hidden)
         return sets
 
     def whole():
         for h in net.hidden:
-            h._active = None
+            h.compaction.forget()
         net.backward(g)
     a1, a2 = fresh_compact()
-    r1, r2 = (net.regularizer.grad_from_counts(c) for c in net._counts)
+    r1, r2 = (net.regularizer.grad_from_counts(c) for c in net.counts)
     ga = net.readout.backward(g, at=a2)
     g2 = sp.entry_grad(ga.values, a2, r2, h2.threshold, h2.scale)
     gin = sp.sparse_input_grad(g2, a2, a1, h2.params["weight"], h2.beta)
     g1 = sp.entry_grad(gin, a1, r1, h1.threshold, h1.scale)
     stages = {
-        "regularizer grads (2 layers)": lambda: [net.regularizer.grad_from_counts(c) for c in net._counts],
+        "regularizer grads (2 layers)": lambda: [net.regularizer.grad_from_counts(c) for c in net.counts],
         "compact (2 layers, 1 sync)": fresh_compact,
         "compact deferred + settle (2 layers)": deferred_compact,
         "readout backward at A2": lambda: net.readout.backward(g, at=a2),
         "hidden2 entry grad": lambda: sp.entry_grad(ga.values, a2, r2, h2.threshold, h2.scale),
-        "hidden2 weight grad": lambda: sp.sparse_weight_grad(g2, a2, h2._cache["trace"]),
+        "hidden2 weight grad": lambda: sp.sparse_weight_grad(g2, a2, h2.trace),
         "hidden2 input grad at A1": lambda: sp.sparse_input_grad(g2, a2, a1, h2.params["weight"], h2.beta),
         "hidden1 entry grad": lambda: sp.entry_grad(gin, a1, r1, h1.threshold, h1.scale),
-        "hidden1 weight grad": lambda: sp.sparse_weight_grad(g1, a1, h1._cache["trace"]),
+        "hidden1 weight grad": lambda: sp.sparse_weight_grad(g1, a1, h1.trace),
         "whole sparse backward": whole,
     }
     out = {}

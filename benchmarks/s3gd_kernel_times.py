@@ -29,12 +29,12 @@ def main():
     _, g = net.loss()(net.forward(x), y)
     for _ in range(4):
         for h in net.hidden:
-            h._active = None
+            h.compaction.forget()
         net.backward(g)
     cp.cuda.Device().synchronize()
     cp.cuda.profiler.start()
     for h in net.hidden:
-        h._active = None
+        h.compaction.forget()
     net.backward(g)
     cp.cuda.Device().synchronize()
     cp.cuda.profiler.stop()

@@ -51,7 +51,7 @@ def main():
     wrap(network, "settle_layers", "settle (one transfer)")
     for rep in range(8):
         for h in net.hidden:
-            h._active = None
+            h.compaction.forget()
         log.clear()
         cp.cuda.Device().synchronize()
         t_host0 = time.perf_counter()
@@ -67,8 +67,8 @@ def main():
         print(f"{name:28s} {1e6 * (h0 - t_host0):14.0f} {1e6 * (h1 - t_host0):12.0f} "
               f"{1e3 * cp.cuda.get_elapsed_time(ev0, e0):13.0f} {1e3 * cp.cuda.get_elapsed_time(ev0, e1):11.0f}  {'side' if side else ''}")
     # GPU time of pieces alone (events around the call, median of 20)
-    items = [(h._cache["V"], h.threshold, h.delta) for h in net.hidden]
-    caps = [h._capacity[tuple(h._cache["V"].shape)] for h in net.hidden]
+    items = [(h.V, h.threshold, h.delta) for h in net.hidden]
+    caps = [h.compaction.capacity(h.V.shape) for h in net.hidden]
     for label, fn in (("compaction alone (2 layers, deferred)", lambda: cuda.active_entries(items, caps)),
                       ("readout weight gradient alone", lambda: net.readout.weight_grad())):
         ts = []

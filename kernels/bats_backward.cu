@@ -1,9 +1,7 @@
 // BATS backward. Twins: snnkit/bats/backward.py (spike_factors, weight_grad, input_grad).
 // Layouts: spike times [B, N, S] sorted per neuron (+inf padded), counts [B, N].
 
-template <typename T> __device__ __forceinline__ T exp_(T v);
-template <> __device__ __forceinline__ float exp_<float>(float v) { return expf(v); }
-template <> __device__ __forceinline__ double exp_<double>(double v) { return exp(v); }
+#include "bats_common.cuh"     // exp_
 
 // 1 + 2. One thread per (sample, neuron): reset recurrence in reverse, then the suffix sums
 //   G1_k = sum_{k' >= k} e^_k' f1_k',  G2_k = sum_{k' >= k} e^_k' f2_k'   (0 on padding slots)

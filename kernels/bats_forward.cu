@@ -1,5 +1,5 @@
 // BATS forward: exact event-driven LIF, one thread per (sample, neuron).
-// Twin of snnkit/bats/simulate.py::_simulate_numpy (same loop, same names).
+// Twin: snnkit/bats/simulate.py::_simulate_numpy (same loop, same names).
 //
 // Inputs (per sample b, K events sorted in time, +inf padded):
 //   ev_t[b,k] time, ev_i[b,k] input index, ev_a[b,k] = exp(t/tau_s), ev_b[b,k] = exp(t/tau)
@@ -8,25 +8,7 @@
 //   t_cont (continuous; may alias times when dt == 0), x; counts and overflow [B, N].
 // Threads are indexed with 64-bit arithmetic: the grid grows with B * N, no batch cap.
 
-template <typename T> __device__ __forceinline__ T sqrt_(T v);
-template <> __device__ __forceinline__ float sqrt_<float>(float v) { return sqrtf(v); }
-template <> __device__ __forceinline__ double sqrt_<double>(double v) { return sqrt(v); }
-template <typename T> __device__ __forceinline__ T log_(T v);
-template <> __device__ __forceinline__ float log_<float>(float v) { return logf(v); }
-template <> __device__ __forceinline__ double log_<double>(double v) { return log(v); }
-template <typename T> __device__ __forceinline__ T exp_(T v);
-template <> __device__ __forceinline__ float exp_<float>(float v) { return expf(v); }
-template <> __device__ __forceinline__ double exp_<double>(double v) { return exp(v); }
-// Next grid point strictly after t, as snnkit.bats.neuron.grid_up: t/dt within GRID_TOL of an
-// integer counts as on the grid (so float rounding never decides whether a spike moves a step),
-// and the result is index * dt, so equal grid times are bit-identical in both twins.
-#define BATS_GRID_TOL 1e-4
-template <typename T> __device__ __forceinline__ T grid_up_(T t, T dt) {
-    const T steps = t / dt;
-    const T nearest = rint(steps);
-    const T index = (fabs(steps - nearest) <= T(BATS_GRID_TOL) ? nearest : floor(steps)) + T(1);
-    return index * dt;
-}
+#include "bats_common.cuh"     // exp_, sqrt_, log_, grid_up_
 
 template <typename T>
 __device__ void bats_forward(const T* __restrict__ ev_t, const int* __restrict__ ev_i,
@@ -98,7 +80,7 @@ extern "C" __global__ void bats_forward_##SFX(                                  
 BATS_FORWARD(f32, float)
 BATS_FORWARD(f64, double)
 
-// --- event list (twin: simulate.py::sort_events) ----------------------------------------------
+// --- event list (twin: snnkit/bats/simulate.py::sort_events) ------------------------------------
 // Sort keys for float32 times: sample index in the high 32 bits, the time's bits in the low 32,
 // flipped so that unsigned order == float order (negative times included). One 1-D radix sort of
 // these keys orders every sample's spikes at once.
@@ -130,11 +112,9 @@ __device__ void gather_events(const T* __restrict__ flat, const long long* __res
     ev_a[tid] = fin ? exp_(t / tau_s) : (T)0;
     ev_b[tid] = fin ? exp_(t / (2 * tau_s)) : (T)0;
 }
-extern "C" __global__ void bats_gather_events_f32(const float* flat, const long long* order, long long B,
-    int NS, int S_in, int order_is_global, float tau_s, float* ev_t, int* ev_i, float* ev_a, float* ev_b) {
-    gather_events<float>(flat, order, B, NS, S_in, order_is_global, tau_s, ev_t, ev_i, ev_a, ev_b);
-}
-extern "C" __global__ void bats_gather_events_f64(const double* flat, const long long* order, long long B,
-    int NS, int S_in, int order_is_global, double tau_s, double* ev_t, int* ev_i, double* ev_a, double* ev_b) {
-    gather_events<double>(flat, order, B, NS, S_in, order_is_global, tau_s, ev_t, ev_i, ev_a, ev_b);
-}
+#define BATS_GATHER_EVENTS(SFX, T)                                                                 \
+extern "C" __global__ void bats_gather_events_##SFX(const T* flat, const long long* order, long long B,\
+    int NS, int S_in, int order_is_global, T tau_s, T* ev_t, int* ev_i, T* ev_a, T* ev_b) {          \
+    gather_events<T>(flat, order, B, NS, S_in, order_is_global, tau_s, ev_t, ev_i, ev_a, ev_b); }
+BATS_GATHER_EVENTS(f32, float)
+BATS_GATHER_EVENTS(f64, double)

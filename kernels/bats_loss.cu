@@ -1,5 +1,5 @@
 // BATS spike-count loss, fused: one thread per (sample, neuron, slot).
-// Twin of snnkit/bats/losses.py::SpikeCountLoss._numpy (same names).
+// Twin: snnkit/bats/losses.py::SpikeCountLoss._numpy (same names).
 //
 //   n = counts + overflow,  err = target - n  (target_true for the label's neuron, else target_false)
 //   grad[b,n,k] = err / B on stored slots k < counts, 0 on padding
@@ -26,16 +26,10 @@ __device__ void count_loss(const int* __restrict__ counts, const int* __restrict
     if (k == 0) sq[bn] = (T)0.5 * err * err / (T)B;
 }
 
-extern "C" __global__ void bats_count_loss_f32(const int* counts, const int* overflow, int has_overflow,
-                                               const long long* labels,
-                                               long long B, int N, int S, float tt, float tf,
-                                               float* grad, float* sq) {
-    count_loss<float>(counts, overflow, has_overflow, labels, B, N, S, tt, tf, grad, sq);
-}
-
-extern "C" __global__ void bats_count_loss_f64(const int* counts, const int* overflow, int has_overflow,
-                                               const long long* labels,
-                                               long long B, int N, int S, double tt, double tf,
-                                               double* grad, double* sq) {
-    count_loss<double>(counts, overflow, has_overflow, labels, B, N, S, tt, tf, grad, sq);
-}
+#define BATS_LOSS(SFX, T)                                                                          \
+extern "C" __global__ void bats_count_loss_##SFX(const int* counts, const int* overflow,            \
+    int has_overflow, const long long* labels, long long B, int N, int S, T tt, T tf, T* grad,      \
+    T* sq) {                                                                                        \
+    count_loss<T>(counts, overflow, has_overflow, labels, B, N, S, tt, tf, grad, sq); }
+BATS_LOSS(f32, float)
+BATS_LOSS(f64, double)

@@ -1,5 +1,6 @@
 // S3GD sparse backward: gradient only through the active set A = {(b,t,j) : |V - threshold| < delta}.
-// Mirrors snnkit/s3gd/sparse.py. None of these kernels touches a dense [B, T, N] gradient:
+// Twin: snnkit/s3gd/sparse.py (each kernel names its function). None of these kernels touches a
+// dense [B, T, N] gradient:
 //
 // 1. s3gd_active_count_scan  per block (32 neurons of one sample x its time chunks of 32 steps):
 //                       each chunk's band as a 32-bit mask, and the block's scan of their bit counts
@@ -15,7 +16,8 @@
 //    host compares the totals with cap once, at the end (on overflow the backward is redone with
 //    exact sizes: nothing is dropped).
 // 3. s3gd_entry_grad    g_e = (dL/dS_e + r[b_e, j_e]) sigma'(V_e - threshold), one thread per entry
-//                       (r: the activity regularizer's time-constant part of dL/dS).
+//                       (r: the activity regularizer's time-constant part of dL/dS; sigma' is
+//                       s3gd_fast_sigmoid_grad of s3gd_common.cuh).
 // 4. s3gd_sparse_weight_grad   dW[i, j] = sum_{e in A, j_e = j} g_e tr[b_e, t_e, i]
 //                       tr is the input trace tr[t] = beta tr[t-1] + S_in[t] (saved by the forward).
 //                       Thread (i, j), i fastest, so a warp reads one contiguous trace row per entry;
@@ -31,17 +33,19 @@
 // 6. s3gd_linear_input_grad_at dL/dS[b,t,j] = sum_c W[j, c] e[b, t, c] at the entries q only: the
 //                       readout's (non-spiking, dense) gradient handed to the last hidden layer.
 // pw[n] = beta^n is precomputed on the host, so no thread ever indexes before t = 0.
-#ifndef REAL
-#define REAL float
+// f32/f64 as everywhere in kernels/: template __device__ functions, extern "C" wrappers
+// <name>_f32 / <name>_f64 made by S3GD_SPARSE_BACKWARD at the end.
+// Sizes shared with the launchers come from snnkit/s3gd/cuda.py as -D options (cuda.DEFINES):
+// S3GD_CHUNK (time steps per mask word), S3GD_JT (neurons per compaction block),
+// S3GD_CHUNK_LANES (its chunk lanes), S3GD_WG_BLOCK (weight-gradient block), S3GD_IG_WARPS.
+#if !defined(S3GD_CHUNK) || !defined(S3GD_JT) || !defined(S3GD_CHUNK_LANES) || \
+    !defined(S3GD_WG_BLOCK) || !defined(S3GD_IG_WARPS)
+#error "compile with the -D options of snnkit.s3gd.cuda.DEFINES (launch through snnkit.kernels.function)"
 #endif
-typedef REAL real;
-
-#define S3GD_CHUNK 32
-
-__device__ __forceinline__ bool s3gd_in_band(real v, real threshold, real delta) {
-    real x = v - threshold;
-    return (x < 0 ? -x : x) < delta;
-}
+#if S3GD_CHUNK > 32
+#error "S3GD_CHUNK must be <= 32: a chunk's band is one 32-bit mask"
+#endif
+#include "s3gd_common.cuh"       // s3gd_fast_sigmoid_grad, s3gd_in_band
 
 // Inclusive scans with warp shuffles: a warp's 32 values in 5 steps, a block's (nt threads, a
 // multiple of 32, at most 1024, in linear-id order q) from its warps' totals; s_warp has 32 slots.
@@ -74,15 +78,16 @@ __device__ long long s3gd_block_inclusive_scan(long long v, int q, int nt, long 
 // of V are coalesced over tx (a warp is 32 neurons at the same steps). mask and local are stored
 // in (b, c, j) order, j fastest, so that their stores here and their loads in the fill are
 // coalesced too; only the scan runs in (b, j, c) order. At most 512 threads, two blocks per SM:
-// a chunk's 32 loads stay in flight together in registers.
-#define S3GD_JT 32
-extern "C" __global__ void __launch_bounds__(512, 2)
-s3gd_active_count_scan(const real* __restrict__ V, unsigned int* __restrict__ mask,
-                       int* __restrict__ local, long long* __restrict__ block_total,
-                       long long* __restrict__ block_base, long long* __restrict__ total,
-                       unsigned int* __restrict__ ticket, const real threshold, const real delta,
-                       const int B, const int T, const int N, const int n_chunks) {
-    __shared__ long long s_sum[512];
+// a chunk's 32 loads stay in flight together in registers. Twin: snnkit/s3gd/sparse.py::_active_set_numpy.
+#define S3GD_COUNT_THREADS (S3GD_JT * S3GD_CHUNK_LANES)      // 512: __launch_bounds__ below
+template <typename real>
+__device__ void active_count_scan(const real* __restrict__ V, unsigned int* __restrict__ mask,
+                                  int* __restrict__ local, long long* __restrict__ block_total,
+                                  long long* __restrict__ block_base, long long* __restrict__ total,
+                                  unsigned int* __restrict__ ticket, const real threshold,
+                                  const real delta, const int B, const int T, const int N,
+                                  const int n_chunks) {
+    __shared__ long long s_sum[S3GD_COUNT_THREADS];
     __shared__ long long s_warp[32];
     __shared__ bool s_last;
     const int tx = threadIdx.x, ty = threadIdx.y, CL = blockDim.y;
@@ -146,16 +151,13 @@ s3gd_active_count_scan(const real* __restrict__ V, unsigned int* __restrict__ ma
 }
 
 // One thread per (b, chunk c, j), j fastest (coalesced mask/V reads as in the count).
-extern "C" __global__ void s3gd_active_fill(const real* __restrict__ V,
-                                            const unsigned int* __restrict__ mask,
-                                            const int* __restrict__ local,
-                                            const long long* __restrict__ block_base,
-                                            const long long* __restrict__ total,
-                                            long long* __restrict__ offsets,
-                                            int* __restrict__ eb, int* __restrict__ et,
-                                            int* __restrict__ ej, real* __restrict__ ev,
-                                            const long long cap, const int B, const int T,
-                                            const int N, const int n_chunks) {
+template <typename real>
+__device__ void active_fill(const real* __restrict__ V, const unsigned int* __restrict__ mask,
+                            const int* __restrict__ local, const long long* __restrict__ block_base,
+                            const long long* __restrict__ total, long long* __restrict__ offsets,
+                            int* __restrict__ eb, int* __restrict__ et, int* __restrict__ ej,
+                            real* __restrict__ ev, const long long cap, const int B, const int T,
+                            const int N, const int n_chunks) {
     long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= (long long)B * n_chunks * N) return;
     long long j = idx % N, rest = idx / N;
@@ -171,18 +173,16 @@ extern "C" __global__ void s3gd_active_fill(const real* __restrict__ V,
     }
 }
 
-extern "C" __global__ void s3gd_entry_grad(const real* __restrict__ grad_s,
-                                           const real* __restrict__ r,
-                                           const int* __restrict__ eb, const int* __restrict__ ej,
-                                           const real* __restrict__ ev, real* __restrict__ g,
-                                           const real threshold, const real scale,
-                                           const long long* __restrict__ total, const long long cap,
-                                           const int N) {
+// Twin: snnkit/s3gd/sparse.py::entry_grad
+template <typename real>
+__device__ void entry_grad(const real* __restrict__ grad_s, const real* __restrict__ r,
+                           const int* __restrict__ eb, const int* __restrict__ ej,
+                           const real* __restrict__ ev, real* __restrict__ g, const real threshold,
+                           const real scale, const long long* __restrict__ total,
+                           const long long cap, const int N) {
     long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (e >= min(*total, cap)) return;
-    real x = ev[e] - threshold;
-    real den = scale * (x < 0 ? -x : x) + real(1);
-    g[e] = (grad_s[e] + r[(long long)eb[e] * N + ej[e]]) * (real(1) / (den * den));
+    g[e] = (grad_s[e] + r[(long long)eb[e] * N + ej[e]]) * s3gd_fast_sigmoid_grad(ev[e], threshold, scale);
 }
 
 // Block (i-tile of S3GD_WG_BLOCK inputs, neuron j). Neuron j's entries lie in B short segments
@@ -190,15 +190,13 @@ extern "C" __global__ void s3gd_entry_grad(const real* __restrict__ grad_s,
 // segment bounds, prefix-sums their lengths, and gathers the entries' (trace row, g) into shared
 // memory; then each thread streams the gathered rows of its input i. The loads of different
 // entries are independent, so many are in flight at once (a thread walking the segments itself
-// would wait on offsets -> et -> trace, one dependent chain per entry).
-#define S3GD_WG_BLOCK 128
-extern "C" __global__ void s3gd_sparse_weight_grad(const real* __restrict__ g,
-                                                   const int* __restrict__ et,
-                                                   const long long* __restrict__ offsets,
-                                                   const real* __restrict__ trace,
-                                                   real* __restrict__ dW, const long long cap,
-                                                   const int B, const int T, const int N_in,
-                                                   const int N) {
+// would wait on offsets -> et -> trace, one dependent chain per entry). Twin: snnkit/s3gd/sparse.py::sparse_weight_grad
+template <typename real>
+__device__ void sparse_weight_grad(const real* __restrict__ g, const int* __restrict__ et,
+                                   const long long* __restrict__ offsets,
+                                   const real* __restrict__ trace, real* __restrict__ dW,
+                                   const long long cap, const int B, const int T, const int N_in,
+                                   const int N) {
     __shared__ long long s_start[S3GD_WG_BLOCK];
     __shared__ int s_pos[S3GD_WG_BLOCK + 1];         // exclusive prefix sum of segment lengths
     __shared__ long long s_row[S3GD_WG_BLOCK];
@@ -258,22 +256,17 @@ extern "C" __global__ void s3gd_sparse_weight_grad(const real* __restrict__ g,
 // lookups W[i, j_e] and beta^(t_e - k) land on scattered addresses; from L1 each costs one pass
 // per 128-byte line touched (~13-16 per warp), from shared memory one per bank conflict (~3), so
 // pw and the warps' rows of W are staged in shared memory too when they fit (stage_pw, stage_w;
-// dynamic shared memory: pw first, then the rows).
-#define S3GD_IG_WARPS 8
-#define S3GD_IG_KQ 4
+// dynamic shared memory: pw first, then the rows). Twin: snnkit/s3gd/sparse.py::sparse_input_grad
+#define S3GD_IG_KQ 4          // CUDA-only tuning: queries per warp pass, entries per staged tile
 #define S3GD_IG_TILE 512
-extern "C" __global__ void s3gd_sparse_input_grad(const real* __restrict__ g,
-                                                  const int* __restrict__ et,
-                                                  const int* __restrict__ ej,
-                                                  const long long* __restrict__ offsets,
-                                                  const int* __restrict__ qt,
-                                                  const long long* __restrict__ q_offsets,
-                                                  const real* __restrict__ W,
-                                                  const real* __restrict__ pw,
-                                                  real* __restrict__ out,
-                                                  const long long q_cap, const long long cap,
-                                                  const int N_in, const int N, const int T,
-                                                  const int stage_pw, const int stage_w) {
+template <typename real>
+__device__ void sparse_input_grad(const real* __restrict__ g, const int* __restrict__ et,
+                                  const int* __restrict__ ej, const long long* __restrict__ offsets,
+                                  const int* __restrict__ qt, const long long* __restrict__ q_offsets,
+                                  const real* __restrict__ W, const real* __restrict__ pw,
+                                  real* __restrict__ out, const long long q_cap, const long long cap,
+                                  const int N_in, const int N, const int T, const int stage_pw,
+                                  const int stage_w) {
     __shared__ real s_g[S3GD_IG_TILE];
     __shared__ int s_t[S3GD_IG_TILE];
     __shared__ int s_j[S3GD_IG_TILE];
@@ -338,14 +331,13 @@ extern "C" __global__ void s3gd_sparse_input_grad(const real* __restrict__ g,
         for (long long q = q0 + lane; q < q1; q += 32) out[q] = 0;
 }
 
-extern "C" __global__ void s3gd_linear_input_grad_at(const real* __restrict__ e,
-                                                     const real* __restrict__ W,
-                                                     const int* __restrict__ qb,
-                                                     const int* __restrict__ qt,
-                                                     const int* __restrict__ qj,
-                                                     real* __restrict__ out,
-                                                     const long long* __restrict__ q_total,
-                                                     const long long q_cap, const int T, const int C) {
+// Twin: snnkit/s3gd/sparse.py::linear_input_grad_at
+template <typename real>
+__device__ void linear_input_grad_at(const real* __restrict__ e, const real* __restrict__ W,
+                                     const int* __restrict__ qb, const int* __restrict__ qt,
+                                     const int* __restrict__ qj, real* __restrict__ out,
+                                     const long long* __restrict__ q_total, const long long q_cap,
+                                     const int T, const int C) {
     long long q = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (q >= min(*q_total, q_cap)) return;
     const real* eq = e + ((long long)qb[q] * T + qt[q]) * C;
@@ -354,3 +346,37 @@ extern "C" __global__ void s3gd_linear_input_grad_at(const real* __restrict__ e,
     for (int c = 0; c < C; ++c) acc += Wj[c] * eq[c];
     out[q] = acc;
 }
+
+#define S3GD_SPARSE_BACKWARD(real, SFX)                                                            \
+extern "C" __global__ void __launch_bounds__(S3GD_COUNT_THREADS, 2)                                \
+s3gd_active_count_scan_##SFX(const real* V, unsigned int* mask, int* local, long long* block_total, \
+    long long* block_base, long long* total, unsigned int* ticket, const real threshold,            \
+    const real delta, const int B, const int T, const int N, const int n_chunks) {                  \
+    active_count_scan<real>(V, mask, local, block_total, block_base, total, ticket, threshold,      \
+                            delta, B, T, N, n_chunks); }                                            \
+extern "C" __global__ void s3gd_active_fill_##SFX(const real* V, const unsigned int* mask,         \
+    const int* local, const long long* block_base, const long long* total, long long* offsets,      \
+    int* eb, int* et, int* ej, real* ev, const long long cap, const int B, const int T, const int N,\
+    const int n_chunks) {                                                                           \
+    active_fill<real>(V, mask, local, block_base, total, offsets, eb, et, ej, ev, cap, B, T, N,     \
+                      n_chunks); }                                                                  \
+extern "C" __global__ void s3gd_entry_grad_##SFX(const real* grad_s, const real* r, const int* eb, \
+    const int* ej, const real* ev, real* g, const real threshold, const real scale,                 \
+    const long long* total, const long long cap, const int N) {                                     \
+    entry_grad<real>(grad_s, r, eb, ej, ev, g, threshold, scale, total, cap, N); }                  \
+extern "C" __global__ void s3gd_sparse_weight_grad_##SFX(const real* g, const int* et,             \
+    const long long* offsets, const real* trace, real* dW, const long long cap, const int B,        \
+    const int T, const int N_in, const int N) {                                                     \
+    sparse_weight_grad<real>(g, et, offsets, trace, dW, cap, B, T, N_in, N); }                      \
+extern "C" __global__ void s3gd_sparse_input_grad_##SFX(const real* g, const int* et, const int* ej,\
+    const long long* offsets, const int* qt, const long long* q_offsets, const real* W,             \
+    const real* pw, real* out, const long long q_cap, const long long cap, const int N_in,          \
+    const int N, const int T, const int stage_pw, const int stage_w) {                              \
+    sparse_input_grad<real>(g, et, ej, offsets, qt, q_offsets, W, pw, out, q_cap, cap, N_in, N, T,  \
+                            stage_pw, stage_w); }                                                   \
+extern "C" __global__ void s3gd_linear_input_grad_at_##SFX(const real* e, const real* W,           \
+    const int* qb, const int* qt, const int* qj, real* out, const long long* q_total,               \
+    const long long q_cap, const int T, const int C) {                                              \
+    linear_input_grad_at<real>(e, W, qb, qt, qj, out, q_total, q_cap, T, C); }
+S3GD_SPARSE_BACKWARD(float, f32)
+S3GD_SPARSE_BACKWARD(double, f64)

@@ -1,4 +1,4 @@
-// im2col / col2im for channels-last frames, mirroring snnkit/stbp/conv.py.
+// im2col / col2im for channels-last frames. Twin: snnkit/stbp/conv.py (im2col_reference, col2im_reference).
 //   col[(n, i, j), (a, b, c)] = x[n, i*s + a - p, j*s + b - p, c]   (0 outside the image)
 // One block per pixel, its threads along the channels: c is the fastest index on both sides, so a
 // warp reads and writes consecutive addresses, and the pixel's (n, i, j) is decoded once per thread,
@@ -45,11 +45,10 @@ __device__ void col2im(const F* __restrict__ dcol, F* __restrict__ dx, int N, in
     }
 }
 
-extern "C" __global__ void im2col_f32(const float* x, float* col, int N, int H, int W, int C, int Ho, int Wo,
-                                      int k, int s, int p) { im2col<float>(x, col, N, H, W, C, Ho, Wo, k, s, p); }
-extern "C" __global__ void im2col_f64(const double* x, double* col, int N, int H, int W, int C, int Ho, int Wo,
-                                      int k, int s, int p) { im2col<double>(x, col, N, H, W, C, Ho, Wo, k, s, p); }
-extern "C" __global__ void col2im_f32(const float* dcol, float* dx, int N, int H, int W, int C, int Ho, int Wo,
-                                      int k, int s, int p) { col2im<float>(dcol, dx, N, H, W, C, Ho, Wo, k, s, p); }
-extern "C" __global__ void col2im_f64(const double* dcol, double* dx, int N, int H, int W, int C, int Ho, int Wo,
-                                      int k, int s, int p) { col2im<double>(dcol, dx, N, H, W, C, Ho, Wo, k, s, p); }
+#define STBP_IM2COL(SFX, F)                                                                        \
+extern "C" __global__ void im2col_##SFX(const F* x, F* col, int N, int H, int W, int C, int Ho,     \
+    int Wo, int k, int s, int p) { im2col<F>(x, col, N, H, W, C, Ho, Wo, k, s, p); }                \
+extern "C" __global__ void col2im_##SFX(const F* dcol, F* dx, int N, int H, int W, int C, int Ho,   \
+    int Wo, int k, int s, int p) { col2im<F>(dcol, dx, N, H, W, C, Ho, Wo, k, s, p); }
+STBP_IM2COL(f32, float)
+STBP_IM2COL(f64, double)

@@ -1,4 +1,5 @@
-// Fused multi-step LIF (STBP), mirroring snnkit/stbp/lif.py line for line.
+// Fused multi-step LIF (STBP). Twin: snnkit/stbp/lif.py (lif_forward_reference, lif_backward_reference),
+// line for line.
 // Layout: time-major [T, M]; thread i owns neuron i and loops over time, so at each step the
 // threads of a warp touch consecutive addresses (coalesced). STBP_T (the number of steps) is a
 // compile-time constant: the backward keeps u[0..T-1] in registers instead of memory.
@@ -52,17 +53,11 @@ __device__ void lif_backward(const F* __restrict__ x, const F* __restrict__ grad
     }
 }
 
-extern "C" __global__ void lif_forward_f32(const float* x, float* o, long long M, float tau, float vth) {
-    lif_forward<float>(x, o, M, tau, vth);
-}
-extern "C" __global__ void lif_forward_f64(const double* x, double* o, long long M, double tau, double vth) {
-    lif_forward<double>(x, o, M, tau, vth);
-}
-extern "C" __global__ void lif_backward_f32(const float* x, const float* grad_o, float* grad_x, long long M,
-                                            float tau, float vth, float aa, int detach_reset) {
-    lif_backward<float>(x, grad_o, grad_x, M, tau, vth, aa, detach_reset);
-}
-extern "C" __global__ void lif_backward_f64(const double* x, const double* grad_o, double* grad_x, long long M,
-                                            double tau, double vth, double aa, int detach_reset) {
-    lif_backward<double>(x, grad_o, grad_x, M, tau, vth, aa, detach_reset);
-}
+#define STBP_LIF(SFX, F)                                                                           \
+extern "C" __global__ void lif_forward_##SFX(const F* x, F* o, long long M, F tau, F vth) {          \
+    lif_forward<F>(x, o, M, tau, vth); }                                                            \
+extern "C" __global__ void lif_backward_##SFX(const F* x, const F* grad_o, F* grad_x, long long M,  \
+    F tau, F vth, F aa, int detach_reset) {                                                         \
+    lif_backward<F>(x, grad_o, grad_x, M, tau, vth, aa, detach_reset); }
+STBP_LIF(f32, float)
+STBP_LIF(f64, double)

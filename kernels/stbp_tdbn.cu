@@ -1,4 +1,5 @@
-// tdBN (threshold-dependent batch norm), mirroring snnkit/stbp/tdbn.py.
+// tdBN (threshold-dependent batch norm). Twin: snnkit/stbp/tdbn.py (channel_means, fold_stats, affine,
+// channel_grad_means, backward_dx).
 // Data are channels-last [R, C] (R = T*B*H*W): per-channel statistics are column sums.
 // A block is 32 channels (threadIdx.x, consecutive addresses: coalesced) x 8 row lanes
 // (threadIdx.y); blockIdx.y picks a chunk of rows. Each block writes one partial sum per channel,

@@ -165,7 +165,8 @@ def wheel(tmp_path_factory):
 @pytest.mark.slow
 def test_wheel_contains_kernels(wheel):
     names = zipfile.ZipFile(wheel).namelist()
-    cu = sorted(p.name for p in (ROOT / "kernels").glob("*.cu"))
+    cu = sorted(p.name for p in (*(ROOT / "kernels").glob("*.cu"), *(ROOT / "kernels").glob("*.cuh")))
+    assert any(c.endswith(".cuh") for c in cu)            # the shared headers the .cu files #include
     assert cu and all(f"snnkit/_cuda/{c}" in names for c in cu), names
 
 

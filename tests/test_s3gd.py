@@ -186,7 +186,7 @@ def test_layer_sparse_dense_input_gradient(delta):
     ls.forward(x), ld.forward(x)
     np.testing.assert_allclose(ls.backward(gy), ld.backward(gy), rtol=1e-11, atol=1e-14)
     np.testing.assert_allclose(ls.grads["weight"], ld.grads["weight"], rtol=1e-11, atol=1e-14)
-    assert ls.backward(gy, at=False) is None
+    assert ls.backward(gy, need_input_grad=False) is None
 
 
 # -- smooth mode: finite differences through time ----------------------------------------------------
@@ -211,7 +211,7 @@ def test_smooth_mode_passes_finite_differences():
     s1, s2 = frozen
     gs2 = ro.backward(g)
     gs1 = l2.backward(gs2, grad_const=reg.grad(s2))
-    l1.backward(gs1, at=False, grad_const=reg.grad(s1))
+    l1.backward(gs1, need_input_grad=False, grad_const=reg.grad(s1))
     eps = 1e-6
     for layer in (l1, l2, ro):
         W = layer.params["weight"]
@@ -353,3 +353,40 @@ def test_recorded_benchmark_reads_the_newest_run_only(tmp_path):
     assert [(r["label"], r["backward_ms"]) for r in rows] == [("ours sparse", 0.86), ("ours sparse + graph", 0.54),
                                                               ("PyTorch dense", 164.0)]
     assert recorded_benchmark(tmp_path / "missing.md") == []
+
+
+# -- the layer protocol and the parameter object ------------------------------------------------------
+@pytest.mark.parametrize("sparse", [True, False])
+def test_grads_written_in_place_and_need_input_grad(sparse):
+    net = _net(2, sparse=sparse)
+    x, y = _data(2)
+    held = {k: v for k, v in net.grads.items()}
+    assert net.grads.keys() == net.params.keys() == {"hidden1.weight", "hidden2.weight", "readout.weight"}
+    _, g = net.loss()(net.forward(x), y)
+    assert net.backward(g) is None                      # the network's input is data: no gradient
+    assert all(net.grads[k] is held[k] for k in held) and all(np.abs(v).max() > 0 for v in held.values())
+    first = {k: v.copy() for k, v in held.items()}
+    gx = net.backward(g, need_input_grad=True)
+    assert gx.shape == x.shape and np.abs(gx).max() > 0
+    for k in held:                                      # the same gradients, into the same arrays
+        assert net.grads[k] is held[k]
+        np.testing.assert_allclose(held[k], first[k], rtol=1e-12, atol=1e-15)
+    h = net.hidden[0]
+    assert h.backward(np.ones(h.V.shape), need_input_grad=False) is None
+    assert h.backward(np.ones(h.V.shape)).shape == x.shape
+
+
+def test_lif_parameters_one_object():
+    p = s3gd.LIFParameters(beta=0.9, delta=0.1)
+    layer = LIFDense(3, 2, neuron=p)
+    assert layer.neuron is p and (layer.beta, layer.delta, layer.threshold, layer.scale) == (0.9, 0.1, 1.0, 100.0)
+    assert LIFDense(3, 2, 0.9, delta=0.1).neuron == p
+    with pytest.raises(ValueError, match="not both"):
+        LIFDense(3, 2, 0.9, neuron=p)
+    with pytest.raises(ValueError, match="delta"):
+        p.replace(delta=-1)
+    net = Network(3, 4, 2, neuron=p)
+    assert all(h.neuron is p for h in net.hidden) and net.readout.beta == 0.9
+    net.delta = 0.3
+    assert net.neuron == p.replace(delta=0.3) and p.delta == 0.1          # frozen: replaced, not changed
+    assert s3gd.LeakyReadout(3, 2).beta == s3gd.BETA == pytest.approx(np.exp(-1 / 10))

@@ -112,8 +112,7 @@ def test_network_gradients_gpu_vs_cpu(cp, B, readout, sparse_mode):
     y = r.integers(0, 4, B)
     net_c = Network(20, 16, 4, 0.9, **kw)
     for lc, lg in zip(net_c.layers, net_g.layers):
-        lc.params["weight"] = cp.asnumpy(lg.params["weight"])
-        lc.grads["weight"] = np.zeros_like(lc.params["weight"])
+        _to_numpy(cp, lc, lg)
     out = []
     for net, xx, yy in ((net_c, x, y), (net_g, cp.asarray(x), cp.asarray(y))):
         loss = net.loss()
@@ -142,12 +141,12 @@ def test_readout_and_regularizer_kernels(cp, mode, dtype):
     gl = r.normal(size=(B, C)).astype(dtype)
     ro_c = LeakyReadout(N, C, 0.85, mode, seed=1, dtype=dtype)
     ro_g = LeakyReadout(N, C, 0.85, mode, seed=1, dtype=dtype)
-    ro_c.params["weight"] = cp.asnumpy(ro_g.params["weight"])
+    _to_numpy(cp, ro_c, ro_g)
     ro_c.forward(s)
     ro_g.forward(cp.asarray(s))
-    ro_c.backward(gl, at=False)
-    ro_g.backward(cp.asarray(gl), at=False)
-    _close(cp.asnumpy(ro_g._cache["e"]), ro_c._cache["e"], dtype, "e")
+    ro_c.backward(gl, need_input_grad=False)
+    ro_g.backward(cp.asarray(gl), need_input_grad=False)
+    _close(cp.asnumpy(ro_g.adjoint), ro_c.adjoint, dtype, "e")
     _close(cp.asnumpy(ro_g.grads["weight"]), ro_c.grads["weight"], dtype, "dW", sums=True)
     counts = r.integers(0, 3, (B, 700)).astype(dtype) * (r.random((B, 700)) < 0.5)
     counts[:7] = 0                                  # rows under f_low everywhere and over f_up
@@ -170,13 +169,21 @@ def test_readout_weight_grad_kernel(cp, shape, dtype):
         _close(got, s.reshape(B * T, N).T @ e.reshape(B * T, C), dtype, str(shape), sums=True)
 
 
+def _to_numpy(cp, layer, like):
+    """Make ``layer`` (built on the GPU backend) a NumPy twin of ``like``: its weights a host copy,
+    its gradient a host array of their shape (backward writes gradients in place, so they must
+    live where the layer computes)."""
+    layer.params["weight"] = cp.asnumpy(like.params["weight"])
+    layer.grads["weight"] = np.zeros_like(layer.params["weight"])
+
+
 def _net_pair(cp, B, readout, seed=5):
     from snnkit.s3gd import Network
     kw = dict(beta_out=0.85, delta=0.2, sparse=True, readout=readout, seed=seed, dtype=np.float64,
               weight_scale=4.0)
     net_g, net_c = Network(20, 16, 4, 0.9, **kw), Network(20, 16, 4, 0.9, **kw)
     for lc, lg in zip(net_c.layers, net_g.layers):
-        lc.params["weight"] = cp.asnumpy(lg.params["weight"])
+        _to_numpy(cp, lc, lg)
     return net_c, net_g
 
 
@@ -193,7 +200,7 @@ def test_deferred_sparse_backward_over_steps_and_overflow(cp, readout):
     waits for the GPU only at its end. Over steps whose activity rises (more entries than the
     arrays hold: overflow, redone) and falls, the gradients equal NumPy's every step, and the sets
     end exact (cut to their counts, equal to NumPy's)."""
-    from snnkit.s3gd.lif import CAPACITY_MARGIN
+    from snnkit.s3gd.sparse import CAPACITY_MARGIN, MIN_CAPACITY
     net_c, net_g = _net_pair(cp, 700, readout)
     r = np.random.default_rng(9)
     got, expected, caps = [], [], [None, None]
@@ -202,25 +209,25 @@ def test_deferred_sparse_backward_over_steps_and_overflow(cp, readout):
         y = r.integers(0, 4, 700)
         if step == 4:                                   # force an overflow on a quiet step as well
             for h in net_g.hidden:
-                h._capacity = {k: 3 for k in h._capacity}
+                h.compaction.capacities = {k: 3 for k in h.compaction.capacities}
             caps = [3, 3]
         gc = _step(net_c, x, y)
         before = net_g.overflows
         gg = _step(net_g, cp.asarray(x), cp.asarray(y))
         got.append(net_g.overflows - before)
-        ns = [h._active.n for h in net_c.hidden]        # the rule, replayed on NumPy's counts
+        ns = [h.compaction.active.n for h in net_c.hidden]        # the rule, replayed on NumPy's counts
         expected.append(int(any(c is not None and n > c for n, c in zip(ns, caps))))
-        caps = [max(c or 0, min(700 * 25 * 16, max(1024, int(CAPACITY_MARGIN * n)))) for n, c in zip(ns, caps)]
+        caps = [max(c or 0, min(700 * 25 * 16, max(MIN_CAPACITY, int(CAPACITY_MARGIN * n)))) for n, c in zip(ns, caps)]
         for a, b in zip(gg, gc):
             np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12, err_msg=f"step {step}")
         for hc, hg in zip(net_c.hidden, net_g.hidden):
-            Ac, Ag = hc._active, hg._active
+            Ac, Ag = hc.compaction.active, hg.compaction.active
             assert not Ag.pending and not Ag.overflowed and Ag.n == Ac.n
             for f in ("offsets", "b", "t", "j", "v"):
                 np.testing.assert_array_equal(cp.asnumpy(getattr(Ag, f)), getattr(Ac, f), err_msg=f"{step} {f}")
     assert got == expected, (got, expected)
     assert expected[0] == 0 and expected[4] == 1 and sum(expected) >= 2   # rising activity overflows too
-    assert [h._capacity for h in net_g.hidden] == [{(700, 25, 16): c} for c in caps]
+    assert [h.compaction.capacities for h in net_g.hidden] == [{(700, 25, 16): c} for c in caps]
 
 
 def test_pending_set_refuses_host_questions_until_settled(cp):

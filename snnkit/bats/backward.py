@@ -42,7 +42,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import is_cupy_array, xp_of
-from .neuron import X_GUARD
+from .neuron import KERNEL_DEFINES, X_GUARD
 
 __all__ = ["backward", "spike_factors", "weight_grad", "input_grad"]
 
@@ -150,19 +150,15 @@ def input_grad(weight, in_used, t_cont, counts, G1, G2, tau_s):
 
 
 # --- CUDA launchers ------------------------------------------------------------------------------
-def _sfx(dtype):
-    return ("f32", np.float32) if dtype == np.float32 else ("f64", np.float64)
-
-
 def _spike_factors_cuda(t_cont, x, counts, grad_times, tau_s, theta, delta_theta):
     import cupy as cp
-    from ..kernels import get_function, launch_1d
-    sfx, f = _sfx(t_cont.dtype)
+    from ..kernels import function, launch_1d
+    f = t_cont.dtype.type
     B, N, S = t_cont.shape
     tau = 2.0 * tau_s
     G1 = cp.empty_like(t_cont)
     G2 = cp.empty_like(t_cont)
-    kern = get_function("bats_backward.cu", "bats_spike_factors_" + sfx)
+    kern = function("bats_backward.cu", "bats_spike_factors", t_cont.dtype, KERNEL_DEFINES)
     launch_1d(kern, B * N, (cp.ascontiguousarray(t_cont), cp.ascontiguousarray(x), cp.ascontiguousarray(counts),
                             cp.ascontiguousarray(grad_times), np.int64(B * N), np.int32(S), f(tau),
                             f(theta / tau), f(delta_theta / tau), f(X_GUARD), G1, G2))
@@ -171,14 +167,14 @@ def _spike_factors_cuda(t_cont, x, counts, grad_times, tau_s, theta, delta_theta
 
 def _weight_grad_cuda(in_used, t_cont, counts, G1, G2, tau_s):
     import cupy as cp
-    from ..kernels import get_function, launch_1d
-    sfx, f = _sfx(t_cont.dtype)
+    from ..kernels import function, launch_1d
+    f = t_cont.dtype.type
     B, N_in, S_in = in_used.shape
     N, S = t_cont.shape[1:]
     # enough (chunk, n, i) threads to fill the GPU even when N_out * N_in is small
     n_chunks = int(min(B, max(1, -(-(1 << 17) // (N * N_in)))))
     part = cp.empty((n_chunks, N, N_in), t_cont.dtype)
-    kern = get_function("bats_backward.cu", "bats_weight_grad_" + sfx)
+    kern = function("bats_backward.cu", "bats_weight_grad", t_cont.dtype, KERNEL_DEFINES)
     launch_1d(kern, n_chunks * N * N_in, (cp.ascontiguousarray(in_used), cp.ascontiguousarray(t_cont),
                                           cp.ascontiguousarray(counts), G1, G2, np.int32(B), np.int32(N),
                                           np.int32(N_in), np.int32(S_in), np.int32(S), np.int32(n_chunks),
@@ -188,12 +184,12 @@ def _weight_grad_cuda(in_used, t_cont, counts, G1, G2, tau_s):
 
 def _input_grad_cuda(weight, in_used, t_cont, counts, G1, G2, tau_s):
     import cupy as cp
-    from ..kernels import get_function, launch_1d
-    sfx, f = _sfx(t_cont.dtype)
+    from ..kernels import function, launch_1d
+    f = t_cont.dtype.type
     B, N_in, S_in = in_used.shape
     N, S = t_cont.shape[1:]
     gx = cp.empty(in_used.shape, t_cont.dtype)
-    kern = get_function("bats_backward.cu", "bats_input_grad_" + sfx)
+    kern = function("bats_backward.cu", "bats_input_grad", t_cont.dtype, KERNEL_DEFINES)
     launch_1d(kern, B * N_in, (cp.ascontiguousarray(weight), cp.ascontiguousarray(in_used),
                                cp.ascontiguousarray(t_cont), cp.ascontiguousarray(counts), G1, G2,
                                np.int64(B), np.int32(N), np.int32(N_in), np.int32(S_in), np.int32(S),

@@ -144,16 +144,16 @@ class SpikeCountLoss:
     def _cuda(self, out, labels, B):
         """``kernels/bats_loss.cu``: one launch for the error and the gradient, one sum."""
         import cupy as cp
-        from ..kernels import get_function, launch_1d
+        from ..kernels import function, launch_1d
         times = out.times
-        f, sfx = (np.float32, "f32") if times.dtype == np.float32 else (np.float64, "f64")
+        f = times.dtype.type
         _, N, S = times.shape
         counts = cp.ascontiguousarray(out.counts, dtype=cp.int32)
         has_over = out.overflow is not None
         over = cp.ascontiguousarray(out.overflow, dtype=cp.int32) if has_over else counts
         grad = cp.empty(times.shape, times.dtype)
         sq = cp.empty((B, N), times.dtype)
-        launch_1d(get_function("bats_loss.cu", "bats_count_loss_" + sfx), B * N * S,
+        launch_1d(function("bats_loss.cu", "bats_count_loss", times.dtype), B * N * S,
                   (counts, over, np.int32(has_over), cp.ascontiguousarray(labels), np.int64(B), np.int32(N),
                    np.int32(S), f(self.target_true), f(self.target_false), grad, sq))
         return sq.sum(), grad

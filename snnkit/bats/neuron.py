@@ -129,6 +129,9 @@ def check_exp_range(in_times, tau_s, dtype, name="in_times", t_max=float("inf"))
 
 
 GRID_TOL = 1e-4
+# The constants the BATS kernels share with this module, passed to NVRTC as -D options by every
+# launcher (snnkit.kernels.function): kernels/bats_common.cuh has no value of its own.
+KERNEL_DEFINES = {"BATS_GRID_TOL": GRID_TOL}
 
 
 def grid_up(t, dt):

@@ -31,7 +31,7 @@ import numpy as np
 from .. import checks
 from ..backend import is_cupy_array, xp_of
 from ..spikes import SpikeTrains
-from .neuron import check_exp_range, check_neuron, check_times, grid_up
+from .neuron import KERNEL_DEFINES, check_exp_range, check_neuron, check_times, grid_up
 
 __all__ = ["simulate", "Simulation", "sort_events"]
 
@@ -81,22 +81,23 @@ def sort_events(in_times, tau_s, dt=None, used=None):
 
 def _sort_events_cuda(flat, s_in, tau_s):
     import cupy as cp
-    from ..kernels import get_function, launch_1d
+    from ..kernels import function, launch_1d
     B, NS = flat.shape
     flat = cp.ascontiguousarray(flat)
     if flat.dtype == np.float32:            # one radix sort over (sample, time-bits) keys
         keys = cp.empty(B * NS, cp.uint64)
-        launch_1d(get_function("bats_forward.cu", "bats_sort_keys_f32"), B * NS,
+        launch_1d(function("bats_forward.cu", "bats_sort_keys_f32", defines=KERNEL_DEFINES), B * NS,
                   (flat, np.int64(B * NS), np.int32(NS), keys))
-        order, is_global, f, sfx = cp.argsort(keys), 1, np.float32, "f32"
+        order, is_global = cp.argsort(keys), 1
     else:
-        order, is_global, f, sfx = cp.argsort(flat, axis=1), 0, np.float64, "f64"
+        order, is_global = cp.argsort(flat, axis=1), 0
+    f = flat.dtype.type
     order = cp.ascontiguousarray(order.astype(cp.int64, copy=False))
     ev_t = cp.empty((B, NS), flat.dtype)
     ev_i = cp.empty((B, NS), cp.int32)
     ev_a = cp.empty((B, NS), flat.dtype)
     ev_b = cp.empty((B, NS), flat.dtype)
-    launch_1d(get_function("bats_forward.cu", "bats_gather_events_" + sfx), B * NS,
+    launch_1d(function("bats_forward.cu", "bats_gather_events", flat.dtype, KERNEL_DEFINES), B * NS,
               (flat, order, np.int64(B), np.int32(NS), np.int32(s_in), np.int32(is_global), f(tau_s),
                ev_t, ev_i, ev_a, ev_b))
     return ev_t, ev_i, ev_a, ev_b
@@ -242,12 +243,12 @@ def _simulate_numpy(weight, ev_t, ev_i, ev_a, ev_b, tau_s, theta, delta_theta, S
 def _simulate_cuda(weight, ev_t, ev_i, ev_a, ev_b, tau_s, theta, delta_theta, S, t_max, dt):
     """Launch ``bats_forward_<dtype>``: one thread per (sample, neuron), no batch cap."""
     import cupy as cp
-    from ..kernels import get_function, launch_1d
+    from ..kernels import function, launch_1d
     B, K = ev_t.shape
     N = weight.shape[0]
     dtype = weight.dtype
-    f = np.float32 if dtype == np.float32 else np.float64
-    kern = get_function("bats_forward.cu", "bats_forward_" + ("f32" if f is np.float32 else "f64"))
+    f = np.dtype(dtype).type
+    kern = function("bats_forward.cu", "bats_forward", dtype, KERNEL_DEFINES)
     wT = cp.ascontiguousarray(weight.T)
     times = cp.full((B, N, S), cp.inf, dtype)
     t_cont = cp.full((B, N, S), cp.inf, dtype) if dt is not None else times

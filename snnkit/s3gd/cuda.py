@@ -1,8 +1,16 @@
-"""Launchers for the S3GD CUDA kernels (``kernels/s3gd_*.cu``); each mirrors a NumPy twin.
+"""Launchers for the S3GD CUDA kernels (``kernels/s3gd_*.cu``); each mirrors a NumPy twin, and
+the side streams of the sparse backward.
 
-Every function here takes and returns CuPy arrays and is only called by the twins' dispatchers
-when their inputs live on the GPU. Scalars are passed with explicit NumPy types; the float type is
-chosen at compile time (``-DREAL=float|double``), so float32 and float64 each have their module.
+Every launcher takes and returns CuPy arrays and is only called by the twins' dispatchers (lif.py,
+scan.py, sparse.py, readout.py, loss.py) when their inputs live on the GPU. Kernels are looked up
+with :func:`snnkit.kernels.function` (``<name>_f32`` / ``<name>_f64`` by dtype) and compiled with
+:data:`DEFINES`, the sizes this module shares with the .cu files (they have no value of their own).
+
+Why the S3GD launchers sit here and not beside their twins, as BATS's and STBP's do: the sparse
+backward's launchers share state that is neither the model's nor a twin's (the per-stream block
+counters of the compaction, the cached powers beta^n, the SM count, the side streams), and the
+twins' modules stay readable as the model's equations; graph.py's capture also needs to see
+every launcher of one backward in one place. A dispatcher says which launcher it calls.
 """
 from __future__ import annotations
 
@@ -10,22 +18,33 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ..kernels import get_function, launch_1d
+from ..backend import is_cupy_array
+from ..kernels import function, launch_1d
 
-_REAL = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
-_FUNCTIONS: dict = {}
+# -- sizes shared with kernels/s3gd_*.cu (passed to NVRTC as -D; a file compiled without them #errors)
+CHUNK = 32          # time steps per compaction chunk: one 32-bit mask word (S3GD_CHUNK <= 32)
+JT = 32             # neurons per compaction block, one warp wide: coalesced reads of V (S3GD_JT)
+CHUNK_LANES = 16    # chunk lanes per compaction block: JT * 16 = 512 threads, its __launch_bounds__
+WG_BLOCK = 128      # threads (inputs i) per block of s3gd_sparse_weight_grad, = samples per tile
+IG_WARPS = 8        # inputs of the layer below per block of s3gd_sparse_input_grad, a warp each
+REG_BLOCK = 256     # threads per sample in s3gd_reg_grad (a power of two: its tree reduction)
+RW_ROWS, RW_C = 8, 32   # row lanes and classes per block of s3gd_readout_weight_partial
+DEFINES = {"S3GD_CHUNK": CHUNK, "S3GD_JT": JT, "S3GD_CHUNK_LANES": CHUNK_LANES, "S3GD_WG_BLOCK": WG_BLOCK,
+           "S3GD_IG_WARPS": IG_WARPS, "S3GD_REG_BLOCK": REG_BLOCK, "S3GD_RW_ROWS": RW_ROWS, "S3GD_RW_C": RW_C}
+_EXACT = ("--fmad=false",)   # the forward rounds like NumPy: spikes agree bit for bit with the twin
 
 
-def _fn(filename, name, dtype, extra=()):
-    # cached per (file, kernel, dtype): the sparse backward is bound by Python's time per launch
-    key = (filename, name, dtype, extra)
-    f = _FUNCTIONS.get(key)
-    if f is None:
-        dt = np.dtype(dtype)
-        if dt not in _REAL:
-            raise ValueError(f"S3GD kernels run in float32 or float64, got {dt}; cast the input first.")
-        f = _FUNCTIONS[key] = get_function(filename, name, options=(f"-DREAL={_REAL[dt]}",) + tuple(extra))
-    return f
+def side_streams(weight):
+    """The GPU's two side streams for the sparse backward (None, None on NumPy); one pair per
+    process, made on first use."""
+    if not is_cupy_array(weight):
+        return None, None
+    if not _SIDE:
+        _SIDE.extend([SideStream(), SideStream()])
+    return _SIDE[0], _SIDE[1]
+
+
+_SIDE: list = []
 
 
 class SideStream:
@@ -74,7 +93,7 @@ def lif_forward(h, beta, threshold, out=None):
     h = cp.ascontiguousarray(h)
     B, T, N = h.shape
     V, S = (cp.empty_like(h), cp.empty_like(h)) if out is None else out
-    k = _fn("s3gd_forward.cu", "s3gd_lif_forward", h.dtype, ("--fmad=false",))
+    k = function("s3gd_forward.cu", "s3gd_lif_forward", h.dtype, DEFINES, _EXACT)
     f = h.dtype.type
     launch_1d(k, B * N, (h, V, S, f(beta), f(threshold), np.int32(B), np.int32(T), np.int32(N)))
     return V, S
@@ -86,7 +105,7 @@ def scan_forward(x, a, c=1.0, out=None):
     x = cp.ascontiguousarray(x)
     B, T, N = x.shape
     y = cp.empty_like(x) if out is None else out
-    k = _fn("s3gd_forward.cu", "s3gd_scan_forward", x.dtype, ("--fmad=false",))
+    k = function("s3gd_forward.cu", "s3gd_scan_forward", x.dtype, DEFINES, _EXACT)
     f = x.dtype.type
     launch_1d(k, B * N, (x, y, f(a), f(c), np.int32(B), np.int32(T), np.int32(N)))
     return y
@@ -98,7 +117,7 @@ def scan_backward(gy, a, c=1.0):
     gy = cp.ascontiguousarray(gy)
     B, T, N = gy.shape
     gx = cp.empty_like(gy)
-    k = _fn("s3gd_dense_backward.cu", "s3gd_scan_backward", gy.dtype)
+    k = function("s3gd_dense_backward.cu", "s3gd_scan_backward", gy.dtype, DEFINES)
     f = gy.dtype.type
     launch_1d(k, B * N, (gy, gx, f(a), f(c), np.int32(B), np.int32(T), np.int32(N)))
     return gx
@@ -112,16 +131,13 @@ def lif_delta_dense(grad_s, V, r, beta, threshold, scale, band):
     B, T, N = V.shape
     r = cp.zeros((B, N), V.dtype) if r is None else cp.ascontiguousarray(r, dtype=V.dtype)
     d = cp.empty_like(V)
-    k = _fn("s3gd_dense_backward.cu", "s3gd_lif_backward_dense", V.dtype)
+    k = function("s3gd_dense_backward.cu", "s3gd_lif_backward_dense", V.dtype, DEFINES)
     f = V.dtype.type
     launch_1d(k, B * N, (grad_s, V, r, d, f(beta), f(threshold), f(scale),
                          f(-1.0 if band is None else band), np.int32(B), np.int32(T), np.int32(N)))
     return d
 
 
-CHUNK = 32          # time steps per compaction chunk (S3GD_CHUNK in the .cu)
-JT = 32             # neurons per compaction block (S3GD_JT)
-CHUNK_LANES = 16    # chunk lanes per compaction block: at most 512 threads (its __launch_bounds__)
 _TICKETS: dict = {}
 
 
@@ -163,7 +179,7 @@ def active_entries(items, capacities=None):
         block_base = cp.empty(n_blocks, dtype=cp.int64)
         block_total = cp.empty(n_blocks, dtype=cp.int64)
         f = V.dtype.type
-        _fn("s3gd_sparse_backward.cu", "s3gd_active_count_scan", V.dtype)(
+        function("s3gd_sparse_backward.cu", "s3gd_active_count_scan", V.dtype, DEFINES)(
             (n_blocks,), (JT, min(n_chunks, CHUNK_LANES)),
             (V, mask, local, block_total, block_base, totals[k:], ticket, f(threshold), f(delta),
              np.int32(B), np.int32(T), np.int32(N), np.int32(n_chunks)))
@@ -177,7 +193,7 @@ def active_entries(items, capacities=None):
         offsets = cp.empty(B * N + 1, dtype=cp.int64)
         eb, et, ej = (cp.empty(cap, dtype=cp.int32) for _ in range(3))
         ev = cp.empty(cap, dtype=V.dtype)
-        launch_1d(_fn("s3gd_sparse_backward.cu", "s3gd_active_fill", V.dtype), n,
+        launch_1d(function("s3gd_sparse_backward.cu", "s3gd_active_fill", V.dtype, DEFINES), n,
                   (V, mask, local, block_base, totals[k:], offsets, eb, et, ej, ev, np.int64(cap),
                    np.int32(B), np.int32(T), np.int32(N), np.int32(n // (B * N))))
         out.append((offsets, eb, et, ej, ev))
@@ -190,23 +206,23 @@ def entry_grad(grad_s, r, eb, ej, ev, offsets, threshold, scale, n_out):
     import cupy as cp
     cap = int(ev.shape[0])
     g = cp.empty_like(ev)
-    k = _fn("s3gd_sparse_backward.cu", "s3gd_entry_grad", ev.dtype)
+    k = function("s3gd_sparse_backward.cu", "s3gd_entry_grad", ev.dtype, DEFINES)
     f = ev.dtype.type
     launch_1d(k, cap, (cp.ascontiguousarray(grad_s, dtype=ev.dtype), cp.ascontiguousarray(r, dtype=ev.dtype),
                        eb, ej, ev, g, f(threshold), f(scale), offsets[-1:], np.int64(cap), np.int32(n_out)))
     return g
 
 
-def sparse_weight_grad(g, et, offsets, trace, n_out):
-    """dW [N_in, N] from the active entries' g and the input trace [B,T,N_in]."""
+def sparse_weight_grad(g, et, offsets, trace, n_out, out=None):
+    """dW [N_in, N] from the active entries' g and the input trace [B,T,N_in] (into ``out``: every
+    element is written)."""
     import cupy as cp
     B, T, N_in = trace.shape
-    dW = cp.empty((N_in, n_out), dtype=trace.dtype)
+    dW = cp.empty((N_in, n_out), dtype=trace.dtype) if out is None else out
     if n_out > 65535:
         raise ValueError(f"the sparse weight-gradient kernel supports up to 65535 neurons per layer, got {n_out}")
-    k = _fn("s3gd_sparse_backward.cu", "s3gd_sparse_weight_grad", trace.dtype)
-    block = 128
-    k(((N_in + block - 1) // block, n_out), (block,),
+    k = function("s3gd_sparse_backward.cu", "s3gd_sparse_weight_grad", trace.dtype, DEFINES)
+    k(((N_in + WG_BLOCK - 1) // WG_BLOCK, n_out), (WG_BLOCK,),
       (cp.ascontiguousarray(g), et, offsets, cp.ascontiguousarray(trace), dW, np.int64(et.shape[0]),
        np.int32(B), np.int32(T), np.int32(N_in), np.int32(n_out)))
     return dW
@@ -224,7 +240,6 @@ def _powers(beta, T, dtype):
     return _POWERS[key]
 
 
-IG_WARPS = 8        # inputs of the layer below per block of s3gd_sparse_input_grad, a warp each
 IG_STAGE_BYTES = (16384, 24576)   # most shared memory for beta^n, for the warps' rows of W (else L1)
 
 
@@ -236,7 +251,7 @@ def sparse_input_grad(g, et, ej, offsets, qt, q_offsets, W, beta, T):
     out = cp.empty(q_cap, dtype=W.dtype)
     N_in, N = W.shape
     B = (int(q_offsets.shape[0]) - 1) // N_in
-    k = _fn("s3gd_sparse_backward.cu", "s3gd_sparse_input_grad", W.dtype)
+    k = function("s3gd_sparse_backward.cu", "s3gd_sparse_input_grad", W.dtype, DEFINES)
     size = np.dtype(W.dtype).itemsize
     stage_pw, stage_w = T * size <= IG_STAGE_BYTES[0], IG_WARPS * N * size <= IG_STAGE_BYTES[1]
     k((B * ((N_in + IG_WARPS - 1) // IG_WARPS),), (32 * IG_WARPS,),
@@ -253,7 +268,7 @@ def linear_input_grad_at(e, W, qb, qt, qj, q_offsets):
     q_cap = int(qb.shape[0])
     out = cp.empty(q_cap, dtype=W.dtype)
     B, T, C = e.shape
-    k = _fn("s3gd_sparse_backward.cu", "s3gd_linear_input_grad_at", W.dtype)
+    k = function("s3gd_sparse_backward.cu", "s3gd_linear_input_grad_at", W.dtype, DEFINES)
     launch_1d(k, q_cap, (cp.ascontiguousarray(e, dtype=W.dtype), cp.ascontiguousarray(W), qb, qt, qj, out,
                          q_offsets[-1:], np.int64(q_cap), np.int32(T), np.int32(C)))
     return out
@@ -268,13 +283,12 @@ def readout_grad(grad_logits, t_max, a, c, T):
     B, C = gl.shape
     e = cp.empty((B, T, C), dtype=gl.dtype)
     tm = gl if t_max is None else cp.ascontiguousarray(t_max, dtype=cp.int64)   # unused in sum mode
-    k = _fn("s3gd_dense_backward.cu", "s3gd_readout_grad", gl.dtype)
+    k = function("s3gd_dense_backward.cu", "s3gd_readout_grad", gl.dtype, DEFINES)
     f = gl.dtype.type
     launch_1d(k, B * C, (gl, tm, e, f(a), f(c), np.int32(t_max is None), np.int32(B), np.int32(T), np.int32(C)))
     return e
 
 
-RW_ROWS, RW_C = 8, 32     # row lanes and classes per block of s3gd_readout_weight_partial
 _SM_COUNT: list = []
 
 
@@ -285,10 +299,10 @@ def _sm_count():
     return _SM_COUNT[0]
 
 
-def readout_weight_grad(s, e):
-    """dW [N, C] = sum over (b, t) of s[b, t, j] e[b, t, c]: s [B,T,N] (spikes), e = dL/dz [B,T,C].
-    The rows are split over enough blocks to fill the GPU (about 4 per SM); the slices' sums are
-    added in a second kernel in a fixed order."""
+def readout_weight_grad(s, e, out=None):
+    """dW [N, C] = sum over (b, t) of s[b, t, j] e[b, t, c]: s [B,T,N] (spikes), e = dL/dz [B,T,C]
+    (into ``out``, contiguous, if given). The rows are split over enough blocks to fill the GPU
+    (about 4 per SM); the slices' sums are added in a second kernel in a fixed order."""
     import cupy as cp
     s = cp.ascontiguousarray(s)
     e = cp.ascontiguousarray(e, dtype=s.dtype)
@@ -299,15 +313,12 @@ def readout_weight_grad(s, e):
     n_split = max(1, min((R + 255) // 256, (4 * _sm_count() + n_j * n_c - 1) // (n_j * n_c)))
     rows = (R + n_split - 1) // n_split
     partial = cp.empty((n_split, N, C), dtype=s.dtype)
-    dW = cp.empty((N, C), dtype=s.dtype)
-    _fn("s3gd_dense_backward.cu", "s3gd_readout_weight_partial", s.dtype)(
+    dW = cp.empty((N, C), dtype=s.dtype) if out is None else out
+    function("s3gd_dense_backward.cu", "s3gd_readout_weight_partial", s.dtype, DEFINES)(
         (n_j, n_split, n_c), (32, RW_ROWS), (s, e, partial, np.int64(R), np.int32(N), np.int32(C), np.int64(rows)))
-    launch_1d(_fn("s3gd_dense_backward.cu", "s3gd_sum_partials", s.dtype), N * C,
+    launch_1d(function("s3gd_dense_backward.cu", "s3gd_sum_partials", s.dtype, DEFINES), N * C,
               (partial, dW, np.int32(n_split), np.int64(N * C)))
     return dW
-
-
-REG_BLOCK = 256     # threads per sample in s3gd_reg_grad (S3GD_REG_BLOCK: its shared-memory reduction)
 
 
 def reg_grad(counts, f_up, f_low, up_coef, low_coef):
@@ -316,7 +327,7 @@ def reg_grad(counts, f_up, f_low, up_coef, low_coef):
     c = cp.ascontiguousarray(counts)
     B, N = c.shape
     r = cp.empty_like(c)
-    k = _fn("s3gd_dense_backward.cu", "s3gd_reg_grad", c.dtype)
+    k = function("s3gd_dense_backward.cu", "s3gd_reg_grad", c.dtype, DEFINES)
     f = c.dtype.type
     k((B,), (REG_BLOCK,), (c, r, f(f_up), f(f_low), f(up_coef), f(low_coef), np.int32(N)))
     return r

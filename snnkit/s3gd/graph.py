@@ -18,11 +18,13 @@ What a replay assumes, and how it is kept true:
   captured the second time it is seen (a capture costs more than an eager backward, so a key
   seen once, as in a training loop whose forward allocates fresh arrays every step, is never
   captured); the last ``max_graphs`` graphs are kept.
-* Everything the captured backward allocated (entry arrays, gradients, temporaries) is held by
-  the graph's :class:`Workspace` for the graph's life, since every replay writes into it.
-  Hence after a replay ``layer.grads`` and the active sets are *views of that workspace*: the
-  next replay of the same graph overwrites them. Copy what you keep (``weight_gradients`` in
-  instruments.py does); the optimizers read the gradients before the next backward.
+* Everything the captured backward allocated (entry arrays, the readout's adjoint, temporaries)
+  is held by the graph's :class:`Workspace` for the graph's life, since every replay writes into
+  it. Hence after a replay the active sets are *views of that workspace*: the next replay of the
+  same graph overwrites them. The weight gradients are written into the layers' own
+  ``grads["weight"]`` arrays (the layer protocol: in place, never rebound), whose addresses are
+  part of the key; like after an eager backward, the next backward overwrites them (copy what
+  you keep, as ``weight_gradients`` in instruments.py does).
 * Nothing in a graph waits for the host. The active sets' counts are checked after every replay
   exactly as in the eager backward (``settle_layers``): an overflowed layer's part is re-run
   eagerly with a grown capacity, and the grown capacity makes the next step's key new.
@@ -81,15 +83,12 @@ class Workspace:
 
 
 def backward_inputs(net) -> list:
-    """Every array the sparse ``net.backward`` reads besides dL/dlogits, in a fixed order."""
+    """Every array the sparse ``net.backward`` reads besides dL/dlogits, and the gradient arrays it
+    writes, in a fixed order (each layer's :meth:`backward_inputs`, the spike counts, the grads)."""
     out = []
-    for h in net.hidden:
-        c = h._cache
-        out += [c["V"], h.params["weight"]]
-        out += [c["trace"] if c["trace"] is not None else c["s_in"]]     # s_in: the trace is built from it
-    c = net.readout._cache
-    out += [c["s"], c["t_max"], net.readout.params["weight"], *net._counts]
-    return out
+    for layer in net.layers:
+        out += layer.backward_inputs()
+    return out + list(net.counts) + [layer.grads["weight"] for layer in net.layers]
 
 
 def _array_key(a):
@@ -101,8 +100,7 @@ def _array_key(a):
 def fingerprint(net, grad_logits) -> tuple:
     """What a captured backward depends on: pointers, shapes and dtypes of its inputs, every scalar
     passed to its kernels, and the active sets' capacities."""
-    layers = tuple((h.beta, h.threshold, h.delta, h.scale, h._capacity.get(tuple(h._cache["V"].shape)))
-                   for h in net.hidden)
+    layers = tuple((h.neuron, h.compaction.capacity(h.V.shape)) for h in net.hidden)
     reg = net.regularizer
     return (_array_key(grad_logits), tuple(_array_key(a) for a in backward_inputs(net)), layers,
             (net.readout.beta, net.readout.mode),
@@ -117,6 +115,8 @@ class Pass:
         self.readout_weight = False     # its weight gradient is queued
         self.r1 = self.r2 = None        # the regularizer's dL/dcounts of hidden1, hidden2
         self.e_ready = None             # event after e (the side stream's start)
+        self.input_grad = False         # hidden1 computes dL/dS_in (Network.backward(need_input_grad=True))
+        self.g_in = None                # ... and leaves it here
 
     def copy(self):
         p = Pass()
@@ -127,9 +127,8 @@ class Pass:
 class _Captured:
     def __init__(self, graph, workspace, net, state):
         self.graph, self.workspace, self.state = graph, workspace, state
-        self.grads = [l.grads["weight"] for l in net.layers]
-        self.e = net.readout._cache["e"]
-        self.sets = [h._active for h in net.hidden]
+        self.e = net.readout.adjoint
+        self.sets = [h.compaction.active for h in net.hidden]
 
 
 class BackwardGraphs:
@@ -159,7 +158,8 @@ class BackwardGraphs:
             return False
         if any(m in vars(l) for l in net.layers for m in _PATCHABLE):
             return False
-        return all(h._active is None and tuple(h._cache["V"].shape) in h._capacity for h in net.hidden)
+        return all(h.compaction.active is None and h.compaction.capacity(h.V.shape) is not None
+                   for h in net.hidden)
 
     def run(self, net, grad_logits, queue):
         """Replay the graph of this backward, capturing it first with ``queue(grad_logits, step,
@@ -184,12 +184,10 @@ class BackwardGraphs:
             self.graphs.move_to_end(key)
         g.graph.launch(stream=cp.cuda.get_current_stream())
         self.replays += 1
-        for layer, dw in zip(net.layers, g.grads):
-            layer.grads["weight"] = dw
-        net.readout._cache["e"] = g.e
+        net.readout.adjoint = g.e
         for h, A in zip(net.hidden, g.sets):          # fresh pending sets over the workspace's arrays
-            h._active = ActiveSet(A.shape, A.offsets, A.b, A.t, A.j, A.v, pending=True,
-                                  _totals=A._totals, _index=A._index)
+            h.compaction.active = ActiveSet(A.shape, A.offsets, A.b, A.t, A.j, A.v, pending=True,
+                                            _totals=A._totals, _index=A._index)
         return g.state.copy()
 
     def _capture(self, net, grad_logits, queue) -> _Captured:

@@ -186,7 +186,7 @@ def backward_profile(net, x, y, repeats=3):
             runs, mems, step_mems = [], [], []
             for _ in range(max(1, repeats)):
                 for h in net.hidden:
-                    h._active = None                  # compaction is part of each sparse backward
+                    h.compaction.forget()             # compaction is part of each sparse backward
                 layers: dict = {}
                 with PeakMemory(on_gpu) as m, _timed(layers, "total"):
                     net.backward(g, timer=lambda name: _step(m, layers, name))

@@ -29,6 +29,17 @@ S_in, so the dense and the sparse gradient above are the same exact formulas for
 (tests/test_bad_input_s3gd.py checks them against each other). NaN/Inf are rejected on NumPy;
 on a GPU the forward does not synchronize to look, and the Trainer's per-step check of the model
 input catches them instead.
+
+Layout: W is [N_in, N] (inputs x neurons), not [n_out, n_in] as in BATS and STBP, because every
+product of S3GD has the time-major activity on the left: h = S_in W over the rows (b, t), the
+sparse weight gradient writes dW[i, j] with i fastest along one trace row per entry, and the
+sparse input gradient reads W[i, j_e] along a row of W per input i (kernels/s3gd_sparse_backward.cu
+stages that row in shared memory). Transposing would turn those reads into strided ones or cost a
+transposed copy per step; the layer protocol (params/grads dicts) does not depend on the layout.
+
+Where things are: the neuron's parameters and the formulas it shares with every path (surrogate,
+band) are in neuron.py; the active set, its compaction schedule and the sparse backward in
+sparse.py; the CUDA launchers and side streams in cuda.py; the CUDA-graph buffers in graph.py.
 """
 from __future__ import annotations
 
@@ -36,17 +47,14 @@ import numpy as np
 
 from .. import checks
 from ..backend import is_cupy_array, rng as host_rng, to_device, xp_of
+from ..nn.protocol import require_forward
 from .graph import StaticBuffers
+from .neuron import LIFParameters, default_weight_scale, fast_sigmoid_grad, in_band
 from .scan import scan_forward
-from .sparse import (ActiveGrad, ActiveSet, active_sets, entry_grad, full_set, settle, sparse_input_grad,
+from .sparse import (ActiveGrad, ActiveSet, Compaction, compact, entry_grad, full_set, sparse_input_grad,
                      sparse_weight_grad)
 
-
-def fast_sigmoid_grad(v, threshold=1.0, scale=100.0):
-    """sigma'(V - theta) = 1 / (scale |V - theta| + 1)^2."""
-    xp = xp_of(v)
-    den = scale * xp.abs(v - threshold) + 1
-    return 1 / (den * den)
+__all__ = ["LIFDense", "lif_simulate", "lif_delta_dense", "check_input", "fast_sigmoid_grad"]
 
 
 def _spike(v, threshold, smooth):
@@ -97,49 +105,11 @@ def lif_delta_dense(grad_s, V, beta, threshold=1.0, scale=100.0, band=None, r=No
             s = _spike(v, threshold, smooth)
             sg = smooth * s * (1 - s)
         if band is not None:
-            sg = sg * (xp.abs(v - threshold) < band)
+            sg = sg * in_band(v, threshold, band)
         gs = grad_s[:, t] if r is None else grad_s[:, t] + r
         acc = gs * sg + beta * acc
         d[:, t] = acc
     return d
-
-
-CAPACITY_MARGIN = 1.5     # entry arrays get room for this times the largest count seen so far
-
-
-def compact(layers, deferred=False) -> list:
-    """The active sets of the layers' last forward, computing the missing ones together (one host
-    synchronization on a GPU, however many layers).
-
-    ``deferred`` (GPU): no synchronization at all once every layer has seen an earlier count; the
-    sets are sized from it (:data:`CAPACITY_MARGIN` times the largest so far) and come back
-    pending: call :func:`settle_layers` after queuing everything that uses them."""
-    for layer in layers:
-        if layer._cache is None:
-            raise RuntimeError(f"{layer.name}: call forward before asking for the active set")
-    todo = [layer for layer in layers if layer._active is None]
-    caps = [l._capacity.get(tuple(l._cache["V"].shape)) for l in todo] if deferred else None
-    if caps is not None and None in caps:          # a layer without an earlier count: count exactly
-        caps = None
-    found = active_sets([(l._cache["V"], l.threshold, l.delta) for l in todo], caps)
-    for layer, A in zip(todo, found):
-        layer._active = A
-        if not A.pending:
-            layer._remember_count(A.shape, A.n)
-    return [layer._active for layer in layers]
-
-
-def settle_layers(layers) -> bool:
-    """Settle the layers' pending active sets (one transfer, which waits for the GPU). True if all
-    fitted; otherwise the overflowed layers' sets are dropped (their capacity grown to fit) and
-    the caller recomputes what used them."""
-    sets = [l._active for l in layers]
-    fits = True
-    for layer, A, n in zip(layers, sets, settle(sets)):
-        layer._remember_count(A.shape, n)
-        if A.overflowed:
-            layer._active, fits = None, False
-    return fits
 
 
 def check_input(s_in, n_in, name, dtype, xp):
@@ -159,26 +129,55 @@ def check_input(s_in, n_in, name, dtype, xp):
     return s_in
 
 
-class LIFDense:
-    """A fully connected LIF layer: forward(S_in [B,T,N_in]) -> S [B,T,N]; params["weight"] [N_in, N].
+def project(layer, s, buffer_name):
+    """The input check and the linear map every S3GD layer starts with: ``s`` [B, T, n_in] as the
+    layer's array type and dtype, and ``s W`` [B, T, n_out] (into the layer's static buffer
+    ``buffer_name`` under a CUDA graph, see graph.StaticBuffers)."""
+    W = layer.params["weight"]
+    xp = xp_of(W)
+    s = check_input(s, layer.n_in, layer.name, layer.dtype, xp)
+    B, T, _ = s.shape
+    out = layer.static_outputs.get(buffer_name, (B * T, layer.n_out), W)
+    return s, xp.matmul(s.reshape(B * T, layer.n_in), W, out=out).reshape(B, T, layer.n_out)
 
-    backward(grad, at=None, grad_const=None):
+
+def _saved(key, doc):
+    """A read-only view of what the last forward saved (None before any forward)."""
+    return property(lambda self: None if self._cache is None else self._cache[key], doc=doc)
+
+
+class LIFDense:
+    """A fully connected LIF layer: forward(S_in [B,T,N_in]) -> S [B,T,N]; params["weight"] [N_in, N]
+    (inputs x neurons, see the module docstring for why).
+
+    The neuron is ``layer.neuron``, a frozen :class:`~snnkit.s3gd.neuron.LIFParameters`: pass it
+    as ``neuron=``, or pass ``beta``, ``threshold``, ``delta``, ``surrogate_scale`` (defaults: the
+    paper's). ``layer.beta`` etc. read it; setting ``layer.delta`` replaces it.
+
+    backward(grad, need_input_grad=True, *, at=None, grad_const=None, side=None):
       * ``grad``: dL/dS, a dense [B,T,N] array or an :class:`ActiveGrad` on this layer's active set;
+      * ``need_input_grad=False``: no input gradient (first layer), returns None;
       * ``at``: None -> returns the dense dL/dS_in [B,T,N_in]; an :class:`ActiveSet` of the layer
         below -> returns an ActiveGrad there (what a network passes down in sparse mode);
-        False -> returns None (first layer: no input gradient needed);
-      * ``grad_const`` [B,N]: added to dL/dS at every step (the activity regularizer's gradient).
+      * ``grad_const`` [B,N]: added to dL/dS at every step (the activity regularizer's gradient);
+      * ``side``: a :class:`snnkit.s3gd.cuda.SideStream` for the sparse weight gradient (GPU).
+    The weight gradient is written into ``grads["weight"]`` in place.
     """
 
-    def __init__(self, n_in, n_out, beta, threshold=1.0, delta=0.2, sparse=True, *,
-                 surrogate_scale=100.0, truncate=False, smooth=None, weight_scale=None,
-                 weight_mean=0.0, seed=None, dtype=np.float32, name=None):
+    def __init__(self, n_in, n_out, beta=None, threshold=None, delta=None, sparse=True, *,
+                 surrogate_scale=None, neuron: LIFParameters | None = None, truncate=False, smooth=None,
+                 weight_scale=None, weight_mean=0.0, seed=None, dtype=np.float32, name=None):
         n_in = checks.integer("n_in", n_in, 1)
         n_out = checks.integer("n_out", n_out, 1)
-        beta = checks.in_range("beta", beta, 0, 1, hi_open=True, fix="beta = exp(-dt/tau_mem).")
-        threshold = checks.positive("threshold", threshold, "The spike threshold must be a positive, finite number.")
-        delta = checks.positive("delta", delta, "It is the half-width of the active band |V - threshold| < delta.")
-        surrogate_scale = checks.positive("surrogate_scale", surrogate_scale)
+        loose = dict(beta=beta, threshold=threshold, delta=delta, surrogate_scale=surrogate_scale)
+        if neuron is None:
+            neuron = LIFParameters(**{k: v for k, v in loose.items() if v is not None})
+        elif not isinstance(neuron, LIFParameters):
+            raise TypeError(f"neuron must be a snnkit.s3gd.LIFParameters, got {type(neuron).__name__}")
+        elif any(v is not None for v in loose.values()):
+            given = ", ".join(k for k, v in loose.items() if v is not None)
+            raise ValueError(f"pass the neuron either as neuron=LIFParameters(...) or as keywords, not both "
+                             f"(got neuron= and {given}); use neuron.replace({given.split(',')[0]}=...)")
         if weight_scale is not None:
             weight_scale = checks.nonnegative("weight_scale", weight_scale)
         weight_mean = checks.number("weight_mean", weight_mean)
@@ -188,25 +187,41 @@ class LIFDense:
         if smooth is not None and sparse:
             raise ValueError("smooth=k (sigmoid spikes) is a dense-only checking mode; pass sparse=False")
         self.n_in, self.n_out = int(n_in), int(n_out)
-        self.beta, self.threshold, self.delta = float(beta), float(threshold), float(delta)
+        self.neuron = neuron
         self.sparse, self.truncate, self.smooth = bool(sparse), bool(truncate), smooth
-        self.scale = float(surrogate_scale)
         self.dtype = np.dtype(dtype)
         self.name = name or f"LIFDense({n_in}->{n_out})"
-        ws = 7.0 * (1.0 - beta) if weight_scale is None else float(weight_scale)
+        ws = default_weight_scale(neuron.beta) if weight_scale is None else float(weight_scale)
         w = host_rng(seed).normal(weight_mean, ws / np.sqrt(n_in), size=(n_in, n_out))
         self.params = {"weight": to_device(w.astype(self.dtype))}
         self.grads = {"weight": xp_of(self.params["weight"]).zeros_like(self.params["weight"])}
         self._cache = None
-        self._active = None
-        self._capacity = {}        # (B, T, N) -> entry-array capacity for deferred compaction
+        self.compaction = Compaction()          # the active set of the last forward, capacities
         self.static_outputs = StaticBuffers()   # on only under Network(cuda_graph=True), graph.py
 
-    def _remember_count(self, shape, n):
-        B, T, N = shape
-        cap = min(B * T * N, max(1024, int(CAPACITY_MARGIN * n)))
-        if cap > self._capacity.get(tuple(shape), -1):
-            self._capacity[tuple(shape)] = cap
+    # -- the neuron's parameters (one frozen object) ---------------------------------------------
+    @property
+    def beta(self) -> float:
+        return self.neuron.beta
+
+    @property
+    def threshold(self) -> float:
+        return self.neuron.threshold
+
+    @property
+    def delta(self) -> float:
+        return self.neuron.delta
+
+    @delta.setter
+    def delta(self, value):
+        """A new band half-width: the active set of the last forward no longer holds."""
+        self.neuron = self.neuron.replace(delta=value)
+        self.compaction.forget()
+
+    @property
+    def scale(self) -> float:
+        """The fast sigmoid's steepness (``neuron.surrogate_scale``)."""
+        return self.neuron.surrogate_scale
 
     def __repr__(self):
         mode = "sparse" if self.sparse else "dense"
@@ -216,33 +231,39 @@ class LIFDense:
     # -- forward --------------------------------------------------------------------------------
     def forward(self, s_in, reset_from=None):
         W = self.params["weight"]
-        xp = xp_of(W)
-        s_in = check_input(s_in, self.n_in, self.name, self.dtype, xp)
-        B, T, _ = s_in.shape
+        s_in, h = project(self, s_in, "h")
         buf = self.static_outputs.get
-        h = xp.matmul(s_in.reshape(B * T, self.n_in), W, out=buf("h", (B * T, self.n_out), W)).reshape(B, T, self.n_out)
         VS = (buf("V", h.shape, W), buf("S", h.shape, W)) if self.static_outputs.on else None
         V, S = lif_simulate(h, self.beta, self.threshold, self.smooth, reset_from, VS)
         trace = scan_forward(s_in, self.beta, out=buf("trace", s_in.shape, W)) if self.sparse else None
         self._cache = {"s_in": s_in, "V": V, "S": S, "trace": trace}
-        self._active = None
+        self.compaction.forget()
         return S
 
     __call__ = forward
 
-    @property
-    def V(self):
-        return None if self._cache is None else self._cache["V"]
+    # -- what the last forward saved (read by the network, graph.py, instruments, widgets) ------
+    V = _saved("V", "Membrane potential [B, T, N] of the last forward.")
+    spikes = _saved("S", "Output spikes S [B, T, N] of the last forward.")
+    input = _saved("s_in", "The input S_in [B, T, N_in] of the last forward, as the layer's dtype and array type.")
+    trace = _saved("trace", "Input trace tr = scan(S_in, beta) [B, T, N_in] (sparse mode; None until needed).")
+
+    def backward_inputs(self) -> list:
+        """Every array of this layer that its backward reads, in a fixed order (V, W, and the
+        trace, or S_in from which the backward builds it): graph.py keys a captured backward on
+        their addresses."""
+        tr = self.trace
+        return [self.V, self.params["weight"], tr if tr is not None else self.input]
 
     def active_set(self) -> ActiveSet:
         """The entries |V - threshold| < delta of the last forward (computed once, then cached)."""
         return compact([self])[0]
 
     # -- backward -------------------------------------------------------------------------------
-    def backward(self, grad, at=None, grad_const=None, side=None):
-        """``side``: a :class:`snnkit.s3gd.cuda.SideStream` for the sparse weight gradient (GPU)."""
-        if self._cache is None:
-            raise RuntimeError(f"{self.name}: backward called before forward: run forward on the batch first")
+    def backward(self, grad, need_input_grad=True, *, at=None, grad_const=None, side=None):
+        require_forward(self, self._cache)
+        if not need_input_grad:
+            at = False
         if self.sparse:
             return self._backward_sparse(grad, at, grad_const, side)
         return self._backward_dense(grad, at, grad_const)
@@ -256,7 +277,7 @@ class LIFDense:
                             self.delta if self.truncate else None, grad_const, self.smooth)
         W = self.params["weight"]
         d2 = d.reshape(B * T, self.n_out)
-        self.grads["weight"] = c["s_in"].reshape(B * T, self.n_in).T @ d2
+        self.grads["weight"][...] = c["s_in"].reshape(B * T, self.n_in).T @ d2
         if at is False:
             return None
         g_in = (d2 @ W.T).reshape(B, T, self.n_in)
@@ -288,10 +309,10 @@ class LIFDense:
         elif at is not False:
             out = ActiveGrad(at, sparse_input_grad(g, A, at, W, self.beta))
         if side is None:
-            self.grads["weight"] = sparse_weight_grad(g, A, c["trace"])
+            sparse_weight_grad(g, A, c["trace"], out=self.grads["weight"])
         else:
             with side.run(g, A, c["trace"], after=ready):    # beside the input gradient, not after it
-                self.grads["weight"] = sparse_weight_grad(g, A, c["trace"])
+                sparse_weight_grad(g, A, c["trace"], out=self.grads["weight"])
         return out
 
     def train(self):

@@ -22,23 +22,21 @@ import numpy as np
 
 from .. import checks
 from ..backend import is_cupy_array
+from ..nn.protocol import require_forward
 from .graph import BackwardGraphs, Pass, StaticBuffers
-from .lif import LIFDense, compact, settle_layers
+from .lif import LIFDense
 from .loss import ActivityRegularizer, S3GDLoss
+from .neuron import LIFParameters
 from .readout import LeakyReadout
+from .sparse import compact, settle_layers
 
 
 def _side_streams(weight):
-    """The GPU's two side streams for the sparse backward (None, None on NumPy); one pair per process."""
+    """The GPU's side streams (cuda.side_streams), None, None on NumPy (no CuPy import there)."""
     if not is_cupy_array(weight):
         return None, None
-    if not _SIDE:
-        from .cuda import SideStream
-        _SIDE.extend([SideStream(), SideStream()])
-    return _SIDE[0], _SIDE[1]
-
-
-_SIDE: list = []
+    from .cuda import side_streams
+    return side_streams(weight)
 
 
 class DeadNetworkWarning(RuntimeWarning):
@@ -75,20 +73,29 @@ class Network:
 
     ``cuda_graph`` (GPU, sparse mode; also settable later): replay the backward as a CUDA graph; the
     gradients and active sets it leaves are overwritten by the next replay (copy what you keep).
-    ``net.graphs`` counts captures and replays and holds the graphs' workspaces."""
+    ``net.graphs`` counts captures and replays and holds the graphs' workspaces.
 
-    def __init__(self, n_in, n_hidden, n_out, beta=float(np.exp(-1 / 10)), *, beta_out=None,
-                 threshold=1.0, delta=0.2, sparse=True, readout="max",
-                 regularizer: ActivityRegularizer | None = None, surrogate_scale=100.0,
+    The hidden neurons are one :class:`~snnkit.s3gd.neuron.LIFParameters` (``neuron=``, or the
+    keywords ``beta``, ``threshold``, ``delta``, ``surrogate_scale``; the paper's by default)."""
+
+    def __init__(self, n_in, n_hidden, n_out, beta=None, *, beta_out=None,
+                 threshold=None, delta=None, sparse=True, readout="max",
+                 regularizer: ActivityRegularizer | None = None, surrogate_scale=None,
                  weight_scale=None, readout_scale=None, seed=0, dtype=np.float32, guard=None,
-                 cuda_graph=False):
+                 cuda_graph=False, neuron: LIFParameters | None = None):
         for nm, v in (("n_in", n_in), ("n_hidden", n_hidden), ("n_out", n_out)):
             checks.integer(nm, v, 1)
-        kw = dict(threshold=threshold, delta=delta, sparse=sparse, surrogate_scale=surrogate_scale,
-                  weight_scale=weight_scale, dtype=dtype)
+        if neuron is None:
+            loose = dict(beta=beta, threshold=threshold, delta=delta, surrogate_scale=surrogate_scale)
+            neuron = LIFParameters(**{k: v for k, v in loose.items() if v is not None})
+        elif any(v is not None for v in (beta, threshold, delta, surrogate_scale)):
+            raise ValueError("pass the hidden neurons either as neuron=LIFParameters(...) or as the keywords "
+                             "beta/threshold/delta/surrogate_scale, not both")
+        kw = dict(neuron=neuron, sparse=sparse, weight_scale=weight_scale, dtype=dtype)
         ss = np.random.SeedSequence(seed).generate_state(3)
-        self.hidden = [LIFDense(n_in, n_hidden, beta, seed=int(ss[0]), name="hidden1", **kw),
-                       LIFDense(n_hidden, n_hidden, beta, seed=int(ss[1]), name="hidden2", **kw)]
+        self.hidden = [LIFDense(n_in, n_hidden, seed=int(ss[0]), name="hidden1", **kw),
+                       LIFDense(n_hidden, n_hidden, seed=int(ss[1]), name="hidden2", **kw)]
+        beta = neuron.beta
         self.readout = LeakyReadout(n_hidden, n_out, beta if beta_out is None else beta_out, readout,
                                     weight_scale=readout_scale, seed=int(ss[2]), dtype=dtype)
         self.layers = [*self.hidden, self.readout]
@@ -128,15 +135,34 @@ class Network:
             h.sparse = bool(value)
 
     @property
+    def params(self) -> dict:
+        """Every layer's trainable arrays as ``{"<layer>.<key>": array}`` (the layers' own arrays:
+        optimizers walk ``layers``, this view is for the layer protocol and for inspection)."""
+        return {f"{l.name}.{k}": p for l in self.layers for k, p in l.params.items()}
+
+    @property
+    def grads(self) -> dict:
+        """The gradients of :attr:`params`, same keys; written in place by :meth:`backward`."""
+        return {f"{l.name}.{k}": g for l in self.layers for k, g in l.grads.items()}
+
+    @property
+    def neuron(self) -> LIFParameters:
+        """The hidden layers' neuron parameters."""
+        return self.hidden[0].neuron
+
+    @property
     def delta(self) -> float:
         return self.hidden[0].delta
 
     @delta.setter
     def delta(self, value: float):
-        value = checks.positive("delta", value, "It is the half-width of the active band |V - threshold| < delta.")
         for h in self.hidden:
-            h.delta = float(value)
-            h._active = None
+            h.delta = value                  # validated by LIFParameters; drops the active sets
+
+    @property
+    def counts(self) -> list:
+        """Spikes per (sample, neuron) [B, N] of each hidden layer in the last forward."""
+        return self._counts
 
     def loss(self):
         """The matching loss object (NLL + this network's regularizer value)."""
@@ -148,7 +174,7 @@ class Network:
             s = layer.forward(s)
         logits = self.readout.forward(s)
         self.last_logits = logits
-        S = [h._cache["S"] for h in self.hidden]                              # spikes per (b, j):
+        S = [h.spikes for h in self.hidden]                                   # spikes per (b, j):
         self._counts = [s.sum(axis=1, out=self.static_outputs.get(f"counts{k}", (s.shape[0], s.shape[2]), s))
                         for k, s in enumerate(S)]
         self.reg_value = sum(self.regularizer.value_from_counts(c) for c in self._counts)
@@ -156,21 +182,29 @@ class Network:
 
     __call__ = forward
 
-    def backward(self, grad_logits, timer=None):
-        """``timer(name)``: optional context-manager factory wrapped around each step (profiling;
-        a timed backward always runs eagerly). With ``cuda_graph`` on (GPU, sparse mode), the
-        backward is a replay of a captured CUDA graph whenever its inputs allow (see graph.py): the
-        gradients and active sets are then views of the graph's workspace, overwritten by its next
-        replay."""
-        if self.last_logits is None:
-            raise RuntimeError("S3GD Network.backward called before forward: run forward on the batch first")
+    name = "Network"
+
+    def backward(self, grad_logits, need_input_grad=False, *, timer=None):
+        """The gradients of all layers, into their ``grads`` (in place). Returns None: the
+        network's input is data, so unlike a layer it computes no input gradient by default;
+        ``need_input_grad=True`` returns dL/dS_in [B,T,n_in] (dense, the cost of a full first
+        layer's input gradient). ``timer(name)``: optional context-manager factory wrapped around
+        each step (profiling; a timed backward always runs eagerly). With ``cuda_graph`` on (GPU,
+        sparse mode), the backward is a replay of a captured CUDA graph whenever its inputs allow
+        (see graph.py): the active sets are then views of the graph's workspace, overwritten by
+        its next replay."""
+        require_forward(self, self.last_logits)
         if tuple(getattr(grad_logits, "shape", ())) != tuple(self.last_logits.shape):
             raise ValueError(f"grad_logits must have the logits' shape {tuple(self.last_logits.shape)}; got "
                              f"{tuple(getattr(grad_logits, 'shape', ()))}")
         step = timer or (lambda name: nullcontext())
         queue = self._queue_sparse if self.sparse else self._queue_dense
         state = None
-        if self.cuda_graph and timer is None and self.graphs.usable(self):
+        if need_input_grad:                          # a rare request: eager, the first layer dense
+            state = Pass()
+            state.input_grad = True
+            queue(grad_logits, step, state)
+        if state is None and self.cuda_graph and timer is None and self.graphs.usable(self):
             static = self.static_outputs.get("grad_logits", grad_logits.shape, grad_logits)
             if static is not None:                   # the loss's array is new every step
                 static[...] = grad_logits
@@ -180,7 +214,7 @@ class Network:
             except Exception as err:                 # never silently: say why, then run eagerly
                 self.cuda_graph = False
                 for h in self.hidden:
-                    h._active = None                 # sets of the failed capture were never filled
+                    h.compaction.forget()            # sets of the failed capture were never filled
                 warnings.warn(f"S3GD Network: capturing the backward as a CUDA graph failed ({err!r}); "
                               "cuda_graph is now False and the backward runs eagerly.", RuntimeWarning,
                               stacklevel=2)
@@ -189,7 +223,7 @@ class Network:
             queue(grad_logits, step, state)
             self.graphs.warm |= self.sparse
         if not self.sparse:
-            return None
+            return state.g_in
         while True:
             # After the first step nothing above waited for the GPU: the entry arrays were sized
             # from earlier counts, and the true counts are checked here, once. If a layer outgrew
@@ -201,8 +235,8 @@ class Network:
             self._queue_sparse(grad_logits, step, state)
         if self.training:
             for h in self.hidden:
-                self.guard.update(h.name, h._active.fraction)
-        return None
+                self.guard.update(h.name, h.compaction.active.fraction)
+        return state.g_in
 
     def _queue_sparse(self, grad_logits, step, state):
         """Queue the sparse backward up to (not including) settling the active sets' counts.
@@ -214,7 +248,7 @@ class Network:
         side, side_ro = _side_streams(self.readout.params["weight"])
         if not state.readout_adjoint:
             with step(self.readout.name):
-                self.readout.backward(grad_logits, at=False, weight_grad=False)
+                self.readout.backward(grad_logits, need_input_grad=False, weight_grad=False)
                 state.e_ready = None if side is None else side.mark()
             state.r2 = self.regularizer.grad_from_counts(self._counts[1])
             state.readout_adjoint = True
@@ -229,13 +263,13 @@ class Network:
                 if side_ro is None:
                     self.readout.weight_grad()
                 else:
-                    with side_ro.run(self.readout._cache["e"], self.readout._cache["s"], after=state.e_ready):
+                    with side_ro.run(self.readout.adjoint, self.readout.spikes_in, after=state.e_ready):
                         self.readout.weight_grad()
             state.readout_weight = True
         if state.r1 is None:
             state.r1 = self.regularizer.grad_from_counts(self._counts[0])
         with step(h1.name):
-            h1.backward(g, at=False, grad_const=state.r1)
+            state.g_in = h1.backward(g, need_input_grad=state.input_grad, grad_const=state.r1)
         if side is not None:
             with step("compact"):
                 side.join()
@@ -249,16 +283,17 @@ class Network:
         with step(h2.name):
             g = h2.backward(g, grad_const=state.r2)
         with step(h1.name):
-            h1.backward(g, at=False, grad_const=state.r1)
+            state.g_in = h1.backward(g, need_input_grad=state.input_grad, grad_const=state.r1)
 
     def spikes(self):
         """Spike rasters [B,T,N] of the hidden layers from the last forward."""
-        return [h._cache["S"] for h in self.hidden]
+        return [h.spikes for h in self.hidden]
 
-    def train(self):
-        self.training = True
+    def train(self, mode: bool = True):
+        """Training mode (``mode=False``: evaluation): the dead-layer guard counts only training
+        steps. Returns the network."""
+        self.training = bool(mode)
         return self
 
     def eval(self):
-        self.training = False
-        return self
+        return self.train(False)

@@ -8,6 +8,8 @@ Backward: dL/dout[t] is dL/dlogits at the arg-max step (max) or at every step (s
 e = scan_backward(dL/dout, beta_r, 1 - beta_r) = dL/dz, dW = sum_t S[t]^T e[t], and
 dL/dS[b,t,j] = sum_c W[j,c] e[b,t,c] — evaluated only at the active entries of the layer below in
 sparse mode (C is small, so e [B, T, C] itself is cheap).
+
+W is [N, C] (inputs x classes) like the LIF layers' [N_in, N] (lif.py says why).
 """
 from __future__ import annotations
 
@@ -15,14 +17,19 @@ import numpy as np
 
 from .. import checks
 from ..backend import is_cupy_array, rng as host_rng, to_device, xp_of
+from ..nn.protocol import require_forward
 from .graph import StaticBuffers
-from .lif import check_input
+from .lif import _saved, project
+from .neuron import BETA, default_weight_scale
 from .scan import scan_backward, scan_forward
 from .sparse import ActiveGrad, linear_input_grad_at
 
 
 class LeakyReadout:
-    def __init__(self, n_in, n_out, beta=0.905, mode="max", *, weight_scale=None, seed=None,
+    """``LeakyReadout(n_in, n_out, beta, mode)``: forward(S [B,T,n_in]) -> logits [B, n_out].
+    ``beta`` = exp(-dt/tau_out), by default the hidden layers' :data:`~snnkit.s3gd.neuron.BETA`."""
+
+    def __init__(self, n_in, n_out, beta=BETA, mode="max", *, weight_scale=None, seed=None,
                  dtype=np.float32, name="readout"):
         if mode not in ("max", "sum"):
             raise ValueError(f"mode must be 'max' or 'sum' (logits over time), got {mode!r}")
@@ -33,7 +40,7 @@ class LeakyReadout:
         self.n_in, self.n_out, self.beta, self.mode = n_in, n_out, beta, mode
         self.dtype = checks.float_dtype("dtype", dtype)
         self.name = name
-        ws = 7.0 * (1.0 - beta) if weight_scale is None else float(weight_scale)
+        ws = default_weight_scale(beta) if weight_scale is None else float(weight_scale)
         w = host_rng(seed).normal(0.0, ws / np.sqrt(n_in), size=(n_in, n_out))
         self.params = {"weight": to_device(w.astype(self.dtype))}
         self.grads = {"weight": xp_of(self.params["weight"]).zeros_like(self.params["weight"])}
@@ -46,10 +53,9 @@ class LeakyReadout:
     def forward(self, s):
         W = self.params["weight"]
         xp = xp_of(W)
-        s = check_input(s, self.n_in, self.name, self.dtype, xp)
+        s, z = project(self, s, "z")
         B, T, _ = s.shape
         buf = self.static_outputs.get
-        z = xp.matmul(s.reshape(B * T, self.n_in), W, out=buf("z", (B * T, self.n_out), W)).reshape(B, T, self.n_out)
         out = scan_forward(z, self.beta, 1.0 - self.beta, out=buf("out", z.shape, W))
         if self.mode == "max":
             t_max = out.argmax(axis=1, out=buf("t_max", (B, self.n_out), W, np.int64))
@@ -61,14 +67,33 @@ class LeakyReadout:
 
     __call__ = forward
 
-    def backward(self, grad_logits, at=None, weight_grad=True):
-        """dW, and dL/dS: dense [B,T,N] (``at=None``), an ActiveGrad on the active set ``at``, or
-        nothing (``at=False``; :meth:`input_grad` can ask for it later). ``weight_grad=False``
-        leaves dW for a later :meth:`weight_grad` call (the sparse backward queues it on a side
-        stream, beside hidden2's input gradient)."""
+    spikes_in = _saved("s", "The input spikes S [B, T, N] of the last forward.")
+
+    @property
+    def adjoint(self):
+        """e = dL/dz [B, T, C] of the last backward (None before any); graph.py sets it to the
+        array a replayed backward wrote."""
+        return None if self._cache is None else self._cache.get("e")
+
+    @adjoint.setter
+    def adjoint(self, e):
+        require_forward(self, self._cache)
+        self._cache["e"] = e
+
+    def backward_inputs(self) -> list:
+        """The arrays of this layer that its backward reads (S, the arg-max steps, W), in a
+        fixed order (graph.py keys a captured backward on their addresses)."""
         c = self._cache
-        if c is None:
-            raise RuntimeError(f"{self.name}: backward called before forward: run forward on the batch first")
+        return [c["s"], c["t_max"], self.params["weight"]]
+
+    def backward(self, grad_logits, need_input_grad=True, *, at=None, weight_grad=True):
+        """dW (into ``grads["weight"]``, in place), and dL/dS: dense [B,T,N] (``at=None``), an
+        ActiveGrad on the active set ``at``, or nothing (``need_input_grad=False``;
+        :meth:`input_grad` can ask for it later). ``weight_grad=False`` leaves dW for a later
+        :meth:`weight_grad` call (the sparse backward queues it on a side stream, beside hidden2's
+        input gradient)."""
+        c = self._cache
+        require_forward(self, c)
         s, out = c["s"], c["out"]
         xp = xp_of(out)
         B, T, C = out.shape
@@ -86,7 +111,7 @@ class LeakyReadout:
         c["e"] = e
         if weight_grad:
             self.weight_grad()
-        return None if at is False else self.input_grad(at)
+        return self.input_grad(at) if need_input_grad else None
 
     def weight_grad(self):
         """dW = sum_t S[t]^T e[t] from the last backward's e (on a GPU our kernel, not cuBLAS: it
@@ -96,9 +121,9 @@ class LeakyReadout:
         B, T, C = e.shape
         if is_cupy_array(e):
             from . import cuda
-            self.grads["weight"] = cuda.readout_weight_grad(s, e)
+            cuda.readout_weight_grad(s, e, out=self.grads["weight"])
         else:
-            self.grads["weight"] = s.reshape(B * T, self.n_in).T @ e.reshape(B * T, C)
+            self.grads["weight"][...] = s.reshape(B * T, self.n_in).T @ e.reshape(B * T, C)
 
     def input_grad(self, at=None):
         """dL/dS of the last backward: dense [B,T,N], or an ActiveGrad on the active set ``at``."""

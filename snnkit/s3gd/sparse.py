@@ -27,6 +27,11 @@ and its true count is still on the device, so that the backward can be queued wi
 the GPU. :func:`settle` brings the counts over once the backward is queued; a set whose count
 exceeded its capacity is marked overflowed (its results are discarded and recomputed with room
 for every entry: nothing is dropped).
+
+Scheduling (which layer's set to compact when, and how much room its arrays get) lives here too:
+each :class:`~snnkit.s3gd.lif.LIFDense` holds a :class:`Compaction` (its set of the last forward and
+its capacities), and :func:`compact` / :func:`settle_layers` work on a list of such layers, so that
+all of a network's sets reach the host in one synchronization.
 """
 from __future__ import annotations
 
@@ -35,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..backend import is_cupy_array, xp_of
+from .neuron import fast_sigmoid_grad, in_band
 
 
 @dataclass
@@ -59,14 +65,15 @@ class ActiveSet:
                                "capacity; call snnkit.s3gd.sparse.settle([A]) or use layer.active_set()")
 
     @property
-    def n(self) -> int:
-        self._settled("the entry count")
-        return int(self.t.shape[0])
-
-    @property
     def capacity(self) -> int:
         """Room in the entry arrays (= n once settled)."""
         return int(self.t.shape[0])
+
+    @property
+    def n(self) -> int:
+        """The number of entries (asks a pending set to be settled first)."""
+        self._settled("the entry count")
+        return self.capacity
 
     @property
     def fraction(self) -> float:
@@ -149,7 +156,7 @@ def settle(sets) -> list:
 
 def _active_set_numpy(V, threshold, delta) -> ActiveSet:
     B, T, N = V.shape
-    mask = np.abs(V - threshold) < delta
+    mask = in_band(V, threshold, delta)
     b, j, t = np.nonzero(mask.transpose(0, 2, 1))           # (b, j, t) order: CSR over (b, j)
     offsets = np.zeros(B * N + 1, dtype=np.int64)
     np.cumsum(mask.sum(axis=1).ravel(), out=offsets[1:])
@@ -175,19 +182,22 @@ def entry_grad(grad_s, A: ActiveSet, r, threshold=1.0, scale=100.0):
     if is_cupy_array(A.v):
         from . import cuda
         return cuda.entry_grad(grad_s, r, A.b, A.j, A.v, A.offsets, threshold, scale, A.shape[2])
-    den = scale * np.abs(A.v - threshold) + 1
-    return ((grad_s + r[A.b, A.j]) * (1 / (den * den))).astype(A.v.dtype)
+    return ((grad_s + r[A.b, A.j]) * fast_sigmoid_grad(A.v, threshold, scale)).astype(A.v.dtype)
 
 
-def sparse_weight_grad(g, A: ActiveSet, trace):
-    """dW [N_in, N] = sum over entries e of g_e tr[b_e, t_e, :] in column j_e."""
+def sparse_weight_grad(g, A: ActiveSet, trace, out=None):
+    """dW [N_in, N] = sum over entries e of g_e tr[b_e, t_e, :] in column j_e (written into
+    ``out`` when given: a layer's ``grads["weight"]``, updated in place)."""
     N = A.shape[2]
     if is_cupy_array(trace):
         from . import cuda
-        return cuda.sparse_weight_grad(g, A.t, A.offsets, trace, N)
+        return cuda.sparse_weight_grad(g, A.t, A.offsets, trace, N, out)
     dWt = np.zeros((N, trace.shape[2]), dtype=trace.dtype)
     np.add.at(dWt, A.j, g[:, None] * trace[A.b, A.t])
-    return np.ascontiguousarray(dWt.T)
+    if out is None:
+        return np.ascontiguousarray(dWt.T)
+    out[...] = dWt.T
+    return out
 
 
 def sparse_input_grad(g, A: ActiveSet, Q: ActiveSet, W, beta):
@@ -220,3 +230,74 @@ def linear_input_grad_at(e, W, Q: ActiveSet):
         from . import cuda
         return cuda.linear_input_grad_at(e, W, Q.b, Q.t, Q.j, Q.offsets)
     return (e[Q.b, Q.t] * W[Q.j]).sum(axis=1)
+
+
+# -- scheduling: which sets to compact, and with how much room ---------------------------------------
+CAPACITY_MARGIN = 1.5
+"""Deferred compaction sizes a layer's entry arrays to this times the largest count seen so far:
+activity drifts during training, and an overflow costs a re-run of the backward."""
+MIN_CAPACITY = 1024
+"""...and to at least this many entries (capped at B*T*N): a nearly silent first batch would
+otherwise give a capacity that the next batch overflows. 1024 entries cost 20 KiB."""
+
+
+class Compaction:
+    """A layer's active-set bookkeeping: ``active``, the set of its last forward (None until
+    asked for; the forward calls :meth:`forget`), and the entry-array capacity per input shape
+    that a deferred compaction uses (grown by :meth:`remember`, never shrunk)."""
+
+    def __init__(self):
+        self.active: ActiveSet | None = None
+        self.capacities: dict = {}          # (B, T, N) -> capacity
+
+    def forget(self) -> None:
+        """Drop the active set (a new forward, a new delta, or a backward to be re-run)."""
+        self.active = None
+
+    def capacity(self, shape) -> int | None:
+        """The capacity for a [B, T, N] potential, None if no count for that shape was seen."""
+        return self.capacities.get(tuple(shape))
+
+    def remember(self, shape, n) -> None:
+        """Grow the capacity of ``shape`` to fit ``n`` entries with :data:`CAPACITY_MARGIN`."""
+        B, T, N = shape
+        cap = min(B * T * N, max(MIN_CAPACITY, int(CAPACITY_MARGIN * n)))
+        if cap > self.capacities.get(tuple(shape), -1):
+            self.capacities[tuple(shape)] = cap
+
+
+def compact(layers, deferred=False) -> list:
+    """The active sets of the layers' last forward (each layer has ``V``, ``threshold``, ``delta``
+    and a :class:`Compaction` ``compaction``), computing the missing ones together: one host
+    synchronization on a GPU, however many layers.
+
+    ``deferred`` (GPU): no synchronization at all once every layer has seen an earlier count; the
+    sets are sized from it (see :meth:`Compaction.remember`) and come back pending: call
+    :func:`settle_layers` after queuing everything that uses them."""
+    for layer in layers:
+        if layer.V is None:
+            raise RuntimeError(f"{layer.name}: call forward before asking for the active set")
+    todo = [layer for layer in layers if layer.compaction.active is None]
+    caps = [l.compaction.capacity(l.V.shape) for l in todo] if deferred else None
+    if caps is not None and None in caps:          # a layer without an earlier count: count exactly
+        caps = None
+    found = active_sets([(l.V, l.threshold, l.delta) for l in todo], caps)
+    for layer, A in zip(todo, found):
+        layer.compaction.active = A
+        if not A.pending:
+            layer.compaction.remember(A.shape, A.n)
+    return [layer.compaction.active for layer in layers]
+
+
+def settle_layers(layers) -> bool:
+    """Settle the layers' pending active sets (one transfer, which waits for the GPU). True if all
+    fitted; otherwise the overflowed layers' sets are dropped (their capacity grown to fit) and
+    the caller recomputes what used them."""
+    sets = [l.compaction.active for l in layers]
+    fits = True
+    for layer, A, n in zip(layers, sets, settle(sets)):
+        layer.compaction.remember(A.shape, n)
+        if A.overflowed:
+            layer.compaction.forget()
+            fits = False
+    return fits

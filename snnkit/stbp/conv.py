@@ -57,11 +57,8 @@ def col2im_reference(dcol, shape, k, s, p):
 
 # ---- CUDA launchers (kernels/stbp_im2col.cu) -------------------------------------------------------
 def _fn(name, dtype):
-    from ..kernels import get_function
-    suffix = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}.get(np.dtype(dtype))
-    if suffix is None:
-        raise ValueError(f"im2col kernels take float32 or float64, got {dtype}")
-    return get_function("stbp_im2col.cu", f"{name}_{suffix}")
+    from ..kernels import function
+    return function("stbp_im2col.cu", name, dtype)
 
 
 _INT32_LIMIT = 2 ** 31 - 1

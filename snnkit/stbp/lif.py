@@ -104,13 +104,10 @@ def lif_backward_reference(grad_o, x, tau=0.25, v_th=0.4, aa=0.5, detach_reset=F
 
 # ---- CUDA kernel launchers (kernels/stbp_lif.cu) -------------------------------------------------
 def _kernel(name, T, dtype):
-    from ..kernels import get_function
-    suffix = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}.get(np.dtype(dtype))
-    if suffix is None:
-        raise ValueError(f"the LIF kernels take float32 or float64, got {dtype}; cast x first")
+    from ..kernels import function
     # T is a compile-time constant so the backward keeps u[0..T-1] in registers; no fused
     # multiply-add, so the kernel rounds exactly like the NumPy twin (spikes match bit for bit).
-    return get_function("stbp_lif.cu", f"lif_{name}_{suffix}", options=(f"-DSTBP_T={int(T)}", "--fmad=false"))
+    return function("stbp_lif.cu", f"lif_{name}", dtype, {"STBP_T": int(T)}, ("--fmad=false",))
 
 
 def _lif_forward_cuda(x, tau, v_th):

@@ -211,11 +211,8 @@ _TILE_C, _TILE_R = 32, 8                     # a block covers 32 channels x 8 ro
 
 
 def _fn(name, dtype):
-    from ..kernels import get_function
-    suffix = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}.get(np.dtype(dtype))
-    if suffix is None:
-        raise ValueError(f"tdBN kernels take float32 or float64, got {dtype}")
-    return get_function("stbp_tdbn.cu", f"{name}_{suffix}")
+    from ..kernels import function
+    return function("stbp_tdbn.cu", name, dtype)
 
 
 def _chunks(R, C):
