@@ -28,6 +28,31 @@ template <typename T> __device__ __forceinline__ T grid_up_(T t, T dt) {
     return index * dt;
 }
 
+// The earliest threshold crossing after ``lower`` and not after ``limit`` of a neuron with state
+// (a, b) (twin: the condition block of simulate.py::_simulate_numpy's spike loop): true, with
+// x = sqrt(b^2 - 4ac), z, the continuous time ts and the (grid) time td, when the neuron fires.
+// Shared by every forward kernel, so that a speculative test (bats_graph.cu) and the loop agree
+// to the bit.
+template <typename T>
+__device__ __forceinline__ bool bats_try_spike(T a, T bb, T lower, T limit, T last_d, T tau, T c, T dt,
+                                               T& x, T& z, T& ts, T& td) {
+    const T disc = bb * bb - 4 * c * a;
+    if (disc < 0) return false;
+    x = sqrt_(disc);
+    const T den = bb + x;
+    if (!(den > 0)) return false;
+    z = 2 * a / den;
+    if (!(z > 0)) return false;
+    ts = tau * log_(z);
+    if (!(ts > lower) || ts > limit) return false;
+    td = ts;
+    if (dt > 0) {
+        td = grid_up_(ts, dt);
+        if (!(td > last_d)) return false;    // one-step refractory on the grid
+    }
+    return true;
+}
+
 // One input event of a neuron's loop (twin: the body of simulate.py::_simulate_numpy's loop):
 // add the event's weighted a and b, then emit the spikes that fall before the next event (or
 // t_max). Shared by bats_forward and bats_graph.cu's bats_forward_staged, so both compute the same
@@ -40,22 +65,9 @@ __device__ __forceinline__ void bats_event(T w, T tk, T eva, T evb, T t_next, T 
     bb += w * evb;
     const T limit = t_next < t_max ? t_next : t_max;
     T lower = tk > last ? tk : last;
-    while (true) {                           // spikes before the next event
-        const T disc = bb * bb - 4 * c * a;
-        if (disc < 0) break;
-        const T x = sqrt_(disc);
-        const T den = bb + x;
-        if (!(den > 0)) break;
-        const T z = 2 * a / den;
-        if (!(z > 0)) break;
-        const T ts = tau * log_(z);
-        if (!(ts > lower) || ts > limit) break;
-        T td = ts;
-        if (dt > 0) {
-            td = grid_up_(ts, dt);
-            if (!(td > last_d)) break;       // one-step refractory on the grid
-        }
-        if (cnt < S) {
+    T x, z, ts, td;
+    while (bats_try_spike<T>(a, bb, lower, limit, last_d, tau, c, dt, x, z, ts, td)) {
+        if (cnt < S) {                       // spikes before the next event
             o_t[cnt] = td;
             o_c[cnt] = ts;
             o_x[cnt] = x;

@@ -5,8 +5,8 @@
 // temporary storage and synchronizes with the host, so it cannot be recorded into a graph, and it
 // sorts all N_in * S_in slots of a sample although most are +inf padding (24 000 slots of an
 // 800 x 30 layer, ~600 of them spikes). Here one block owns one sample:
-//   1. count the finite times, then compact (time key, flat index) pairs into shared memory
-//      (global scratch when more than SORT_CAP spikes: same code, slower memory);
+//   1. compact the finite times as (time key, flat index) pairs into shared memory, counting them
+//      (more than SORT_CAP: a second pass puts them into global scratch; same code, slower memory);
 //   2. bitonic sort of the n pairs by (time, flat index): the keys are unique, so the order is the
 //      stable order of the eager sort, ties included (ties are common: MNIST has 256 intensities);
 //   3. write ev_t, ev_i = index / S_in, ev_a = exp(t / tau_s), ev_b = exp(t / (2 tau_s)) for the n
@@ -50,24 +50,34 @@ __device__ void sort_events_block(const T* __restrict__ flat, int NS, int S_in, 
     const long long b = blockIdx.x;
     const T* f = flat + b * NS;
     const T INF = (T)1.0 / (T)0.0;
-    if (threadIdx.x == 0) { s_n = 0; s_fill = 0; }
+    if (threadIdx.x == 0) s_n = 0;
     __syncthreads();
-    int local = 0;
-    for (int j = threadIdx.x; j < NS; j += blockDim.x) local += f[j] < INF;
-    if (local) atomicAdd(&s_n, local);
-    __syncthreads();
-    const int n = s_n;
-    unsigned long long* key = n <= SORT_CAP ? s_key : g_key + b * NS;
-    unsigned int* idx = n <= SORT_CAP ? s_idx : g_idx + b * NS;
     for (int j = threadIdx.x; j < NS; j += blockDim.x) {
         const T t = f[j];
         if (t < INF) {
-            const int p = atomicAdd(&s_fill, 1);      // any slot: the sort below fixes the order
-            key[p] = time_key(t);
-            idx[p] = (unsigned int)j;
+            const int p = atomicAdd(&s_n, 1);         // any slot: the sort below fixes the order
+            if (p < SORT_CAP) { s_key[p] = time_key(t); s_idx[p] = (unsigned int)j; }
         }
     }
     __syncthreads();
+    const int n = s_n;
+    unsigned long long* key = s_key;
+    unsigned int* idx = s_idx;
+    if (n > SORT_CAP) {                               // block-uniform: again, into global scratch
+        key = g_key + b * NS;
+        idx = g_idx + b * NS;
+        if (threadIdx.x == 0) s_fill = 0;
+        __syncthreads();
+        for (int j = threadIdx.x; j < NS; j += blockDim.x) {
+            const T t = f[j];
+            if (t < INF) {
+                const int p = atomicAdd(&s_fill, 1);
+                key[p] = time_key(t);
+                idx[p] = (unsigned int)j;
+            }
+        }
+        __syncthreads();
+    }
     for (int k = 2; k < 2 * n; k <<= 1) {             // k: power of two, up to the first >= n
         for (int j = k >> 1; j > 0; j >>= 1) {
             for (int i = threadIdx.x; i < n; i += blockDim.x) {
@@ -122,6 +132,7 @@ extern "C" __global__ void bats_sort_events_block_f64(const double* flat, int NS
 // dynamic shared memory), those too, so the per-event chain reads shared memory only.
 // Grid: (B, ceil(N / blockDim.x)); outputs are written as bats_forward writes them.
 #define FWD_CHUNK 128
+#define FWD_SPEC 4                      // events tested together (see below)
 
 template <typename T>
 __device__ void bats_forward_staged(const T* __restrict__ ev_t, const int* __restrict__ ev_i,
@@ -171,13 +182,56 @@ __device__ void bats_forward_staged(const T* __restrict__ ev_t, const int* __res
         }
         __syncthreads();
         if (active) {
-            for (int j = 0; j < m; ++j) {
-                const T tk = s_t[j];
-                if (!(tk < INF)) break;               // sorted: only padding follows
-                const int i = s_i[j];
-                const T w = stage_w ? s_w[i * width + threadIdx.x] : wT[(long long)i * N + n];
-                bats_event<T>(w, tk, s_a[j], s_b[j], s_t[j + 1], tau, c, r, t_max, dt, S,
-                              a, bb, last, last_d, cnt, o_t, o_c, o_x);
+            // Groups of FWD_SPEC events: their running sums a, b (added in event order, the same
+            // bits as the one-by-one loop) and, independently of one another, whether each one's
+            // first crossing test fires. Until a neuron's first spike in the group nothing resets
+            // b, so those tests are exactly the loop's; the tests are independent chains of
+            // sqrt / div / log that the SM overlaps, instead of one chain per event. The first
+            // event that fires is then run by bats_event from the state before it, and the next
+            // group starts after it.
+            int j = 0;
+            while (j < m) {
+                T A[FWD_SPEC], Bq[FWD_SPEC];
+                int nv = 0;                           // events of the group before +inf / chunk end
+                T ca = a, cb = bb;
+#pragma unroll
+                for (int q = 0; q < FWD_SPEC; ++q) {
+                    const int jj = j + q;
+                    if (q == nv && jj < m && s_t[jj] < INF) {
+                        const int i = s_i[jj];
+                        const T w = stage_w ? s_w[i * width + threadIdx.x] : wT[(long long)i * N + n];
+                        ca += w * s_a[jj];
+                        cb += w * s_b[jj];
+                        ++nv;
+                    }
+                    A[q] = ca;
+                    Bq[q] = cb;
+                }
+                int f = nv;                           // the first event of the group that fires
+#pragma unroll
+                for (int q = FWD_SPEC - 1; q >= 0; --q) {
+                    if (q < nv) {
+                        const T tk = s_t[j + q], tn = s_t[j + q + 1];
+                        const T limit = tn < t_max ? tn : t_max;
+                        const T lower = tk > last ? tk : last;
+                        T x, z, ts, td;
+                        if (bats_try_spike<T>(A[q], Bq[q], lower, limit, last_d, tau, c, dt, x, z, ts, td)) f = q;
+                    }
+                }
+#pragma unroll
+                for (int q = 0; q < FWD_SPEC; ++q)    // the state after the events before f
+                    if (q + 1 == f) { a = A[q]; bb = Bq[q]; }
+                if (f < nv) {
+                    const int jj = j + f;
+                    const int i = s_i[jj];
+                    const T w = stage_w ? s_w[i * width + threadIdx.x] : wT[(long long)i * N + n];
+                    bats_event<T>(w, s_t[jj], s_a[jj], s_b[jj], s_t[jj + 1], tau, c, r, t_max, dt, S,
+                                  a, bb, last, last_d, cnt, o_t, o_c, o_x);
+                    j = jj + 1;
+                } else {
+                    j += nv;
+                    if (nv < FWD_SPEC && j < m) break;  // +inf: sorted, only padding follows
+                }
             }
         }
         if (s_stop) break;                            // block-uniform: read after the barrier

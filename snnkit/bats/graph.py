@@ -54,7 +54,7 @@ from .simulate import Simulation, _simulate_cuda
 __all__ = ["GraphStep", "sort_events_capturable", "simulate_staged", "SORT_CAP"]
 
 SORT_CAP = 4000          # spikes per sample sorted in shared memory (12 bytes each, of 48 KiB); more: global scratch
-_SORT_THREADS = 512
+_SORT_THREADS = 1024
 _W_STAGE_BYTES = 32768   # a forward tile's weights staged in shared memory up to this size
 _STAGED_BELOW = 128      # GraphStep's default: the staged forward for layers of fewer neurons than this
 
@@ -166,6 +166,48 @@ def _adam_device_scalars():
     return _ADAM_DEV
 
 
+class _StepBuffers:
+    """The static inputs of one graph: the batch's times ``x``, the labels ``y`` (int64) and Adam's
+    scalars ``sc`` (b1, b2, step, eps_hat in the weights' dtype). ``y`` and ``sc`` share one device
+    block, filled by one asynchronous copy from a pinned host block (two pageable uploads cost more
+    host time than the rest of a step's Python)."""
+
+    def __init__(self, shape, dtype):
+        import cupy as cp
+        B = int(shape[0])
+        dtype = np.dtype(dtype)
+        self.nbytes = 8 * B + 4 * dtype.itemsize
+        self.x = cp.empty(shape, dtype)
+        self.dev = cp.empty(self.nbytes, cp.uint8)
+        self.y = self.dev[:8 * B].view(cp.int64)
+        self.sc = self.dev[8 * B:].view(dtype)
+        self._pinned = cp.cuda.alloc_pinned_memory(self.nbytes)
+        self.host = np.frombuffer(self._pinned, np.uint8, self.nbytes)
+        self.host_y = self.host[:8 * B].view(np.int64)
+        self.host_sc = self.host[8 * B:].view(dtype)
+        self.copied = None                       # event after the last upload
+
+    @property
+    def args(self):
+        return self.x, self.y, self.sc
+
+    def upload(self, labels, scalars):
+        import cupy as cp
+        if self.copied is not None:
+            self.copied.synchronize()            # the pinned block is free again (normally long done)
+        if is_cupy_array(labels):
+            self.host_sc[:] = scalars
+            self.y[...] = labels
+            self.sc.set(self.host_sc)
+            return
+        self.host_y[:] = labels
+        self.host_sc[:] = scalars
+        stream = cp.cuda.get_current_stream()
+        cp.cuda.runtime.memcpyAsync(self.dev.data.ptr, self.host.ctypes.data, self.nbytes,
+                                    cp.cuda.runtime.memcpyHostToDevice, stream.ptr)
+        self.copied = stream.record()
+
+
 class _Captured:
     def __init__(self, graph, workspace, state):
         self.graph, self.workspace, self.state = graph, workspace, state
@@ -232,13 +274,17 @@ class GraphStep:
         arrays = []
         for l, (m, v) in zip(self.layers, self._slots()):
             p = l.params["weight"]
-            if not (p.flags.c_contiguous and m.flags.c_contiguous and v.flags.c_contiguous):
-                raise ValueError("GraphStep needs C-contiguous weights and optimizer state")
-            arrays += [(int(a.data.ptr), tuple(a.shape), str(a.dtype)) for a in (p, m, v)]
+            arrays += [(p.data.ptr, p.shape, p.dtype), (m.data.ptr, m.shape), (v.data.ptr, v.shape)]
         settings = tuple((l.tau_s, l.theta, l.delta_theta, l.max_spikes, l.t_max, l.dt, l.need_input_grad,
                           l.n_in, l.n_out) for l in self.layers)
         return (tuple(shape), str(dtype), tuple(arrays), settings,
                 (self.loss.target_true, self.loss.target_false))
+
+    def _check_contiguous(self):
+        for l, (m, v) in zip(self.layers, self._slots()):
+            if not all(a.flags.c_contiguous for a in (l.params["weight"], m, v)):
+                raise ValueError("GraphStep needs C-contiguous weights and optimizer state (the update writes them "
+                                 "in place): use cupy.ascontiguousarray before assigning layer.params")
 
     # -- the step -------------------------------------------------------------------------------
     def __call__(self, spikes, labels):
@@ -259,24 +305,24 @@ class GraphStep:
         key = self._key(t.shape, w0.dtype)
         bufs = self._buffers.get(key)
         if bufs is None:
+            self._check_contiguous()
             if len(self._buffers) >= 4 * max(self.max_graphs, 1):
                 self._buffers.clear()
-            bufs = self._buffers[key] = (cp.empty(t.shape, w0.dtype), cp.empty(B, cp.int64),
-                                         cp.empty(4, w0.dtype))
-        x_buf, y_buf, sc_buf = bufs
-        x_buf[...] = t
-        if is_cupy_array(y):
-            y_buf[...] = y
+            bufs = self._buffers[key] = _StepBuffers(t.shape, w0.dtype)
+        # the batch into the static input (a device copy), then labels and Adam's scalars in one
+        # upload from pinned memory
+        if t.flags.c_contiguous and t.dtype == w0.dtype:
+            bufs.x.data.copy_from_device_async(t.data, t.nbytes)
         else:
-            y_buf.set(np.ascontiguousarray(y, dtype=np.int64))
+            bufs.x[...] = t
         opt = self.opt
         opt.t += 1                                    # as Optimizer.step, then Adam._update's scalars
         bc1, bc2 = 1 - opt.b1 ** opt.t, np.sqrt(1 - opt.b2 ** opt.t)
         step, eps_hat = opt.lr * bc2 / bc1, opt.eps * bc2
-        sc_buf.set(np.array([opt.b1, opt.b2, step, eps_hat], dtype=w0.dtype))
+        bufs.upload(y, (opt.b1, opt.b2, step, eps_hat))
         g = self.graphs.get(key) if self.max_graphs else None
         if g is None and self.max_graphs and key in self.seen:
-            g = self._capture(bufs)
+            g = self._capture(bufs.args)
             self.graphs[key] = g
             while len(self.graphs) > self.max_graphs:
                 self.graphs.popitem(last=False)
@@ -287,7 +333,7 @@ class GraphStep:
             state = g.state
         else:
             self.seen.add(key)
-            state = self._queue(*bufs)
+            state = self._queue(*bufs.args)
             self.eager += 1
         value, sims, dws = state
         for l, sim, dw in zip(self.layers, sims, dws):
