@@ -177,12 +177,18 @@ def run_graph(B, steps, warmup, pool, seed=0, eager_weights=None, staged_forward
     data = Batches(B, pool)
     losses = [float(gstep(*data.next())) for _ in range(warmup)]
     backend.synchronize()
+    host = 0.0
     t0 = time.perf_counter()
     for _ in range(steps):
-        losses.append(float(gstep(*data.next())))
+        batch = data.next()
+        h0 = time.perf_counter()
+        v = gstep(*batch)
+        host += time.perf_counter() - h0
+        losses.append(float(v))
     backend.synchronize()
     ms = (time.perf_counter() - t0) / steps * 1e3
-    res = {"batch": B, "ms_per_step": ms, "loss_first": losses[0], "loss_last": losses[-1],
+    res = {"batch": B, "ms_per_step": ms, "host_call_ms": host / steps * 1e3,
+           "loss_first": losses[0], "loss_last": losses[-1],
            "captures": gstep.captures, "replays": gstep.replays, "eager_steps": gstep.eager,
            "workspace_MiB": gstep.workspace_bytes / 2 ** 20}
     if eager_weights is not None:
@@ -294,7 +300,7 @@ def main():
             g = run_graph(B, args.steps, args.warmup, pool, eager_weights=weights, staged_forward=staged)
             r[label] = g
             print(f"   {label}: {g['ms_per_step']:8.3f} ms/step ({r['ms_per_step'] / g['ms_per_step']:.2f}x eager), "
-                  f"replay GPU time {g['replay_gpu_ms']:.3f} ms, loss {g['loss_first']:.1f} -> {g['loss_last']:.1f}, "
+                  f"replay GPU time {g['replay_gpu_ms']:.3f} ms, host time of the call {g['host_call_ms']:.3f} ms, loss {g['loss_first']:.1f} -> {g['loss_last']:.1f}, "
                   f"max |w_graph - w_eager| {g['max_abs_weight_diff_vs_eager']:.3g}, captures {g['captures']}, "
                   f"replays {g['replays']}, eager {g['eager_steps']}, workspace {g['workspace_MiB']:.0f} MiB")
         if args.peer:
