@@ -1,14 +1,16 @@
 """GPU time of every kernel of one BATS training step (the benchmark's workload, bench_bats.py), as
 the captured step (snnkit.bats.graph.GraphStep) queues them, measured by Nsight Compute:
 
-    SNNKIT_BACKEND=cupy PYTHONPATH=. ncu --profile-from-start off --metrics gpu__time_duration.sum \\
-        --csv python3 benchmarks/bats_kernel_times.py --batch 50 > kernels.csv
+    SNNKIT_BACKEND=cupy PYTHONPATH=. ncu --profile-from-start off --clock-control none \\
+        --metrics gpu__time_duration.sum,sm__cycles_elapsed.avg.per_second \\
+        --csv python3 benchmarks/bats_kernel_times.py --batch 50 [--staged all|auto|none] > kernels.csv
     python3 benchmarks/bats_kernel_times.py --summarize kernels.csv
 
 The script trains 20 steps (the eager path of GraphStep: the same kernels, no capture) to reach the
 benchmark's activity, then profiles exactly one step between cudaProfilerStart/Stop. The sum of the
-kernels' times is the step's GPU work (ncu runs kernels one at a time, at base clocks: for
-comparison between kernels, not wall time); a replay's GPU time beyond it is the gaps between nodes.
+kernels' times is the step's GPU work (ncu runs the kernels one at a time, each after the GPU
+idled, so the clocks it reports may be below the boost clock of a replay: for comparison between
+kernels, not wall time); a replay's GPU time (bench_bats.py --graph) is the real total.
 """
 from __future__ import annotations
 
@@ -22,25 +24,30 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def summarize(path):
-    rows = []
+    """Print each kernel's time (and SM clock, when profiled) from ncu's --csv output."""
+    scale = {"ns": 1e-3, "nsecond": 1e-3, "us": 1.0, "usecond": 1.0, "ms": 1e3, "msecond": 1e3}
+    rows, clock = {}, {}
     with open(path) as f:
         lines = [l for l in f if l.startswith('"')]
     for r in csv.DictReader(lines):
+        v = float(r["Metric Value"].replace(",", ""))
+        key = (r["ID"], r["Kernel Name"][:70])
         if r.get("Metric Name") == "gpu__time_duration.sum":
-            unit = r.get("Metric Unit", "nsecond")
-            v = float(r["Metric Value"].replace(",", ""))
-            us = v / 1e3 if unit == "nsecond" else v if unit == "usecond" else v * 1e3
-            rows.append((r["Kernel Name"][:70], us))
-    total = sum(us for _, us in rows)
-    for name, us in rows:
-        print(f"{us:9.1f} us  {name}")
-    print(f"{total:9.1f} us  total ({len(rows)} kernels)")
+            rows[key] = v * scale.get(r.get("Metric Unit", "ns"), 1e-3)
+        elif r.get("Metric Name") == "sm__cycles_elapsed.avg.per_second":
+            clock[key] = v * {"Ghz": 1.0, "GHz": 1.0, "Mhz": 1e-3, "MHz": 1e-3}.get(r.get("Metric Unit"), 1e-9)
+    for key, us in rows.items():
+        c = f"  {clock[key]:.2f} GHz" if key in clock else ""
+        print(f"{us:9.1f} us{c}  {key[1]}")
+    print(f"{sum(rows.values()):9.1f} us  total ({len(rows)} kernels)")
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", type=int, default=50)
     ap.add_argument("--summarize", default=None, metavar="CSV")
+    ap.add_argument("--staged", default="auto", choices=["auto", "all", "none"],
+                    help="GraphStep's staged_forward: None, True, False")
     a = ap.parse_args()
     if a.summarize:
         return summarize(a.summarize)
@@ -50,7 +57,8 @@ def main():
     from snnkit.nn import Adam
     from snnkit.bats import SpikeCountLoss
     net = bb.build(0)
-    step = GraphStep(net, SpikeCountLoss(*bb.SETTINGS["targets"]), Adam(net, lr=bb.SETTINGS["lr"]), graphs=0)
+    step = GraphStep(net, SpikeCountLoss(*bb.SETTINGS["targets"]), Adam(net, lr=bb.SETTINGS["lr"]), graphs=0,
+                     staged_forward={"auto": None, "all": True, "none": False}[a.staged])
     data = bb.Batches(a.batch, bb.synthetic_pool(max(2000, a.batch)))
     for _ in range(20):
         float(step(*data.next()))

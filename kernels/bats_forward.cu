@@ -53,6 +53,22 @@ __device__ __forceinline__ bool bats_try_spike(T a, T bb, T lower, T limit, T la
     return true;
 }
 
+// bats_try_spike's decision without branches: the same expressions (so the same bits and the
+// same answer; a NaN fails a comparison in both), all evaluated, so that the compiler can
+// interleave several such tests (bats_graph.cu tests FWD_SPEC events at once; with branches the
+// tests ran one after the other).
+template <typename T>
+__device__ __forceinline__ bool bats_fires(T a, T bb, T lower, T limit, T last_d, T tau, T c, T dt) {
+    const T disc = bb * bb - 4 * c * a;
+    const T x = sqrt_(disc);
+    const T den = bb + x;
+    const T z = 2 * a / den;
+    const T ts = tau * log_(z);
+    bool ok = (disc >= 0) & (den > 0) & (z > 0) & (ts > lower) & !(ts > limit);
+    if (dt > 0) ok = ok & (grid_up_(ts, dt) > last_d);
+    return ok;
+}
+
 // One input event of a neuron's loop (twin: the body of simulate.py::_simulate_numpy's loop):
 // add the event's weighted a and b, then emit the spikes that fall before the next event (or
 // t_max). Shared by bats_forward and bats_graph.cu's bats_forward_staged, so both compute the same

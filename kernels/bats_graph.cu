@@ -132,7 +132,7 @@ extern "C" __global__ void bats_sort_events_block_f64(const double* flat, int NS
 // dynamic shared memory), those too, so the per-event chain reads shared memory only.
 // Grid: (B, ceil(N / blockDim.x)); outputs are written as bats_forward writes them.
 #define FWD_CHUNK 128
-#define FWD_SPEC 4                      // events tested together (see below)
+#define FWD_SPEC 8                      // events tested together (see below)
 
 template <typename T>
 __device__ void bats_forward_staged(const T* __restrict__ ev_t, const int* __restrict__ ev_i,
@@ -193,31 +193,34 @@ __device__ void bats_forward_staged(const T* __restrict__ ev_t, const int* __res
             while (j < m) {
                 T A[FWD_SPEC], Bq[FWD_SPEC];
                 int nv = 0;                           // events of the group before +inf / chunk end
+                bool v = true;
                 T ca = a, cb = bb;
 #pragma unroll
-                for (int q = 0; q < FWD_SPEC; ++q) {
-                    const int jj = j + q;
-                    if (q == nv && jj < m && s_t[jj] < INF) {
-                        const int i = s_i[jj];
-                        const T w = stage_w ? s_w[i * width + threadIdx.x] : wT[(long long)i * N + n];
-                        ca += w * s_a[jj];
-                        cb += w * s_b[jj];
-                        ++nv;
-                    }
+                for (int q = 0; q < FWD_SPEC; ++q) {  // branch-free: the four loads overlap
+                    const int jq = min(j + q, m - 1);
+                    v = v & (j + q < m) & (s_t[jq] < INF);
+                    const int i = v ? s_i[jq] : 0;    // slots past the sentinel may hold anything
+                    const T w = stage_w ? s_w[i * width + threadIdx.x] : wT[(long long)i * N + n];
+                    const T na = ca + w * s_a[jq], nb = cb + w * s_b[jq];
+                    ca = v ? na : ca;
+                    cb = v ? nb : cb;
+                    nv += v;
                     A[q] = ca;
                     Bq[q] = cb;
                 }
+                bool fires[FWD_SPEC];                 // independent tests, interleaved by the compiler
+#pragma unroll
+                for (int q = 0; q < FWD_SPEC; ++q) {
+                    const int jq = min(j + q, m);     // past nv: any in-range slot, masked below
+                    const T tk = s_t[jq], tn = s_t[min(jq + 1, m)];
+                    const T limit = tn < t_max ? tn : t_max;
+                    const T lower = tk > last ? tk : last;
+                    fires[q] = (q < nv) & bats_fires<T>(A[q], Bq[q], lower, limit, last_d, tau, c, dt);
+                }
                 int f = nv;                           // the first event of the group that fires
 #pragma unroll
-                for (int q = FWD_SPEC - 1; q >= 0; --q) {
-                    if (q < nv) {
-                        const T tk = s_t[j + q], tn = s_t[j + q + 1];
-                        const T limit = tn < t_max ? tn : t_max;
-                        const T lower = tk > last ? tk : last;
-                        T x, z, ts, td;
-                        if (bats_try_spike<T>(A[q], Bq[q], lower, limit, last_d, tau, c, dt, x, z, ts, td)) f = q;
-                    }
-                }
+                for (int q = FWD_SPEC - 1; q >= 0; --q)
+                    if (fires[q]) f = q;
 #pragma unroll
                 for (int q = 0; q < FWD_SPEC; ++q)    // the state after the events before f
                     if (q + 1 == f) { a = A[q]; bb = Bq[q]; }
