@@ -42,15 +42,59 @@ def summarize(path):
     print(f"{sum(rows.values()):9.1f} us  total ({len(rows)} kernels)")
 
 
+def micro(B, reps=20):
+    """The output layer's forward (the longest kernel of a step) alone, on the event list of a
+    trained step: bats_forward vs bats_forward_staged with and without the weights in shared
+    memory; CUDA events around ``reps`` launches (the launchers' fills and copies included)."""
+    import cupy as cp
+    import bench_bats as bb
+    from snnkit.bats import graph as G
+    from snnkit.bats import SpikeCountLoss
+    from snnkit.bats.simulate import _simulate_cuda
+    from snnkit.nn import Adam
+    net = bb.build(0)
+    step = G.GraphStep(net, SpikeCountLoss(*bb.SETTINGS["targets"]), Adam(net, lr=bb.SETTINGS["lr"]), graphs=0)
+    data = bb.Batches(B, bb.synthetic_pool(max(2000, B)))
+    for _ in range(20):
+        float(step(*data.next()))
+    l1, l2 = net.layers
+    ev = G.sort_events_capturable(l1.last.times, l2.tau_s)
+    n_events = cp.isfinite(l1.last.times).sum(axis=(1, 2))
+    args = (l2.params["weight"], *ev, l2.tau_s, l2.theta, l2.delta_theta, l2.max_spikes, l2.t_max, l2.dt)
+
+    def timed(fn):
+        for _ in range(3):
+            fn()
+        a, b = cp.cuda.Event(), cp.cuda.Event()
+        a.record()
+        for _ in range(reps):
+            fn()
+        b.record()
+        b.synchronize()
+        return cp.cuda.get_elapsed_time(a, b) / reps * 1e3
+
+    print(f"batch {B}: hidden spikes per sample {float(n_events.mean()):.0f} (max {int(n_events.max())})")
+    print(f"  sort (capturable)       {timed(lambda: G.sort_events_capturable(l1.last.times, l2.tau_s)):8.1f} us")
+    print(f"  bats_forward            {timed(lambda: _simulate_cuda(*args)):8.1f} us")
+    print(f"  staged, weights in smem {timed(lambda: G.simulate_staged(*args)):8.1f} us")
+    keep, G._W_STAGE_BYTES = G._W_STAGE_BYTES, 0
+    print(f"  staged, weights global  {timed(lambda: G.simulate_staged(*args)):8.1f} us")
+    G._W_STAGE_BYTES = keep
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", type=int, default=50)
     ap.add_argument("--summarize", default=None, metavar="CSV")
+    ap.add_argument("--micro", action="store_true",
+                    help="time the output layer's forward kernels alone (CUDA events), no ncu")
     ap.add_argument("--staged", default="auto", choices=["auto", "all", "none"],
                     help="GraphStep's staged_forward: None, True, False")
     a = ap.parse_args()
     if a.summarize:
         return summarize(a.summarize)
+    if a.micro:
+        return micro(a.batch)
     import cupy as cp
     import bench_bats as bb
     from snnkit.bats.graph import GraphStep

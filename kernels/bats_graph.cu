@@ -151,10 +151,21 @@ __device__ void bats_forward_staged(const T* __restrict__ ev_t, const int* __res
     const int n = n0 + threadIdx.x;
     const bool active = threadIdx.x < width;
     const T INF = (T)1.0 / (T)0.0;
-    if (stage_w) {
-        for (int q = threadIdx.x; q < N_in * width; q += blockDim.x) {
-            const int i = q / width;
-            s_w[q] = wT[(long long)i * N + n0 + (q - i * width)];
+    if (stage_w) {                                    // 8 loads in flight per thread, then 8 stores
+        const int total = N_in * width;
+        for (int q0 = threadIdx.x; q0 < total; q0 += 8 * blockDim.x) {
+            T v[8];
+#pragma unroll
+            for (int u = 0; u < 8; ++u) {
+                const int q = q0 + u * blockDim.x;
+                const int i = q / width;
+                v[u] = q < total ? wT[(long long)i * N + n0 + (q - i * width)] : (T)0;
+            }
+#pragma unroll
+            for (int u = 0; u < 8; ++u) {
+                const int q = q0 + u * blockDim.x;
+                if (q < total) s_w[q] = v[u];
+            }
         }
     }
     if (threadIdx.x == 0) s_stop = 0;
