@@ -1,5 +1,6 @@
 // BATS event list for a training step captured as a CUDA graph (snnkit/bats/graph.py).
 // Twin: snnkit/bats/simulate.py::sort_events (NumPy path: a stable argsort of each sample's times).
+// compile-options: -DBATS_SORT_CAP=4000
 //
 // Why a kernel of its own: the eager path sorts with CuPy's argsort (thrust), which allocates its
 // temporary storage and synchronizes with the host, so it cannot be recorded into a graph, and it

@@ -173,3 +173,12 @@ def test_graph_step_refuses_what_it_cannot_capture(numpy_backend):
         GraphStep(net, SpikeCountLoss(), Adam(Network(LIFDense(4, 3, 0.13, 0.2, seed=0))))
     with pytest.raises(TypeError, match="LIFDense"):
         GraphStep([1, 2], SpikeCountLoss(), Adam(net))
+
+
+def test_sort_cap_declared_for_the_nvcc_check_matches_python():
+    """kernels/bats_graph.cu gets SORT_CAP from Python as -D; the value its compile-options line
+    declares (for tests/test_kernels.py's nvcc check) must be the same."""
+    from snnkit.bats.graph import SORT_CAP
+    from snnkit.kernels import kernel_path
+    line = next(l for l in kernel_path("bats_graph.cu").read_text().splitlines() if "compile-options:" in l)
+    assert f"-DBATS_SORT_CAP={SORT_CAP}" in line.split()
