@@ -178,7 +178,12 @@ def test_graph_step_refuses_what_it_cannot_capture(numpy_backend):
 def test_sort_cap_declared_for_the_nvcc_check_matches_python():
     """kernels/bats_graph.cu gets SORT_CAP from Python as -D; the value its compile-options line
     declares (for tests/test_kernels.py's nvcc check) must be the same."""
+    from pathlib import Path
+
+    import snnkit
     from snnkit.bats.graph import SORT_CAP
     from snnkit.kernels import kernel_path
-    line = next(l for l in kernel_path("bats_graph.cu").read_text().splitlines() if "compile-options:" in l)
+    src = Path(snnkit.__file__).resolve().parent.parent / "kernels" / "bats_graph.cu"   # this checkout's
+    src = src if src.is_file() else kernel_path("bats_graph.cu")                      # an installed wheel's
+    line = next(l for l in src.read_text().splitlines() if "compile-options:" in l)
     assert f"-DBATS_SORT_CAP={SORT_CAP}" in line.split()
