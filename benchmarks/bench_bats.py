@@ -7,15 +7,27 @@ backward, Adam update. The public CuPy implementation: 7.5 ms/step at batch 50, 
 (H100).
 
     python benchmarks/bench_bats.py --batch 50 200 4096 --steps 100 --json out.json
+    python benchmarks/bench_bats.py --graph --peer /path/to/public/bats --batch 50 200 1000
 
 Prints per-step time (mean over ``--steps`` after ``--warmup`` training steps), a per-stage
 breakdown (GPU event time of each stage, one instrumented step repeated), and spikes per neuron.
+
+``--graph`` also times the same step captured as a CUDA graph (``snnkit.bats.graph.GraphStep``),
+from the same initial weights on the same batches, reports the largest weight difference to the
+eager run after the timed steps (0: the same numbers), and the GPU time of one replay (CUDA events
+around back-to-back replays, no host sync between them). ``--peer PATH`` runs the public BATS code
+(github.com/Florian-BACHO/bats; PATH holds its ``bats`` package, with its Adam patched for NumPy 2
+scalar promotion; it is never part of this repository) on the same workload in the same process:
+784-800(30)-10(30), the same settings, its own U(-1, 1) initial weights, its own step (forward,
+loss and errors, backward, batch-mean of its per-sample gradients, Adam, apply), one host sync
+(``loss.get()``) per step as ours, inputs and labels already on the GPU.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import platform
+import sys
 import time
 
 import numpy as np
@@ -145,11 +157,112 @@ def run(B, steps, warmup, pool, seed=0):
                                 "hidden_overflow": float(l1.last.overflow.mean()),
                                 "output_overflow": float(l2.last.overflow.mean()),
                                 "hidden_silent_share": float((l1.last.counts == 0).mean())}
+    res["_weights"] = [l.params["weight"].copy() for l in net.layers]   # before the staged steps train on
     if backend.name() == "cupy":
         stages = [staged_step(net, loss, opt, data.next(), xp) for _ in range(10)]
         res["stages_ms"] = {k: float(np.median([s[k] for s in stages])) for k in stages[0]}
         res["peak_pool_bytes"] = int(xp.get_default_memory_pool().total_bytes())
     return res
+
+
+def run_graph(B, steps, warmup, pool, seed=0, eager_weights=None, staged_forward=None):
+    """The same workload as ``run`` through GraphStep; the weights after the timed steps are
+    compared with the eager run's (same seed, same batches)."""
+    import cupy as cp
+    from snnkit.bats.graph import GraphStep
+    net = build(seed)
+    loss = SpikeCountLoss(*SETTINGS["targets"])
+    opt = Adam(net, lr=SETTINGS["lr"])
+    gstep = GraphStep(net, loss, opt, staged_forward=staged_forward)
+    data = Batches(B, pool)
+    losses = [float(gstep(*data.next())) for _ in range(warmup)]
+    backend.synchronize()
+    host = 0.0
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        batch = data.next()
+        h0 = time.perf_counter()
+        v = gstep(*batch)
+        host += time.perf_counter() - h0
+        losses.append(float(v))
+    backend.synchronize()
+    ms = (time.perf_counter() - t0) / steps * 1e3
+    res = {"batch": B, "ms_per_step": ms, "host_call_ms": host / steps * 1e3,
+           "loss_first": losses[0], "loss_last": losses[-1],
+           "captures": gstep.captures, "replays": gstep.replays, "eager_steps": gstep.eager,
+           "workspace_MiB": gstep.workspace_bytes / 2 ** 20}
+    if eager_weights is not None:
+        res["max_abs_weight_diff_vs_eager"] = max(float(cp.abs(l.params["weight"] - w).max())
+                                                  for l, w in zip(net.layers, eager_weights))
+    # GPU time of one replay: back-to-back replays on the same batch, events around them (this
+    # trains on, which does not matter for a timing)
+    batch = data.next()
+    gstep(*batch)
+    g = next(iter(gstep.graphs.values()))
+    stream = cp.cuda.get_current_stream()
+    for _ in range(3):
+        g.graph.launch(stream=stream)
+    a, b = cp.cuda.Event(), cp.cuda.Event()
+    a.record()
+    for _ in range(20):
+        g.graph.launch(stream=stream)
+    b.record()
+    b.synchronize()
+    res["replay_gpu_ms"] = cp.cuda.get_elapsed_time(a, b) / 20
+    return res
+
+
+def run_peer(path, B, steps, warmup, pool, seed=0):
+    """The public BATS implementation on the same workload (see the module docstring)."""
+    import cupy as cp
+    sys.path.insert(0, path)
+    from bats.Network import Network as PeerNetwork
+    from bats.Layers import InputLayer, LIFLayer
+    from bats.Losses import SpikeCountClassLoss
+    from bats.Optimizers import AdamOptimizer
+    s = SETTINGS
+    cp.random.seed(seed)
+
+    def init(n_post, n_pre):
+        return cp.random.uniform(-1.0, 1.0, size=(n_post, n_pre), dtype=cp.float32)
+
+    net = PeerNetwork()
+    inp = InputLayer(n_neurons=784, name="input")
+    net.add_layer(inp, input=True)
+    hid = LIFLayer(previous_layer=inp, n_neurons=800, tau_s=s["tau_s"], theta=s["theta"][0],
+                   delta_theta=s["theta"][0], weight_initializer=init, max_n_spike=s["max_spikes"], name="hidden")
+    net.add_layer(hid)
+    out = LIFLayer(previous_layer=hid, n_neurons=10, tau_s=s["tau_s"], theta=s["theta"][1],
+                   delta_theta=s["theta"][1], weight_initializer=init, max_n_spike=s["max_spikes"], name="output")
+    net.add_layer(out)
+    loss_fct = SpikeCountClassLoss(target_false=s["targets"][1], target_true=s["targets"][0])
+    opt = AdamOptimizer(learning_rate=s["lr"])
+    t_all, c_all, y_all = (cp.asarray(a) for a in pool)
+    c_all = c_all.astype(cp.int32)
+    n = t_all.shape[0]
+    state = {"i": 0}
+
+    def step():
+        i = state["i"] if state["i"] + B <= n else 0
+        state["i"] = i + B
+        net.reset()
+        net.forward(t_all[i:i + B], c_all[i:i + B], max_simulation=s["t_max"], training=True)
+        o, n_o = net.output_spike_trains
+        loss, errors = loss_fct.compute_loss_and_errors(o, n_o, y_all[i:i + B])
+        grads = net.backward(errors)
+        avg = [None if g is None else cp.mean(g, axis=0) for g in grads]
+        net.apply_deltas(opt.step(avg))
+        return float(loss.get().mean())
+
+    losses = [step() for _ in range(warmup)]
+    cp.cuda.Device().synchronize()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        losses.append(step())
+    cp.cuda.Device().synchronize()
+    ms = (time.perf_counter() - t0) / steps * 1e3
+    return {"batch": B, "ms_per_step": ms, "loss_first": losses[0], "loss_last": losses[-1],
+            "hidden_spikes_per_neuron": float(hid.spike_trains[1].mean())}
 
 
 def main():
@@ -158,6 +271,12 @@ def main():
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--pool", type=int, default=20000, help="synthetic samples to cycle through")
+    ap.add_argument("--graph", action="store_true", help="also time the step captured as a CUDA graph")
+    ap.add_argument("--graph-variants", action="store_true",
+                    help="also time the graph with every layer on the staged forward, and with none")
+    ap.add_argument("--peer", default=None, metavar="PATH",
+                    help="folder holding the public BATS code's `bats` package: run it beside ours")
+    ap.add_argument("--peer-steps", type=int, default=None, help="timed steps of the peer (default: --steps)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     info = backend.info()
@@ -174,6 +293,24 @@ def main():
         if "stages_ms" in r:
             print("   stages (ms, GPU time): " + ", ".join(f"{k} {v:.3f}" for k, v in r["stages_ms"].items()))
             print(f"   memory pool: {r['peak_pool_bytes'] / 2**20:.0f} MiB")
+        weights = r.pop("_weights")
+        variants = ([("graph", None)] if args.graph else []) + \
+            ([("graph_all_staged", True), ("graph_plain", False)] if args.graph_variants else [])
+        for label, staged in variants:
+            g = run_graph(B, args.steps, args.warmup, pool, eager_weights=weights, staged_forward=staged)
+            r[label] = g
+            print(f"   {label}: {g['ms_per_step']:8.3f} ms/step ({r['ms_per_step'] / g['ms_per_step']:.2f}x eager), "
+                  f"replay GPU time {g['replay_gpu_ms']:.3f} ms, host time of the call {g['host_call_ms']:.3f} ms, loss {g['loss_first']:.1f} -> {g['loss_last']:.1f}, "
+                  f"max |w_graph - w_eager| {g['max_abs_weight_diff_vs_eager']:.3g}, captures {g['captures']}, "
+                  f"replays {g['replays']}, eager {g['eager_steps']}, workspace {g['workspace_MiB']:.0f} MiB")
+        if args.peer:
+            p = run_peer(args.peer, B, args.peer_steps or args.steps, args.warmup, pool)
+            r["peer"] = p
+            best = min([r["ms_per_step"]] + [r[k]["ms_per_step"] for k in ("graph", "graph_all_staged", "graph_plain")
+                                             if k in r])
+            print(f"   public BATS: {p['ms_per_step']:8.3f} ms/step (ours {p['ms_per_step'] / best:.1f}x faster), "
+                  f"loss {p['loss_first']:.1f} -> {p['loss_last']:.1f}, hidden spikes/neuron "
+                  f"{p['hidden_spikes_per_neuron']:.2f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"info": {k: str(v) for k, v in info.items()}, "results": results}, f, indent=1)

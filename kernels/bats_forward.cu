@@ -10,6 +10,74 @@
 
 #include "bats_common.cuh"     // exp_, sqrt_, log_, grid_up_
 
+// The earliest threshold crossing after ``lower`` and not after ``limit`` of a neuron with state
+// (a, b) (twin: the condition block of simulate.py::_simulate_numpy's spike loop): true, with
+// x = sqrt(b^2 - 4ac), z, the continuous time ts and the (grid) time td, when the neuron fires.
+// Shared by every forward kernel, so that a speculative test (bats_graph.cu) and the loop agree
+// to the bit.
+template <typename T>
+__device__ __forceinline__ bool bats_try_spike(T a, T bb, T lower, T limit, T last_d, T tau, T c, T dt,
+                                               T& x, T& z, T& ts, T& td) {
+    const T disc = bb * bb - 4 * c * a;
+    if (disc < 0) return false;
+    x = sqrt_(disc);
+    const T den = bb + x;
+    if (!(den > 0)) return false;
+    z = 2 * a / den;
+    if (!(z > 0)) return false;
+    ts = tau * log_(z);
+    if (!(ts > lower) || ts > limit) return false;
+    td = ts;
+    if (dt > 0) {
+        td = grid_up_(ts, dt);
+        if (!(td > last_d)) return false;    // one-step refractory on the grid
+    }
+    return true;
+}
+
+// bats_try_spike's decision without branches: the same expressions (so the same bits and the
+// same answer; a NaN fails a comparison in both), all evaluated, so that the compiler can
+// interleave several such tests (bats_graph.cu tests FWD_SPEC events at once; with branches the
+// tests ran one after the other).
+template <typename T>
+__device__ __forceinline__ bool bats_fires(T a, T bb, T lower, T limit, T last_d, T tau, T c, T dt) {
+    const T disc = bb * bb - 4 * c * a;
+    const T x = sqrt_(disc);
+    const T den = bb + x;
+    const T z = 2 * a / den;
+    const T ts = tau * log_(z);
+    bool ok = (disc >= 0) & (den > 0) & (z > 0) & (ts > lower) & !(ts > limit);
+    if (dt > 0) ok = ok & (grid_up_(ts, dt) > last_d);
+    return ok;
+}
+
+// One input event of a neuron's loop (twin: the body of simulate.py::_simulate_numpy's loop):
+// add the event's weighted a and b, then emit the spikes that fall before the next event (or
+// t_max). Shared by bats_forward and bats_graph.cu's bats_forward_staged, so both compute the same
+// bits.
+template <typename T>
+__device__ __forceinline__ void bats_event(T w, T tk, T eva, T evb, T t_next, T tau, T c, T r, T t_max,
+                                           T dt, int S, T& a, T& bb, T& last, T& last_d, int& cnt,
+                                           T* o_t, T* o_c, T* o_x) {
+    a += w * eva;
+    bb += w * evb;
+    const T limit = t_next < t_max ? t_next : t_max;
+    T lower = tk > last ? tk : last;
+    T x, z, ts, td;
+    while (bats_try_spike<T>(a, bb, lower, limit, last_d, tau, c, dt, x, z, ts, td)) {
+        if (cnt < S) {                       // spikes before the next event
+            o_t[cnt] = td;
+            o_c[cnt] = ts;
+            o_x[cnt] = x;
+        }
+        ++cnt;
+        bb -= r * z;                         // subtractive reset, through b
+        last = ts;
+        last_d = td;
+        lower = ts;
+    }
+}
+
 template <typename T>
 __device__ void bats_forward(const T* __restrict__ ev_t, const int* __restrict__ ev_i,
                              const T* __restrict__ ev_a, const T* __restrict__ ev_b,
@@ -32,37 +100,9 @@ __device__ void bats_forward(const T* __restrict__ ev_t, const int* __restrict__
         const T tk = et[k];
         if (!(tk < INF)) break;              // events are sorted: only padding follows
         const T w = wT[(long long)ev_i[b * K + k] * N + n];
-        a += w * ev_a[b * K + k];
-        bb += w * ev_b[b * K + k];
         const T t_next = (k + 1 < K) ? et[k + 1] : INF;
-        const T limit = t_next < t_max ? t_next : t_max;
-        T lower = tk > last ? tk : last;
-        while (true) {                       // spikes before the next event
-            const T disc = bb * bb - 4 * c * a;
-            if (disc < 0) break;
-            const T x = sqrt_(disc);
-            const T den = bb + x;
-            if (!(den > 0)) break;
-            const T z = 2 * a / den;
-            if (!(z > 0)) break;
-            const T ts = tau * log_(z);
-            if (!(ts > lower) || ts > limit) break;
-            T td = ts;
-            if (dt > 0) {
-                td = grid_up_(ts, dt);
-                if (!(td > last_d)) break;   // one-step refractory on the grid
-            }
-            if (cnt < S) {
-                o_t[cnt] = td;
-                o_c[cnt] = ts;
-                o_x[cnt] = x;
-            }
-            ++cnt;
-            bb -= r * z;                     // subtractive reset, through b
-            last = ts;
-            last_d = td;
-            lower = ts;
-        }
+        bats_event<T>(w, tk, ev_a[b * K + k], ev_b[b * K + k], t_next, tau, c, r, t_max, dt, S,
+                      a, bb, last, last_d, cnt, o_t, o_c, o_x);
     }
     const int stored = cnt < S ? cnt : S;
     counts[tid] = stored;
