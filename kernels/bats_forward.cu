@@ -11,7 +11,7 @@
 #include "bats_common.cuh"     // exp_, sqrt_, log_, grid_up_
 
 // The earliest threshold crossing after ``lower`` and not after ``limit`` of a neuron with state
-// (a, b) (twin: the condition block of simulate.py::_simulate_numpy's spike loop): true, with
+// (a, b) (twin: the condition block of snnkit/bats/simulate.py::_simulate_numpy's spike loop): true, with
 // x = sqrt(b^2 - 4ac), z, the continuous time ts and the (grid) time td, when the neuron fires.
 // Shared by every forward kernel, so that a speculative test (bats_graph.cu) and the loop agree
 // to the bit.
@@ -51,7 +51,7 @@ __device__ __forceinline__ bool bats_fires(T a, T bb, T lower, T limit, T last_d
     return ok;
 }
 
-// One input event of a neuron's loop (twin: the body of simulate.py::_simulate_numpy's loop):
+// One input event of a neuron's loop (twin: the body of snnkit/bats/simulate.py::_simulate_numpy's loop):
 // add the event's weighted a and b, then emit the spikes that fall before the next event (or
 // t_max). Shared by bats_forward and bats_graph.cu's bats_forward_staged, so both compute the same
 // bits.

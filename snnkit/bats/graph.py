@@ -54,7 +54,7 @@ from ..spikes import SpikeTrains
 from .backward import backward as _backward
 from .layers import LIFDense, _is_checked
 from .losses import SpikeCountLoss
-from .neuron import check_exp_range, check_times, grid_up
+from .neuron import KERNEL_DEFINES, check_exp_range, check_times, grid_up
 from .simulate import Simulation, _simulate_cuda
 
 __all__ = ["GraphStep", "sort_events_capturable", "simulate_staged", "SORT_CAP"]
@@ -63,20 +63,14 @@ SORT_CAP = 4000          # spikes per sample sorted in shared memory (12 bytes e
 _SORT_THREADS = 1024
 _W_STAGE_BYTES = 32768   # a forward tile's weights staged in shared memory up to this size
 _STAGED_BELOW = 128      # GraphStep's default: the staged forward for layers of fewer neurons than this
+_DEFINES = {**KERNEL_DEFINES, "BATS_SORT_CAP": SORT_CAP}
 
 
 def _kernel(name, dtype):
-    """The kernel ``name`` of ``kernels/bats_graph.cu`` for ``dtype`` (SORT_CAP given as -D, so
-    Python and CUDA cannot disagree on it)."""
-    from ..kernels import get_function
-    try:                            # constants shared with bats_forward.cu's headers, where they are -D
-        from .neuron import KERNEL_DEFINES
-    except ImportError:
-        KERNEL_DEFINES = {}
-    defines = {**KERNEL_DEFINES, "BATS_SORT_CAP": SORT_CAP}
-    opts = tuple(f"-D{k}={v!r}" for k, v in sorted(defines.items()))
-    sfx = "f32" if np.dtype(dtype) == np.float32 else "f64"
-    return get_function("bats_graph.cu", f"{name}_{sfx}", options=opts)
+    """The kernel ``name`` of ``kernels/bats_graph.cu`` for ``dtype`` (SORT_CAP and the constants of
+    bats_forward.cu, which it includes, given as -D: Python and CUDA cannot disagree on them)."""
+    from ..kernels import function
+    return function("bats_graph.cu", name, dtype, _DEFINES)
 
 
 def sort_events_capturable(in_times, tau_s):
