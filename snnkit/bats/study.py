@@ -24,7 +24,10 @@ dict of lists for plotting.
 """
 from __future__ import annotations
 
+import json
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -227,7 +230,7 @@ def continuous_times(layer):
 
 def sweep(dts, build, train, test, *, epochs, encode, loss_fn, optimizer, batch_size=32,
           t_grid=None, target=None, seed=0, val=None, progress=False, on_result=None, keep_models=False,
-          lr_schedule=None):
+          lr_schedule=None, checkpoint=None, checkpoint_every=1000):
     """Train one network per dt and measure it; returns ``(rows, latency)`` (and ``models``, a
     {dt: trained model} dict, with ``keep_models=True``).
 
@@ -236,6 +239,14 @@ def sweep(dts, build, train, test, *, epochs, encode, loss_fn, optimizer, batch_
     test samples with a silent output layer, test loss, train seconds and the per-layer metrics. ``latency``: {dt: curve over t_grid}.
     ``on_result(dt, rows_of_dt)`` is called after each dt (progress printing in notebooks);
     ``lr_schedule(epoch) -> lr`` is handed to the Trainer.
+
+    ``checkpoint``: a folder that makes the sweep resumable. Each dt trains with a Trainer checkpoint
+    ``dt_<ms>.npz`` there (written after every epoch and every ``checkpoint_every`` optimizer steps;
+    a rerun continues it where it stopped, with the same batches, as ``Trainer.fit(resume="auto")``
+    does), and a finished dt writes ``dt_<ms>.json`` (its rows and latency curve): a rerun loads
+    that dt's trained weights and its measurements instead of training it again. The train seconds
+    of a resumed dt are the sum of its epochs' times over all sessions. Rerun with the same
+    settings (the Trainer refuses a checkpoint of another optimizer or seed).
     """
     from ..nn import Trainer
     dts = list(dts)
@@ -245,22 +256,43 @@ def sweep(dts, build, train, test, *, epochs, encode, loss_fn, optimizer, batch_
         if d is not None and not (np.isfinite(d) and d > 0):
             raise ValueError(f"every dt must be None (continuous) or a positive step; got {d!r}")
     rows, latency, models = [], {}, {}
+    folder = None if checkpoint is None else Path(checkpoint)
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
     for d in dts:
         model = build(d, seed)
+        tag = f"dt_{0.0 if d is None else 1000 * float(d):g}ms_seed{seed}"
+        ckpt = None if folder is None else folder / f"{tag}.npz"
+        done = None if folder is None else folder / f"{tag}.json"
         tr = Trainer(model, loss_fn, optimizer(model), batch_size=batch_size, encode=encode, seed=seed,
-                     progress=progress, lr_schedule=lr_schedule)
-        t0 = time.perf_counter()
-        tr.fit(train, val=val, epochs=epochs)
-        secs = time.perf_counter() - t0
-        summary, per_layer, lat = evaluate(model, *test, encode=encode, loss=loss_fn, t_grid=t_grid,
-                                           target=target)
+                     progress=progress, lr_schedule=lr_schedule, checkpoint=ckpt,
+                     checkpoint_every=checkpoint_every if ckpt is not None else None)
+        if done is not None and done.exists() and ckpt.exists():
+            rec = json.loads(done.read_text())
+            if rec.get("epochs") != epochs:
+                raise ValueError(f"{done} holds a dt trained for {rec.get('epochs')} epochs, this sweep asks for "
+                                 f"{epochs}: give another checkpoint folder (or delete it to train again)")
+            tr.load(ckpt, weights_only=True)             # the trained weights of the finished dt
+            new, lat = rec["rows"], None if rec["latency"] is None else np.asarray(rec["latency"])
+            print(f"[sweep] dt {tag}: finished in an earlier session, loaded from {done}")
+        else:
+            t0 = time.perf_counter()
+            tr.fit(train, val=val, epochs=epochs, resume="auto" if ckpt is not None else False)
+            secs = time.perf_counter() - t0 if ckpt is None else float(sum(tr.history["time"]))
+            summary, per_layer, lat = evaluate(model, *test, encode=encode, loss=loss_fn, t_grid=t_grid,
+                                               target=target)
+            new = [{"dt": 0.0 if d is None else float(d), "continuous": d is None, "seed": seed,
+                    "accuracy": summary["accuracy"], "silent_output_share": summary["silent_output_share"],
+                    "test_loss": summary["loss"], "train_seconds": secs,
+                    **pl} for pl in per_layer]
+            if done is not None:
+                tmp = done.with_name(done.name + ".tmp")
+                tmp.write_text(json.dumps({"epochs": epochs, "rows": new, "history": tr.history,
+                                           "latency": None if lat is None else np.asarray(lat).tolist()}))
+                os.replace(tmp, done)
         latency[d] = lat
         if keep_models:
             models[d] = model
-        new = [{"dt": 0.0 if d is None else float(d), "continuous": d is None, "seed": seed,
-                "accuracy": summary["accuracy"], "silent_output_share": summary["silent_output_share"],
-                "test_loss": summary["loss"], "train_seconds": secs,
-                **pl} for pl in per_layer]
         rows += new
         if on_result is not None:
             on_result(d, new)

@@ -5,7 +5,7 @@
 N-MNIST) download into a checked cache (see ``snnkit.datasets.real``).
 """
 from .embedded import Dataset, digits, yinyang, SPLITS
-from .encoders import latency, log_latency, poisson, direct
+from .encoders import latency, log_latency, poisson, direct, LatencyEncoder, LogLatencyEncoder
 from ..nn.trainer import iterate_batches
 
 EMBEDDED = {"digits": digits, "yinyang": yinyang}
@@ -32,5 +32,6 @@ def load(name: str, split: str = "train", **kwargs) -> Dataset:
     raise ValueError(f"unknown data set {name!r}; choose one of {sorted(EMBEDDED) + list(REAL)}")
 
 
-__all__ = ["load", "Dataset", "digits", "yinyang", "latency", "log_latency", "poisson", "direct",
+__all__ = ["load", "Dataset", "digits", "yinyang", "latency", "log_latency", "poisson", "direct", "LatencyEncoder",
+           "LogLatencyEncoder",
            "iterate_batches", "SPLITS", "EMBEDDED", "REAL"]

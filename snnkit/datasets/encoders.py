@@ -14,6 +14,7 @@ then encodes each batch of the uploaded copy on the GPU in one kernel launch (``
 no host work and no sync per batch. ``latency`` itself also accepts a CuPy array (checked with one
 device sync, encoded on the device). The device result is bit-identical to the NumPy one: the time
 is computed in float64, ``t_max * (1 - x)``, and rounded to ``dtype`` once, as on the host.
+``LogLatencyEncoder`` does the same for S3GD's ``log_latency`` (the raster written on the GPU).
 """
 from __future__ import annotations
 
@@ -98,15 +99,11 @@ def log_latency(x, n_steps=100, tau=20.0, threshold=0.2, dtype=np.float32, retur
     dtype = checks.float_dtype("dtype", dtype)
     x = to_numpy(_features(x))
     out = np.zeros((x.shape[0], n_steps, x.shape[1]), dtype=dtype)
-    on = x > threshold
-    with np.errstate(divide="ignore", invalid="ignore"):
-        step = np.where(on, tau * np.log(np.where(on, x, 1.0) / np.where(on, x - threshold, 1.0)), 0.0)
-    step = step.astype(np.int64)
-    keep = on & (step < n_steps)
-    b, n = np.nonzero(keep)
-    out[b, step[keep], n] = 1
+    step = _log_latency_steps(x, n_steps, tau, threshold)
+    b, n = np.nonzero(step >= 0)
+    out[b, step[b, n], n] = 1
     out = get_xp().asarray(out)
-    return (out, int(on.sum() - keep.sum())) if return_dropped else out
+    return (out, int((x > threshold).sum() - len(b))) if return_dropped else out
 
 
 def poisson(x, n_steps=100, max_prob=1.0, rng=None, dtype=np.float32):
@@ -177,3 +174,68 @@ class LatencyEncoder:
 
     def __repr__(self):
         return f"LatencyEncoder(t_max={self.t_max:g})"
+
+
+_LOG_LATENCY_KERNEL = None
+
+
+def _log_latency_steps(x, n_steps, tau, threshold):
+    """Per feature the step of its spike, -1 for none: NumPy [B, N] int64 (the host formula)."""
+    on = x > threshold
+    with np.errstate(divide="ignore", invalid="ignore"):
+        step = np.where(on, tau * np.log(np.where(on, x, 1.0) / np.where(on, x - threshold, 1.0)), 0.0)
+    step = step.astype(np.int64)
+    return np.where(on & (step < n_steps), step, -1)
+
+
+class LogLatencyEncoder:
+    """``log_latency`` as a Trainer encoder with the device fast path (as :class:`LatencyEncoder`):
+
+    * ``encode(x_batch, rng)``: ``log_latency(x_batch, n_steps, tau, threshold)`` (host, per batch).
+    * ``prepare(x)``: checks the whole set once on the host (NaN, range), uploads it once.
+    * ``on_device(x_dev_batch)``: the raster [B, T, N] written on the GPU by one elementwise launch
+      over the B x N features (step = int(tau ln(x / (x - threshold))) in float64, as on the host;
+      one store per spiking feature into a zeroed raster); no host work, no sync.
+
+    Without it every S3GD step builds the [B, T, N] float32 raster on the host and uploads it
+    (256 x 100 x 784 x 4 B = 80 MB per Fashion-MNIST batch), which costs more than the step itself.
+    """
+    uses_rng = False
+
+    def __init__(self, n_steps=100, tau=20.0, threshold=0.2, dtype=np.float32):
+        self.n_steps = checks.integer("n_steps", n_steps, 1, "It is the number of time steps T.")
+        self.tau = checks.positive("tau", tau)
+        self.threshold = checks.in_range("threshold", threshold, 0, 1, hi_open=True,
+                                         fix="Features at or below it stay silent; 1 or more would silence everything.")
+        self.dtype = checks.float_dtype("dtype", dtype)
+
+    def __call__(self, x, rng=None):
+        return log_latency(x, n_steps=self.n_steps, tau=self.tau, threshold=self.threshold, dtype=self.dtype)
+
+    def prepare(self, x):
+        return LatencyEncoder.prepare(self, x)          # same once-per-set check and upload
+
+    def on_device(self, x_dev, rng=None):
+        x_dev = x_dev.reshape(len(x_dev), -1)
+        B, N, T = x_dev.shape[0], x_dev.shape[1], self.n_steps
+        if get_xp() is np:                              # the CPU twin: the host formula
+            step = _log_latency_steps(x_dev.astype(np.float64), T, self.tau, self.threshold)
+            out = np.zeros((B, T, N), dtype=self.dtype)
+            b, n = np.nonzero(step >= 0)
+            out[b, step[b, n], n] = 1
+            return out
+        global _LOG_LATENCY_KERNEL
+        import cupy as cp
+        if _LOG_LATENCY_KERNEL is None:
+            _LOG_LATENCY_KERNEL = cp.ElementwiseKernel(
+                "X x, float64 tau, float64 thr, int64 T, int64 N", "raw O out",
+                "const double v = (double)x; if (v > thr) { "
+                "  const long long s = (long long)(tau * log(v / (v - thr))); "
+                "  if (s < T) { const long long b = i / N, n = i % N; out[(b * T + s) * N + n] = (O)1; } }",
+                "snnkit_log_latency_encode")
+        out = cp.zeros((B, T, N), dtype=self.dtype)
+        _LOG_LATENCY_KERNEL(x_dev, float(self.tau), float(self.threshold), int(T), int(N), out)
+        return out
+
+    def __repr__(self):
+        return f"LogLatencyEncoder(n_steps={self.n_steps}, tau={self.tau:g}, threshold={self.threshold:g})"

@@ -1,0 +1,170 @@
+"""Training loop against its benchmark step for the reproductions beyond the dense BATS ones (issue 16).
+
+Networks (the registry's settings, reproductions/registry.json):
+
+* ``bats_conv``     BATS 15C5(1)-P2-40C5(3)-P2-300(10)-10(30), count loss 30 / 3, batch 20, MNIST
+* ``s3gd_sparse``   S3GD 784-200-200-10, T 100, log-latency code, sparse backward (delta 0.2),
+                    batch 256, Fashion-MNIST
+* ``s3gd_dense``    the same network with the fused dense backward
+* ``stbp``          STBP-tdBN ResNet-19 (width 128, blocks 3/3/2, FC 256, T 2), batch 64, MNIST
+
+For each (as benchmarks/profile_bats_loop.py does for the dense BATS networks):
+
+* **step**: forward, loss, backward, Adam and one ``float(loss)`` on batches of the real data set
+  encoded once up front and resident on the device: the bound.
+* **plain loop**: ``Trainer.fit`` with ``device_data=False`` (each batch encoded on the host and
+  uploaded; a host check per kind) over ``--steps`` steps.
+* **device loop**: ``Trainer.fit`` with ``device_data="auto"`` (set uploaded once, batches encoded on
+  the device, one host sync per step) where the encoder supports it; the second of two passes over
+  the same ``--steps`` steps' worth of samples (the upload falls in the first).
+
+ratio = loop seconds per step / step seconds (the issue asks for <= 1.3).
+
+    SNNKIT_BACKEND=cupy SNNKIT_DATA=/tmp/data PYTHONPATH=. python3 benchmarks/profile_loops.py --json out.json
+    PYTHONPATH=. python3 benchmarks/profile_loops.py --stand-in --small     (CPU smoke run, stand-in data)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from snnkit import backend, datasets
+from snnkit.nn import Adam, Trainer
+
+
+def _bats_conv(small):
+    from snnkit.bats import latency_encoder
+    from snnkit.bats.losses import SpikeCountLoss
+    from snnkit.bats.study import build_network
+
+    arch = "2C5-P2-2C5-P2-8-10" if small else "15C5-P2-40C5-P2-300-10"
+
+    def make():
+        net = build_network(arch, (28, 28, 1), [0.04, 0.8, 0.6, 0.3], [1, 3, 10, 30],
+                            0.13, 0.2, seed=0, init=(-1.0, 1.0))
+        return net, SpikeCountLoss(30, 3), Adam(net, 0.003)
+    return dict(dataset="mnist", batch=20, make=make, encoder=latency_encoder(0.1), x_shape=(28, 28))
+
+
+def _s3gd(sparse):
+    def build(small):
+        from snnkit import s3gd
+        from snnkit.datasets import LogLatencyEncoder
+        T, H = (20, 32) if small else (100, 200)
+
+        def make():
+            net = s3gd.Network(784, H, 10, float(np.exp(-1 / 10)), beta_out=float(np.exp(-1 / 10)), delta=0.2,
+                               sparse=sparse, readout="max", seed=0, weight_scale=7.0, readout_scale=5.0,
+                               regularizer=s3gd.ActivityRegularizer(f_up=1.0))
+            return net, net.loss(), Adam(net, lr=2e-4)
+        return dict(dataset="fashion_mnist", batch=256, make=make, encoder=LogLatencyEncoder(T), x_shape=None)
+    return build
+
+
+def _stbp(small):
+    from snnkit.stbp import CrossEntropy, resnet19
+    kw = dict(width=8, blocks=(1, 1, 1), fc=32) if small else dict(width=128, blocks=(3, 3, 2), fc=256)
+
+    def make():
+        net = resnet19(n_steps=2, in_shape=(28, 28), num_classes=10, norm="tdbn", seed=0, **kw)
+        return net, CrossEntropy(), Adam(net, 1e-3)
+    return dict(dataset="mnist", batch=64, make=make, encoder=None, x_shape=(28, 28))
+
+
+CONFIGS = {"bats_conv": _bats_conv, "s3gd_sparse": _s3gd(True), "s3gd_dense": _s3gd(False), "stbp": _stbp}
+
+
+def sync():
+    backend.synchronize()
+
+
+def step_time(cfg, x, y, steps, warmup):
+    net, loss, opt = cfg["make"]()
+    B, enc, xp = cfg["batch"], cfg["encoder"], backend.get_xp()
+    n_pool = min(16, len(y) // B)
+    if enc is None:
+        pool = [xp.asarray(x[i * B:(i + 1) * B]) for i in range(n_pool)]
+    else:
+        xd = enc.prepare(x[:B * n_pool])
+        pool = [enc.on_device(xd[i * B:(i + 1) * B]) for i in range(n_pool)]
+    labels = [np.asarray(y[i * B:(i + 1) * B]) for i in range(n_pool)]
+
+    def one(k):
+        out = net.forward(pool[k % n_pool])
+        v, g = loss(out, xp.asarray(labels[k % n_pool]))
+        net.backward(g)
+        opt.step()
+        return float(v)
+    for k in range(warmup):
+        one(k)
+    sync()
+    t0 = time.perf_counter()
+    for k in range(steps):
+        one(k)
+    sync()
+    return (time.perf_counter() - t0) / steps
+
+
+def loop_time(cfg, x, y, device_data, epochs):
+    """Seconds per step of the last of ``epochs`` passes of Trainer.fit over (x, y)."""
+    net, loss, opt = cfg["make"]()
+    B = cfg["batch"]
+    kw = dict(batch_size=B, encode=cfg["encoder"], seed=0, progress=False, device_data=device_data)
+    Trainer(net, loss, opt, **kw).fit((x[:B * 2], y[:B * 2]), None, epochs=1)      # warm-up: kernels, pools
+    tr = Trainer(net, loss, opt, **kw)
+    sync()
+    h = tr.fit((x, y), None, epochs=epochs)
+    sync()
+    return h["time"][-1] / -(-len(y) // B), tr
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    ap.add_argument("--steps", type=int, default=100, help="steps per timed loop pass and per step timing")
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--stand-in", action="store_true")
+    ap.add_argument("--small", action="store_true", help="tiny networks (a CPU smoke run of this script)")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    info = backend.info()
+    print(f"backend {info['backend']} on {info['device']} ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
+          flush=True)
+    res = {"info": {k: str(v) for k, v in info.items()}, "stand_in": args.stand_in, "steps": args.steps}
+    kw = {"stand_in": True} if args.stand_in else {}
+    cache = {}
+    for name in args.configs:
+        cfg = CONFIGS[name](args.small)
+        if cfg["dataset"] not in cache:
+            d = datasets.load(cfg["dataset"], "train_full", **kw)
+            cache[cfg["dataset"]] = (np.asarray(d.x), np.asarray(d.y))
+        x, y = cache[cfg["dataset"]]
+        n = min(len(y), cfg["batch"] * args.steps)
+        x, y = x[:n], y[:n]
+        if cfg["x_shape"] is not None and x.ndim == 2:
+            x = x.reshape((len(x),) + cfg["x_shape"])
+        r = {"batch": cfg["batch"], "steps": -(-n // cfg["batch"])}
+        t0 = time.perf_counter()
+        r["step_ms"] = 1e3 * step_time(cfg, x, y, args.steps, args.warmup)
+        r["plain_ms_per_step"] = 1e3 * loop_time(cfg, x, y, False, 1)[0]
+        r["ratio_plain"] = r["plain_ms_per_step"] / r["step_ms"]
+        enc = cfg["encoder"]
+        if enc is not None and hasattr(enc, "on_device"):
+            r["device_ms_per_step"] = 1e3 * loop_time(cfg, x, y, "auto", 2)[0]
+            r["ratio_device"] = r["device_ms_per_step"] / r["step_ms"]
+        r["profile_s"] = time.perf_counter() - t0
+        res[name] = r
+        print(f"{name}: step {r['step_ms']:.3f} ms | plain loop {r['plain_ms_per_step']:.3f} ms/step "
+              f"({r['ratio_plain']:.2f}x)" + (f" | device loop {r['device_ms_per_step']:.3f} ms/step "
+                                               f"({r['ratio_device']:.2f}x)" if "ratio_device" in r else "")
+              + f" | {r['profile_s']:.1f} s", flush=True)
+        if args.json:                      # after each network: a run cut short keeps what it measured
+            with open(args.json, "w") as f:
+                json.dump(res, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
