@@ -112,8 +112,8 @@ def test_layer_trains_on_gpu_batch_4096(cupy_backend):
     from snnkit.spikes import SpikeTrains
     st = SpikeTrains(cp.asarray(t, dtype=cp.float32), cp.asarray(np.isfinite(t[:, :, 0]).astype(np.int32)))
     y = cp.asarray(rng.integers(0, 4, B))
-    net = sb.Network(sb.LIFDense(64, 50, 0.13, 0.1, max_spikes=10, t_max=0.2, seed=1),
-                     sb.LIFDense(50, 4, 0.13, 0.2, max_spikes=10, t_max=0.2, seed=2, init=(0, 1)))
+    net = sb.Network(sb.LIFDense(64, 50, sb.LIFParameters(0.13, 0.1, max_spikes=10, t_max=0.2), seed=1),
+                     sb.LIFDense(50, 4, sb.LIFParameters(0.13, 0.2, max_spikes=10, t_max=0.2), seed=2, init=(0, 1)))
     loss = sb.SpikeCountLoss(8, 2)
     opt = Adam(net, lr=3e-3)
     values = []

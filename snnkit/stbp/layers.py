@@ -2,7 +2,7 @@ r"""The small layers of a spiking ResNet: direct input encoding, fully connected
 non-spiking readout. All take and return time-major arrays ``[T, B, ...]`` (channels-last images
 ``[T, B, H, W, C]``), except the readout, which averages over T:
 
-    DirectInput:  x[t] = image                        (the analog image at every step)
+    DirectInput:  x[t] = image                        (the analog image at every step)   dx = sum_t g[t]
     Linear:       y[t] = x[t] W^T (+ b)                dW = sum_t g[t]^T x[t],  dx[t] = g[t] W
     AvgPool2d:    y = mean of each k x k window          dx = g / k^2 spread over the window
     GlobalAvgPool: y[t, b, c] = mean_(h,w) x[t, b, h, w, c]
@@ -14,12 +14,19 @@ import numpy as np
 
 from .. import checks
 from ..backend import get_xp, rng as host_rng, to_device, xp_of
+from ..nn.protocol import require_forward
 
 
-def _not_before_forward(layer, state):
-    if state is None:
-        raise RuntimeError(f"{getattr(layer, 'name', None) or type(layer).__name__}.backward called before "
-                           "forward: run forward on the batch first")
+def repeat_over_time(x, n_steps):
+    """``[T, *x.shape]``: the frame ``x`` at every one of ``n_steps`` steps (direct encoding)."""
+    xp = xp_of(x)
+    return xp.ascontiguousarray(xp.broadcast_to(x, (n_steps,) + x.shape))
+
+
+def repeat_over_time_backward(grad_y, in_shape, need_input_grad=True):
+    """The input gradient of :func:`repeat_over_time`: the sum over T, in the input's shape (None
+    when ``need_input_grad`` is False: the input is data)."""
+    return grad_y.sum(axis=0).reshape(in_shape) if need_input_grad else None
 
 
 class DirectInput:
@@ -34,6 +41,7 @@ class DirectInput:
             raise ValueError(f"shape is (H, W) or (H, W, C), got {shape}")
         self.n_steps, self.shape, self.dtype = n_steps, shape, checks.float_dtype("dtype", dtype)
         self.params, self.grads = {}, {}
+        self._in_shape = None
 
     def forward(self, x):
         """``x`` is [B, H*W*C] (flat, channels-last order), [B, H, W, C], or [B, H, W] when C == 1.
@@ -55,13 +63,14 @@ class DirectInput:
         if xp is np and not checks.all_finite(x):
             raise ValueError("DirectInput: x contains NaN or Inf; check the data (a NaN pixel would otherwise be "
                              "blamed on a later layer).")
-        frame = x.reshape((x.shape[0],) + self.shape)
-        return xp.ascontiguousarray(xp.broadcast_to(frame, (self.n_steps,) + frame.shape))
+        self._in_shape = x.shape
+        return repeat_over_time(x.reshape((x.shape[0],) + self.shape), self.n_steps)
 
     __call__ = forward
 
-    def backward(self, grad):
-        return None                                    # data needs no gradient
+    def backward(self, grad_y, need_input_grad=True):
+        require_forward(self, self._in_shape)
+        return repeat_over_time_backward(grad_y, self._in_shape, need_input_grad)
 
     def __repr__(self):
         return f"DirectInput(T={self.n_steps}, shape={self.shape})"
@@ -96,16 +105,16 @@ class Linear:
 
     __call__ = forward
 
-    def backward(self, grad_y):
-        _not_before_forward(self, self._x)
+    def backward(self, grad_y, need_input_grad=True):
+        require_forward(self, self._x)
         if getattr(grad_y, "shape", None) != self._x.shape[:-1] + (self.n_out,):
             raise ValueError(f"grad_y must have the forward output's shape {self._x.shape[:-1] + (self.n_out,)}; "
                              f"got {getattr(grad_y, 'shape', None)}")
         g2 = grad_y.reshape(-1, self.n_out)
-        self.grads = {"weight": g2.T @ self._x.reshape(-1, self.n_in)}
+        self.grads["weight"][...] = g2.T @ self._x.reshape(-1, self.n_in)
         if "bias" in self.params:
-            self.grads["bias"] = g2.sum(axis=0)
-        return (g2 @ self.params["weight"]).reshape(self._x.shape)
+            self.grads["bias"][...] = g2.sum(axis=0)
+        return (g2 @ self.params["weight"]).reshape(self._x.shape) if need_input_grad else None
 
     def __repr__(self):
         return f"Linear({self.n_in}, {self.n_out}, bias={'bias' in self.params})"
@@ -131,8 +140,10 @@ class AvgPool2d:
 
     __call__ = forward
 
-    def backward(self, grad_y):
-        _not_before_forward(self, self._shape)
+    def backward(self, grad_y, need_input_grad=True):
+        require_forward(self, self._shape)
+        if not need_input_grad:
+            return None
         T, B, H, W, C = self._shape
         k = self.k
         xp = xp_of(grad_y)
@@ -158,8 +169,10 @@ class GlobalAvgPool:
 
     __call__ = forward
 
-    def backward(self, grad_y):
-        _not_before_forward(self, self._shape)
+    def backward(self, grad_y, need_input_grad=True):
+        require_forward(self, self._shape)
+        if not need_input_grad:
+            return None
         T, B, H, W, C = self._shape
         xp = xp_of(grad_y)
         g = grad_y[:, :, None, None, :] / (H * W)
@@ -187,10 +200,9 @@ class Readout:
 
     __call__ = forward
 
-    def backward(self, grad_y):
-        _not_before_forward(self, self._T)
-        xp = xp_of(grad_y)
-        return xp.ascontiguousarray(xp.broadcast_to(grad_y / self._T, (self._T,) + grad_y.shape))
+    def backward(self, grad_y, need_input_grad=True):
+        require_forward(self, self._T)
+        return repeat_over_time(grad_y / self._T, self._T) if need_input_grad else None
 
     def __repr__(self):
         return "Readout(mean over T)"
