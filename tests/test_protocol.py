@@ -184,3 +184,46 @@ def test_sequential_skips_input_gradients_up_to_the_first_trainable_layer():
     assert seq.backward(np.ones_like(x), need_input_grad=False) is None
     assert calls == [True, False]                          # the last Probe passes on; the first gets False
     assert np.any(lin.grads["weight"] != 0)                # the first trainable layer still learned
+
+
+# ---- parameter objects and the README glossary ---------------------------------------------------
+def _glossary():
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    m = re.search(r"^## Glossary\n(.*?)(?=^## |\Z)", readme, re.S | re.M)
+    assert m, "README has no '## Glossary' section"
+    return m.group(1)
+
+
+def test_glossary_maps_the_threshold_and_every_parameter_field():
+    import dataclasses
+    import inspect
+    gloss = _glossary()
+    row = next(line for line in gloss.splitlines() if line.startswith("| $\\vartheta$ | threshold"))
+    _, _, _, bats_cell, s3gd_cell, stbp_cell, _ = row.split("|")
+    assert "`theta`" in bats_cell and "theta" in {f.name for f in dataclasses.fields(bats.LIFParameters)}
+    assert "`v_th`" in stbp_cell and "v_th" in {f.name for f in dataclasses.fields(stbp.LIFParameters)}
+    assert "`threshold`" in s3gd_cell and "threshold" in inspect.signature(S3GDDense).parameters
+    for cls in (bats.LIFParameters, stbp.LIFParameters):
+        for f in dataclasses.fields(cls):
+            assert f"`{f.name}`" in gloss, f"the Glossary does not name {cls.__module__}.LIFParameters.{f.name}"
+
+
+def test_parameter_objects_are_frozen_checked_and_shared():
+    import dataclasses
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        stbp.STBP.v_th = 1.0
+    with pytest.raises(ValueError, match="half_width"):
+        stbp.LIFParameters(half_width=-1)
+    with pytest.raises(ValueError, match="theta"):
+        bats.LIFParameters(0.01, theta=0.0)
+    n = bats.LIFParameters(0.01, 0.5)
+    assert n.delta_theta == 0.5 and n.tau == 0.02                  # delta_theta = theta, tau = 2 tau_s
+    layer = bats.LIFDense(3, 2, n, dtype=F64)
+    layer.dt = 1e-3                                                 # a new grid: a new (checked) neuron
+    assert layer.neuron == n.replace(dt=1e-3) and n.dt is None
+    with pytest.raises(ValueError, match="dt"):
+        layer.dt = -1.0
+    net = stbp.resnet19(n_steps=1, in_shape=(4, 4), width=2, blocks=(1,), fc=4, num_classes=2,
+                        neuron=stbp.LIFParameters(v_th=0.5))
+    assert {lif.neuron.v_th for lif in net.lif_layers()} == {0.5}   # one object, every LIF of the model

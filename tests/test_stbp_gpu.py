@@ -170,7 +170,7 @@ def test_notebook_probes_run_under_the_cupy_backend(cp):
     from snnkit.widgets import stbp as wstbp
     got = {n: depth_profile(depth=6, width=32, norm=n, seed=1) for n in (None, "bn", "tdbn")}
     samples = wstbp.preactivation_samples(v_th=0.4, alpha=0.7)
-    fig = wstbp.depth_callback(depth=4, v_th=0.4, alpha=1.0, aa=0.5, gain=1.0)
+    fig = wstbp.depth_callback(depth=4, v_th=0.4, alpha=1.0, half_width=0.5, gain=1.0)
     assert len(fig.data) > 0
     backend.use("numpy")
     try:
