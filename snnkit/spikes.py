@@ -5,8 +5,9 @@ padded with ``+inf``, plus ``counts[B, N]`` (how many slots are real). A neuron 
 fired more than ``S`` times cannot store the extra spikes; they are counted in ``overflow[B, N]``
 rather than silently lost, so a learner (and the tests) can see when ``max_spikes`` is too small.
 
-Discrete-time methods (S3GD, STBP) carry spikes as *rasters*: 0/1 arrays ``[B, T, N]``.
-:meth:`SpikeTrains.to_raster` and :func:`from_raster` convert between the two.
+Discrete-time methods carry spikes as *rasters* of 0/1: S3GD batch-first ``[B, T, N]``, STBP
+time-major ``[T, B, ...]`` (docs/design.md says why). :meth:`SpikeTrains.to_raster` and
+:func:`from_raster` convert between times and ``[B, T, N]`` rasters.
 
 Invariant (:meth:`SpikeTrains.validate`, checked where trains enter a layer from outside): times
 are real, >= 0 or +inf (never NaN or -inf), sorted per neuron, and ``counts`` equals the number of

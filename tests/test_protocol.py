@@ -141,8 +141,11 @@ def test_every_layer_class_is_covered():
     covered = {name.split(".")[1] for name, _, _ in CASES}
     found = set()
     for mod in (bats, stbp, plain):
-        for name, obj in vars(mod).items():
-            if inspect.isclass(obj) and callable(getattr(obj, "backward", None)) and obj.__module__.startswith("snnkit."):
+        public = getattr(mod, "__all__", None) or [n for n, o in vars(mod).items()
+                                                    if getattr(o, "__module__", None) == mod.__name__]
+        for name in public:
+            obj = getattr(mod, name)
+            if inspect.isclass(obj) and callable(getattr(obj, "backward", None)):
                 found.add(name)
     assert found and found <= covered, sorted(found - covered)
 

@@ -7,11 +7,11 @@ dicts ``params`` / ``grads`` of backend arrays with the same keys, the gradients
 ``grads`` in place. Layers with non-trainable state (running statistics) may also have ``buffers``.
 """
 from .optim import SGD, Adam, Optimizer
-from .init import uniform, normal, kaiming_normal, kaiming_uniform
+from .init import uniform, normal, kaiming_normal
 from .losses import SoftmaxCrossEntropy, softmax, log_softmax
 from .sequential import Sequential
 from .trainer import Trainer, NonFiniteError, accuracy
 
-__all__ = ["SGD", "Adam", "Optimizer", "uniform", "normal", "kaiming_normal", "kaiming_uniform",
+__all__ = ["SGD", "Adam", "Optimizer", "uniform", "normal", "kaiming_normal",
            "SoftmaxCrossEntropy", "softmax", "log_softmax", "Sequential", "Trainer",
            "NonFiniteError", "accuracy"]

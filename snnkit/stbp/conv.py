@@ -21,7 +21,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import checks
-from ..backend import is_cupy_array, rng as host_rng, to_device, xp_of
+from ..backend import is_cupy_array, xp_of
+from ..nn.init import kaiming_normal
 from ..nn.protocol import TrainingMode, require_forward
 
 
@@ -203,8 +204,7 @@ class Conv2d(TrainingMode):
                     raise ValueError(f"a {self.k}x{self.k} kernel (stride {self.stride}, padding {self.padding}) "
                                      f"does not fit in_shape {self.in_shape}; pad more or use a smaller kernel")
         fan_in = self.k * self.k * self.c_in
-        w = host_rng(seed).normal(0.0, np.sqrt(2.0 / fan_in), size=(self.c_out, self.k, self.k, self.c_in))
-        self.params = {"weight": to_device(w.astype(dtype))}
+        self.params = {"weight": kaiming_normal((self.c_out, self.k, self.k, self.c_in), fan_in, seed, dtype)}
         self.grads = {"weight": xp_of(self.params["weight"]).zeros_like(self.params["weight"])}
         self.name = name
         self.training = True

@@ -14,34 +14,43 @@ import numpy as np
 
 from .. import checks
 from ..backend import get_xp, rng as host_rng, to_device, xp_of
+from ..datasets.encoders import repeat_over_time
 from ..nn.protocol import require_forward
 
 
-def repeat_over_time(x, n_steps):
-    """``[T, *x.shape]``: the frame ``x`` at every one of ``n_steps`` steps (direct encoding)."""
-    xp = xp_of(x)
-    return xp.ascontiguousarray(xp.broadcast_to(x, (n_steps,) + x.shape))
+class RepeatOverTime:
+    """What the direct-encoding inputs share: the same frame at every step (``repeat_over_time``),
+    so the backward is the sum over T, in the input's shape (None with ``need_input_grad=False``:
+    the input is data). Subclasses check and shape the data in ``forward`` and call ``_repeat``."""
+
+    def __init__(self, n_steps):
+        self.n_steps = checks.integer("n_steps", n_steps, 1, "It is the number of time steps T.")
+        self.params, self.grads = {}, {}
+        self._in_shape = None
+
+    def _repeat(self, x, frame):
+        self._in_shape = x.shape
+        return repeat_over_time(frame, self.n_steps)
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    def backward(self, grad_y, need_input_grad=True):
+        require_forward(self, self._in_shape)
+        return grad_y.sum(axis=0).reshape(self._in_shape) if need_input_grad else None
 
 
-def repeat_over_time_backward(grad_y, in_shape, need_input_grad=True):
-    """The input gradient of :func:`repeat_over_time`: the sum over T, in the input's shape (None
-    when ``need_input_grad`` is False: the input is data)."""
-    return grad_y.sum(axis=0).reshape(in_shape) if need_input_grad else None
-
-
-class DirectInput:
+class DirectInput(RepeatOverTime):
     """``[B, features]`` data -> ``[T, B, H, W, C]`` with the same analog frame at every step."""
 
     def __init__(self, n_steps, shape, dtype=np.float32):
-        n_steps = checks.integer("n_steps", n_steps, 1, "It is the number of time steps T.")
+        super().__init__(n_steps)
         shape = tuple(checks.integer("shape", s, 1) for s in shape)
         if len(shape) == 2:
             shape = shape + (1,)
         if len(shape) != 3:
             raise ValueError(f"shape is (H, W) or (H, W, C), got {shape}")
-        self.n_steps, self.shape, self.dtype = n_steps, shape, checks.float_dtype("dtype", dtype)
-        self.params, self.grads = {}, {}
-        self._in_shape = None
+        self.shape, self.dtype = shape, checks.float_dtype("dtype", dtype)
 
     def forward(self, x):
         """``x`` is [B, H*W*C] (flat, channels-last order), [B, H, W, C], or [B, H, W] when C == 1.
@@ -63,14 +72,7 @@ class DirectInput:
         if xp is np and not checks.all_finite(x):
             raise ValueError("DirectInput: x contains NaN or Inf; check the data (a NaN pixel would otherwise be "
                              "blamed on a later layer).")
-        self._in_shape = x.shape
-        return repeat_over_time(x.reshape((x.shape[0],) + self.shape), self.n_steps)
-
-    __call__ = forward
-
-    def backward(self, grad_y, need_input_grad=True):
-        require_forward(self, self._in_shape)
-        return repeat_over_time_backward(grad_y, self._in_shape, need_input_grad)
+        return self._repeat(x, x.reshape((x.shape[0],) + self.shape))
 
     def __repr__(self):
         return f"DirectInput(T={self.n_steps}, shape={self.shape})"
@@ -120,13 +122,28 @@ class Linear:
         return f"Linear({self.n_in}, {self.n_out}, bias={'bias' in self.params})"
 
 
-class AvgPool2d:
+class _Mean:
+    """What the two poolings share: no parameters, the input shape kept by forward, and a backward
+    that spreads ``grad_y`` evenly back over each mean's inputs (``_spread``)."""
+
+    def __init__(self):
+        self.params, self.grads = {}, {}
+        self._shape = None
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    def backward(self, grad_y, need_input_grad=True):
+        require_forward(self, self._shape)
+        return self._spread(grad_y, xp_of(grad_y), *self._shape) if need_input_grad else None
+
+
+class AvgPool2d(_Mean):
     """Mean over non-overlapping k x k windows of ``[T, B, H, W, C]`` (H and W divisible by k)."""
 
     def __init__(self, k=2):
+        super().__init__()
         self.k = checks.integer("k", k, 1, "It is the pooling window's side.")
-        self.params, self.grads = {}, {}
-        self._shape = None
 
     def forward(self, x):
         if getattr(x, "ndim", 0) != 5:
@@ -138,15 +155,8 @@ class AvgPool2d:
         self._shape = x.shape
         return x.reshape(T, B, H // k, k, W // k, k, C).mean(axis=(3, 5))
 
-    __call__ = forward
-
-    def backward(self, grad_y, need_input_grad=True):
-        require_forward(self, self._shape)
-        if not need_input_grad:
-            return None
-        T, B, H, W, C = self._shape
+    def _spread(self, grad_y, xp, T, B, H, W, C):
         k = self.k
-        xp = xp_of(grad_y)
         g = grad_y[:, :, :, None, :, None, :] / (k * k)
         return xp.ascontiguousarray(xp.broadcast_to(g, (T, B, H // k, k, W // k, k, C))).reshape(self._shape)
 
@@ -154,12 +164,8 @@ class AvgPool2d:
         return f"AvgPool2d({self.k})"
 
 
-class GlobalAvgPool:
+class GlobalAvgPool(_Mean):
     """``[T, B, H, W, C] -> [T, B, C]``: mean over the image."""
-
-    def __init__(self):
-        self.params, self.grads = {}, {}
-        self._shape = None
 
     def forward(self, x):
         if getattr(x, "ndim", 0) != 5:
@@ -167,14 +173,7 @@ class GlobalAvgPool:
         self._shape = x.shape
         return x.mean(axis=(2, 3))
 
-    __call__ = forward
-
-    def backward(self, grad_y, need_input_grad=True):
-        require_forward(self, self._shape)
-        if not need_input_grad:
-            return None
-        T, B, H, W, C = self._shape
-        xp = xp_of(grad_y)
+    def _spread(self, grad_y, xp, T, B, H, W, C):
         g = grad_y[:, :, None, None, :] / (H * W)
         return xp.ascontiguousarray(xp.broadcast_to(g, self._shape))
 

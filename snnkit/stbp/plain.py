@@ -22,35 +22,20 @@ import numpy as np
 from ..backend import get_xp, xp_of
 from ..nn.losses import SoftmaxCrossEntropy
 from ..nn.sequential import Sequential
-from ..nn.protocol import require_forward
-from .layers import Linear, Readout, repeat_over_time, repeat_over_time_backward
+from .layers import Linear, Readout, RepeatOverTime
 from .lif import LIF, STBP, _as_parameters
 from .resnet import NORMS, make_norm
 
 
-class RepeatInput:
+class RepeatInput(RepeatOverTime):
     """``[B, features]`` -> ``[T, B, features]``: direct encoding of flat data (no image shape)."""
-
-    def __init__(self, n_steps):
-        if int(n_steps) < 1:
-            raise ValueError(f"n_steps must be >= 1, got {n_steps}")
-        self.n_steps = int(n_steps)
-        self.params, self.grads = {}, {}
-        self._in_shape = None
 
     def forward(self, x):
         xp = xp_of(x) if hasattr(x, "__cuda_array_interface__") else get_xp()
         x = xp.asarray(x, dtype=np.float32)
         if x.ndim != 2:
             raise ValueError(f"RepeatInput takes [B, features], got shape {x.shape}; flatten images first")
-        self._in_shape = x.shape
-        return repeat_over_time(x, self.n_steps)
-
-    __call__ = forward
-
-    def backward(self, grad_y, need_input_grad=True):
-        require_forward(self, self._in_shape)
-        return repeat_over_time_backward(grad_y, self._in_shape, need_input_grad)
+        return self._repeat(x, x)
 
     def __repr__(self):
         return f"RepeatInput(T={self.n_steps})"
