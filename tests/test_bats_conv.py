@@ -175,17 +175,17 @@ def test_bad_arguments():
 @pytest.mark.parametrize("B,shape,C_out,ks,S_in,dt", [(3, (8, 8, 2), 4, (3, 3), 2, None),
                                                       (2, (12, 12, 3), 5, (5, 5), 1, 0.01),
                                                       (100, (6, 6, 1), 3, (3, 3), 1, None)])
-def test_gpu_matches_numpy(B, shape, C_out, ks, S_in, dt):
+def test_gpu_matches_numpy(cp, B, shape, C_out, ks, S_in, dt):
     """Fresh random inputs; the last case has B * positions = 1600 dense samples (> 1024, no batch
     cap), the middle one 128 samples of 75 inputs on a 10 ms grid. The float32 CUDA path (as in
     training) against the float64 NumPy reference."""
-    import cupy as cp
     rng = np.random.default_rng(B)
     kw = dict(neuron=LIFParameters(tau_s=0.13, theta=0.3, delta_theta=0.3, max_spikes=3, t_max=0.2, dt=dt),
               init=(-0.3, 1.0), seed=B)
     ref, gpu = ConvLIF(shape, C_out, ks, dtype=np.float64, **kw), ConvLIF(shape, C_out, ks, **kw)
-    w = cp.asnumpy(cp.asarray(gpu.params["weight"]))          # same draw, one copy per device
-    ref.params["weight"], gpu.params["weight"] = w.astype(np.float64), cp.asarray(w)
+    w = cp.asnumpy(gpu.params["weight"])                      # same draw, one copy per device:
+    ref.params["weight"] = w.astype(np.float64)               # the reference lives on the host
+    ref.grads["weight"] = np.zeros_like(ref.params["weight"])
     sp = random_map(rng, B, *shape, S_in, t_hi=0.1, dtype=np.float32)
     o_ref = ref.forward(SpikeTrains(sp.times.astype(np.float64), sp.counts))
     o_gpu = gpu.forward(SpikeTrains(cp.asarray(sp.times), cp.asarray(sp.counts)))

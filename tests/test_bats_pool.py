@@ -116,8 +116,7 @@ def test_silent_map_keeps_one_slot():
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("B,H,W,C,S", [(3, 8, 8, 4, 2), (1500, 4, 4, 2, 3)])
-def test_gpu_matches_numpy(B, H, W, C, S):
-    import cupy as cp
+def test_gpu_matches_numpy(cp, B, H, W, C, S):
     rng = np.random.default_rng(B)
     sp = random_map(rng, B, H, W, C, S, dtype=np.float32)
     ref_pool, gpu_pool = SpikePool2d((H, W, C)), SpikePool2d((H, W, C))
