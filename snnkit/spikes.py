@@ -37,17 +37,9 @@ class SpikeTrains:
     def shape(self):
         return tuple(self.times.shape)
 
-    @property
-    def batch_size(self) -> int:
-        return int(self.times.shape[0])
-
-    @property
-    def n_neurons(self) -> int:
-        return int(self.times.shape[1])
-
-    @property
-    def max_spikes(self) -> int:
-        return int(self.times.shape[2])
+    batch_size = property(lambda self: int(self.times.shape[0]), doc="B, the number of samples")
+    n_neurons = property(lambda self: int(self.times.shape[1]), doc="N, the number of neurons")
+    max_spikes = property(lambda self: int(self.times.shape[2]), doc="S, the spike slots per neuron")
 
     def n_spikes(self) -> int:
         return int(to_numpy(self.counts).sum())

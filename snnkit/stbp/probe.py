@@ -37,7 +37,7 @@ def depth_profile(depth=12, width=128, n_steps=4, batch=32, norm="tdbn", neuron=
     ``neuron`` (:class:`snnkit.stbp.LIFParameters`) sets the threshold, decay and surrogate window.
     NumPy, float32; a few ms for the defaults."""
     neuron = _as_parameters(neuron)
-    v_th, aa = neuron.v_th, neuron.half_width
+    v_th, a = neuron.v_th, neuron.half_width
     if int(depth) < 1 or int(width) < 1:
         raise ValueError(f"depth and width must be >= 1, got {depth}, {width}")
     r = np.random.default_rng(seed)
@@ -56,7 +56,7 @@ def depth_profile(depth=12, width=128, n_steps=4, batch=32, norm="tdbn", neuron=
         h, u = lif_forward_reference(x, neuron, return_u=True)
         rate.append(float(h.mean()))
         std.append(float(x.std()))
-        window.append(float((np.abs(u - v_th) < aa).mean()))
+        window.append(float((np.abs(u - v_th) < a).mean()))
     return {"layer": np.arange(1, int(depth) + 1), "rate": np.array(rate), "preact_std": np.array(std),
             "in_window": np.array(window)}
 
