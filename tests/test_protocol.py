@@ -207,7 +207,10 @@ def test_glossary_maps_the_threshold_and_every_parameter_field():
     _, _, _, bats_cell, s3gd_cell, stbp_cell, _ = row.split("|")
     assert "`theta`" in bats_cell and "theta" in {f.name for f in dataclasses.fields(bats.LIFParameters)}
     assert "`v_th`" in stbp_cell and "v_th" in {f.name for f in dataclasses.fields(stbp.LIFParameters)}
-    assert "`threshold`" in s3gd_cell and "threshold" in inspect.signature(S3GDDense).parameters
+    import snnkit.s3gd as s3gd           # S3GD's name: an argument of its layer or a field of its parameters
+    s3gd_names = set(inspect.signature(S3GDDense).parameters) | {
+        f.name for obj in vars(s3gd).values() if dataclasses.is_dataclass(obj) for f in dataclasses.fields(obj)}
+    assert "`threshold`" in s3gd_cell and "threshold" in s3gd_names
     for cls in (bats.LIFParameters, stbp.LIFParameters):
         for f in dataclasses.fields(cls):
             assert f"`{f.name}`" in gloss, f"the Glossary does not name {cls.__module__}.LIFParameters.{f.name}"
