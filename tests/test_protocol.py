@@ -226,6 +226,8 @@ def test_parameter_objects_are_frozen_checked_and_shared():
         bats.LIFParameters(0.01, theta=0.0)
     n = bats.LIFParameters(0.01, 0.5)
     assert n.delta_theta == 0.5 and n.tau == 0.02                  # delta_theta = theta, tau = 2 tau_s
+    assert n.replace(theta=0.2).delta_theta == 0.2                  # ... and it follows a new threshold
+    assert bats.LIFParameters(0.01, 0.5, delta_theta=0.1).replace(theta=0.2).delta_theta == 0.1
     layer = bats.LIFDense(3, 2, n, dtype=F64)
     layer.dt = 1e-3                                                 # a new grid: a new (checked) neuron
     assert layer.neuron == n.replace(dt=1e-3) and n.dt is None

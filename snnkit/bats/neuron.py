@@ -113,7 +113,10 @@ class LIFParameters:
         return 2.0 * self.tau_s
 
     def replace(self, **changes) -> "LIFParameters":
-        """A copy with ``changes`` (checked again), e.g. ``neuron.replace(dt=1e-3)``."""
+        """A copy with ``changes`` (checked again), e.g. ``neuron.replace(dt=1e-3)``. A new ``theta``
+        carries ``delta_theta`` along when it equalled the old threshold (the paper's setting)."""
+        if "theta" in changes and "delta_theta" not in changes and self.delta_theta == self.theta:
+            changes["delta_theta"] = None
         return dataclasses.replace(self, **changes)
 
 
