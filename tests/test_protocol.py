@@ -19,7 +19,7 @@ from snnkit.spikes import SpikeTrains
 from snnkit.stbp import plain
 
 F64 = np.float64
-BATS_NEURON = bats.LIFParameters(tau_s=0.01, theta=0.05, max_spikes=2, t_max=0.1)
+BATS_NEURON = bats.LIFParameters(tau_s=0.01, theta=0.004, max_spikes=2, t_max=0.1)     # the layers fire
 
 
 def _rng(seed=0):
@@ -106,6 +106,7 @@ def test_layer_follows_the_protocol(make, model):
     held = dict(layer.grads)                               # what an optimizer or a CUDA graph holds
     for k, p in layer.params.items():
         assert layer.grads[k].shape == p.shape, k
+        held[k][...] = 0                                   # as Optimizer.zero_grad leaves them
 
     y = layer.forward(x)
     gx = layer.backward(_grad_like(y), need_input_grad=True)
@@ -115,6 +116,8 @@ def test_layer_follows_the_protocol(make, model):
         assert layer.grads[k] is held[k], f"backward rebound grads[{k!r}] instead of writing into it"
         assert layer.grads[k].shape == p.shape, k
         assert np.isfinite(layer.grads[k]).all(), k
+    if layer.params:                                       # the held arrays received the gradient
+        assert any(np.abs(g).max() > 0 for g in held.values()), "backward wrote no gradient into grads"
 
     y = layer.forward(x)
     assert layer.backward(_grad_like(y), need_input_grad=False) is None
