@@ -33,7 +33,7 @@ import time
 import numpy as np
 
 from snnkit import backend
-from snnkit.bats import LIFDense, Network, SpikeCountLoss, mark_checked
+from snnkit.bats import LIFDense, LIFParameters, Network, SpikeCountLoss, mark_checked
 from snnkit.bats.backward import input_grad, spike_factors, weight_grad
 from snnkit.bats.neuron import check_times
 from snnkit.bats.simulate import simulate, sort_events
@@ -53,10 +53,10 @@ def synthetic_pool(n, seed=0, dtype=np.float32):
 
 def build(seed=0, dtype=np.float32):
     s = SETTINGS
-    return Network(LIFDense(784, 800, s["tau_s"], s["theta"][0], max_spikes=30, t_max=s["t_max"], seed=seed,
-                            dtype=dtype),
-                   LIFDense(800, 10, s["tau_s"], s["theta"][1], max_spikes=30, t_max=s["t_max"], seed=seed + 1,
-                            dtype=dtype))
+    return Network(LIFDense(784, 800, LIFParameters(s["tau_s"], s["theta"][0], max_spikes=30, t_max=s["t_max"]),
+                            seed=seed, dtype=dtype),
+                   LIFDense(800, 10, LIFParameters(s["tau_s"], s["theta"][1], max_spikes=30, t_max=s["t_max"]),
+                            seed=seed + 1, dtype=dtype))
 
 
 class Batches:

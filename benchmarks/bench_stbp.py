@@ -171,7 +171,8 @@ def bench_torch_resnet(batch=64, T=2, reps=10):
         import torch.nn as tnn
     except ImportError:
         return None
-    vth, tau, aa = 0.4, 0.25, 0.5
+    from snnkit.stbp import STBP
+    vth, tau, aa = STBP.v_th, STBP.decay, STBP.half_width     # the same neuron as snnkit.stbp
 
     class Spike(torch.autograd.Function):
         @staticmethod

@@ -39,6 +39,7 @@ from .bats import backward as bats_backward
 from .bats import simulate as bats_simulate
 from .bats.neuron import potential
 from .s3gd.lif import fast_sigmoid_grad, lif_delta_dense, lif_simulate
+from .stbp.lif import LIFParameters as STBPParameters
 from .stbp.lif import lif_backward as stbp_backward
 from .stbp.lif import lif_forward_reference as stbp_forward
 
@@ -125,7 +126,7 @@ def three_clocks(t_in, w, tau_s=0.03, theta=0.01, dt=1e-3, t_end=0.2, n_points=1
 
     BATS: :func:`snnkit.bats.simulate` and :func:`snnkit.bats.neuron.potential`; S3GD:
     :func:`snnkit.s3gd.lif.lif_simulate` with threshold 1; STBP:
-    :func:`snnkit.stbp.lif.lif_forward_reference` with ``tau = beta`` and ``v_th = 1``."""
+    :func:`snnkit.stbp.lif.lif_forward_reference` with ``decay = beta`` and ``v_th = 1``."""
     t_in = np.asarray(t_in, dtype=np.float64).ravel()
     w = np.asarray(w, dtype=np.float64).ravel()
     t_k, h, _ = step_input(t_in, w, tau_s, theta, dt, t_end)
@@ -137,7 +138,7 @@ def three_clocks(t_in, w, tau_s=0.03, theta=0.01, dt=1e-3, t_end=0.2, n_points=1
     u = potential(t, t_in, w, spikes, tau_s, theta) / theta
     u_steps = potential(t_k, t_in, w, spikes, tau_s, theta) / theta
     V, S = lif_simulate(h[None, :, None], beta, 1.0)
-    o, u_stbp = stbp_forward(h[:, None], tau=beta, v_th=1.0, return_u=True)
+    o, u_stbp = stbp_forward(h[:, None], STBPParameters(decay=beta, v_th=1.0), return_u=True)
     return ThreeClocks(t, u, spikes, t_k, h, V[0, :, 0], t_k[S[0, :, 0] > 0], u_stbp[:, 0], t_k[o[:, 0] > 0],
                        u_steps, beta, float(dt))
 
@@ -151,13 +152,14 @@ def first_spike_step(current, beta, n_steps=1000):
 
 
 # ---- gradients: surrogates against the exact spike-time gradient --------------------------------
-def surrogates(u, scale=100.0, aa=0.5):
+def surrogates(u, scale=100.0, half_width=0.5):
     """The surrogate derivatives dS/du of the discrete neurons at potentials ``u`` (units of theta):
     S3GD's fast sigmoid ``1/(scale |u - 1| + 1)^2`` (:func:`snnkit.s3gd.lif.fast_sigmoid_grad`) and
-    STBP's rectangle ``1[|u - 1| < aa] / (2 aa)``, read off :func:`snnkit.stbp.lif.lif_backward` on
-    a one-step input (then dL/dx = dL/do h(u))."""
+    STBP's rectangle ``1[|u - 1| < a] / (2 a)`` (a = ``half_width``), read off
+    :func:`snnkit.stbp.lif.lif_backward` on a one-step input (then dL/dx = dL/do h(u))."""
     u = np.asarray(u, dtype=np.float64).ravel()
-    rect = stbp_backward(np.ones((1, u.size)), u[None, :], tau=0.25, v_th=1.0, aa=float(aa))[0]
+    rect = stbp_backward(np.ones((1, u.size)), u[None, :],
+                         STBPParameters(decay=0.25, v_th=1.0, half_width=float(half_width)))[0]
     return {"S3GD fast sigmoid": fast_sigmoid_grad(u, 1.0, float(scale)), "STBP rectangle": rect}
 
 
@@ -182,7 +184,7 @@ def exact_gradient_curve(peaks, tau_s=0.03, theta=0.01):
     return w, sim.times[0, :, 0], dw[:, 0]
 
 
-def dead_neuron_gradients(t_in, w, tau_s=0.03, theta=0.01, dt=1e-3, t_end=0.2, scale=100.0, aa=0.5):
+def dead_neuron_gradients(t_in, w, tau_s=0.03, theta=0.01, dt=1e-3, t_end=0.2, scale=100.0, half_width=0.5):
     """dL/dw of each input weight for the three neurons, and their spike counts.
 
     Loss: BATS ``L = t_first`` (e = 1 on its first spike slot: "spike earlier"); S3GD and STBP
@@ -197,8 +199,9 @@ def dead_neuron_gradients(t_in, w, tau_s=0.03, theta=0.01, dt=1e-3, t_end=0.2, s
     beta = decay_factor(dt, 2.0 * tau_s)
     V, S = lif_simulate(h[None, :, None], beta, 1.0)
     d = lif_delta_dense(-np.ones_like(V), V, beta, 1.0, float(scale))[0, :, 0]       # dL/dh[k]
-    o = stbp_forward(h[:, None], tau=beta, v_th=1.0, aa=float(aa))
-    dx = stbp_backward(-np.ones_like(o), h[:, None], tau=beta, v_th=1.0, aa=float(aa))[:, 0]
+    stbp = STBPParameters(decay=beta, v_th=1.0, half_width=float(half_width))
+    o = stbp_forward(h[:, None], stbp)
+    dx = stbp_backward(-np.ones_like(o), h[:, None], stbp)[:, 0]
     n_bats = int(sim.counts[0, 0]) + int(sim.overflow[0, 0])
     return {"BATS (exact)": (n_bats, dw_bats[0]),
             "S3GD (fast sigmoid)": (int(S.sum()), d @ per),
@@ -214,16 +217,16 @@ SYMBOLS = [
     (r"$w$", "synaptic weight", "`weight` [N_out,N_in]", "`weight` [N_in,N]", "`weight` of `Linear`/`Conv2d`"),
     (r"$h[t]$", "input per step", "none (event driven)", "`h` = `S_in` W", "`x`"),
     (r"$\tau_s$", "synaptic time constant (s)", "`tau_s`", "none", "none"),
-    (r"$\tau$", "membrane time constant (s)", "`tau` = 2 `tau_s`", "in `beta`", "in `tau` (see beta)"),
-    (r"$\Delta t$", "time step (s)", "`dt` (None: continuous)", "folded into `beta`", "folded into `tau`"),
-    (r"$\beta = e^{-\Delta t/\tau}$", "decay per step", "none", "`beta`", "`tau` (a factor, 0.25)"),
+    (r"$\tau$", "membrane time constant (s)", "`tau` = 2 `tau_s`", "in `beta`", "in `decay` (see beta)"),
+    (r"$\Delta t$", "time step (s)", "`dt` (None: continuous)", "folded into `beta`", "folded into `decay`"),
+    (r"$\beta = e^{-\Delta t/\tau}$", "decay per step", "none", "`beta`", "`decay` (paper: tau; 0.25)"),
     (r"$\vartheta$", "threshold", "`theta`", "`threshold` (1)", "`v_th` (0.4)"),
     (r"$\Delta\vartheta$", "reset (subtracted)", "`delta_theta` (= `theta`)", "`S` (1, detached)", "hard: u -> 0 via `o`"),
     (r"$S$, $o$", "output spikes", "`times` [B,N,S], `counts`", "`S` [B,T,N]", "`o` [T,B,...]"),
     (r"$t_j, t_k$", "input / output spike times", "`in_times`, `times`", "step index", "step index"),
     (r"$a, b, c$", "closed-form sums (BATS)", "`a`, `bb`, `c`", "none", "none"),
     (r"$z = e^{t/\tau}$, $x$", "root variable, sqrt of discriminant", "`z`, `x`", "none", "none"),
-    (r"$\sigma'(u)$", "surrogate of dS/du", "none: exact dt/dw", "`fast_sigmoid_grad`, `scale`", "`_surrogate_grad`, `aa`"),
+    (r"$\sigma'(u)$", "surrogate of dS/du", "none: exact dt/dw", "`fast_sigmoid_grad`, `scale`", "`_surrogate_grad`, `half_width` (paper: a)"),
     (r"$\delta$", "active band half-width (S3GD)", "none", "`delta`", "none"),
     ("max spikes", "slots per neuron", "`max_spikes`", "none (raster)", "none (raster)"),
 ]

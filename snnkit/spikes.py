@@ -5,8 +5,9 @@ padded with ``+inf``, plus ``counts[B, N]`` (how many slots are real). A neuron 
 fired more than ``S`` times cannot store the extra spikes; they are counted in ``overflow[B, N]``
 rather than silently lost, so a learner (and the tests) can see when ``max_spikes`` is too small.
 
-Discrete-time methods (S3GD, STBP) carry spikes as *rasters*: 0/1 arrays ``[B, T, N]``.
-:meth:`SpikeTrains.to_raster` and :func:`from_raster` convert between the two.
+Discrete-time methods carry spikes as *rasters* of 0/1: S3GD batch-first ``[B, T, N]``, STBP
+time-major ``[T, B, ...]`` (docs/design.md says why). :meth:`SpikeTrains.to_raster` and
+:func:`from_raster` convert between times and ``[B, T, N]`` rasters.
 
 Invariant (:meth:`SpikeTrains.validate`, checked where trains enter a layer from outside): times
 are real, >= 0 or +inf (never NaN or -inf), sorted per neuron, and ``counts`` equals the number of
@@ -36,17 +37,9 @@ class SpikeTrains:
     def shape(self):
         return tuple(self.times.shape)
 
-    @property
-    def batch_size(self) -> int:
-        return int(self.times.shape[0])
-
-    @property
-    def n_neurons(self) -> int:
-        return int(self.times.shape[1])
-
-    @property
-    def max_spikes(self) -> int:
-        return int(self.times.shape[2])
+    batch_size = property(lambda self: int(self.times.shape[0]), doc="B, the number of samples")
+    n_neurons = property(lambda self: int(self.times.shape[1]), doc="N, the number of neurons")
+    max_spikes = property(lambda self: int(self.times.shape[2]), doc="S, the spike slots per neuron")
 
     def n_spikes(self) -> int:
         return int(to_numpy(self.counts).sum())

@@ -32,12 +32,12 @@ def test_neuron_settings_are_finite(arg, value, msg):
     with pytest.raises((ValueError, TypeError), match=msg):
         bats.simulate(np.ones((2, 3)), _times(), **kw)
     with pytest.raises((ValueError, TypeError), match=msg):
-        bats.LIFDense(3, 2, **kw)
+        bats.LIFParameters(**kw)                      # what LIFDense(n_in, n_out, neuron) takes
 
 
 def test_complex_weight_is_refused_not_truncated():
     with pytest.raises(TypeError, match="weight is complex.*real"):
-        bats.LIFDense(3, 2, 0.01, 1.0, weight=np.ones((2, 3)) * (1 + 1j))
+        bats.LIFDense(3, 2, bats.LIFParameters(0.01, 1.0), weight=np.ones((2, 3)) * (1 + 1j))
     with pytest.raises(TypeError, match="weight is complex"):
         bats.simulate(np.ones((2, 3), complex), _times(), 0.01, 1.0)
 
@@ -47,7 +47,7 @@ def test_nan_weight_is_refused_instead_of_silencing_a_neuron():
     w[1, 0] = np.nan
     with pytest.raises(ValueError, match="weight contains NaN or Inf"):
         bats.simulate(w, _times(), 0.01, 0.5)
-    layer = bats.LIFDense(3, 2, 0.01, 0.5, dtype=np.float64)
+    layer = bats.LIFDense(3, 2, bats.LIFParameters(0.01, 0.5), dtype=np.float64)
     layer.params["weight"][1, 0] = np.inf
     with pytest.raises(ValueError, match="weight contains NaN or Inf"):
         layer.forward(SpikeTrains(_times(), np.ones((2, 3), np.int32)))
@@ -60,14 +60,14 @@ def test_negative_spike_times_are_refused_in_both_precisions(dtype):
     with pytest.raises(ValueError, match="in_times contains negative times.*>= 0"):
         bats.simulate(np.ones((2, 3), dtype), t, 0.01, 0.5)
     with pytest.raises(ValueError, match="negative times"):
-        bats.LIFDense(3, 2, 0.01, 0.5, dtype=dtype).forward(SpikeTrains(t, np.ones((2, 3), np.int32)))
+        bats.LIFDense(3, 2, bats.LIFParameters(0.01, 0.5), dtype=dtype).forward(SpikeTrains(t, np.ones((2, 3), np.int32)))
 
 
 def test_dt_not_shorter_than_t_max_is_refused():
     with pytest.raises(ValueError, match="dt = 0.2 is not shorter than t_max = 0.1"):
         bats.simulate(np.ones((2, 3)), _times(), 0.01, 0.5, t_max=0.1, dt=0.2)
     with pytest.raises(ValueError, match="dt = 0.1 is not shorter than t_max"):
-        bats.LIFDense(3, 2, 0.01, 0.5, t_max=0.1, dt=0.1)
+        bats.LIFDense(3, 2, bats.LIFParameters(0.01, 0.5, t_max=0.1, dt=0.1))
 
 
 def test_rounding_every_spike_past_t_max_warns():
@@ -109,16 +109,16 @@ def test_many_spikes_below_the_cap_are_still_counted_exactly():
 @pytest.mark.parametrize("dtype", [np.int64, np.float16, np.int32])
 def test_unsupported_dtypes_are_type_errors_not_key_errors(dtype):
     with pytest.raises(TypeError, match="dtype must be np.float32 or np.float64"):
-        bats.LIFDense(3, 2, 0.01, 1.0, dtype=dtype)
+        bats.LIFDense(3, 2, bats.LIFParameters(0.01, 1.0), dtype=dtype)
     with pytest.raises(TypeError, match="dtype must be np.float32 or np.float64"):
-        bats.ConvLIF((4, 4, 1), 2, 3, 0.01, 1.0, dtype=dtype)
+        bats.ConvLIF((4, 4, 1), 2, 3, bats.LIFParameters(0.01, 1.0), dtype=dtype)
 
 
 def test_max_spikes_beyond_memory_is_refused_before_allocating():
     with pytest.raises(ValueError, match=r"would need .* GiB, more than the .* GiB of RAM.*Lower max_spikes"):
         bats.simulate(np.ones((100, 3)), _times(B=8), 0.01, 1.0, max_spikes=int(1e10))
     with pytest.raises(ValueError, match="Lower max_spikes"):
-        bats.LIFDense(3, 100, 0.01, 1.0, max_spikes=1e10)
+        bats.LIFDense(3, 100, bats.LIFParameters(0.01, 1.0, max_spikes=1e10))
 
 
 def test_spikepool_refuses_counts_that_disagree_with_times():
@@ -136,7 +136,7 @@ def test_spikepool_refuses_counts_that_disagree_with_times():
 def test_conv_layout_is_checked_by_shape_where_the_trains_say_it():
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1, (2, 3, 6, 6))                   # channels-first [B, C, H, W]
-    conv = bats.ConvLIF((6, 6, 3), 2, 3, 0.01, 0.5)
+    conv = bats.ConvLIF((6, 6, 3), 2, 3, bats.LIFParameters(0.01, 0.5))
     from snnkit.datasets import latency
     with pytest.raises(ValueError, match=r"hold a \(3, 6, 6\).*input_shape \(6, 6, 3\).*channels-first"):
         conv.forward(latency(x))
@@ -147,8 +147,8 @@ def test_conv_layout_is_checked_by_shape_where_the_trains_say_it():
     assert bats.SpikePool2d((4, 4, 2)).forward(out).map_shape == (2, 2, 2)
 
 
-@pytest.mark.parametrize("make", [lambda: bats.LIFDense(3, 2, 0.01, 1.0), lambda: bats.SpikePool2d((2, 2, 1)),
-                                  lambda: bats.ConvLIF((3, 3, 1), 1, 2, 0.01, 1.0)])
+@pytest.mark.parametrize("make", [lambda: bats.LIFDense(3, 2, bats.LIFParameters(0.01, 1.0)), lambda: bats.SpikePool2d((2, 2, 1)),
+                                  lambda: bats.ConvLIF((3, 3, 1), 1, 2, bats.LIFParameters(0.01, 1.0))])
 def test_backward_before_forward_is_one_runtime_error(make):
     with pytest.raises(RuntimeError, match="backward called before forward: run forward on the batch first"):
         make().backward(np.zeros((1, 1, 1)))
@@ -184,7 +184,7 @@ def test_nan_weight_in_a_hidden_bats_layer_stops_training():
     # the probe: a NaN hidden weight silenced its neuron and the run ended at chance, without an error
     x = np.random.default_rng(0).uniform(0, 1, (40, 4))
     y = (x[:, 0] > 0.5).astype(np.int64)
-    net = bats.Network(bats.LIFDense(4, 6, 0.005, 0.3, seed=1), bats.LIFDense(6, 2, 0.005, 0.3, seed=2))
+    net = bats.Network(bats.LIFDense(4, 6, bats.LIFParameters(0.005, 0.3), seed=1), bats.LIFDense(6, 2, bats.LIFParameters(0.005, 0.3), seed=2))
     net.layers[1].params["weight"][0, 0] = np.nan
     t = nn.Trainer(net, bats.TTFSCrossEntropy(), nn.Adam(net, lr=1e-3), encode=bats.latency_encoder(0.02),
                    batch_size=20, progress=False)

@@ -7,6 +7,8 @@ from scipy.optimize import brentq
 import snnkit.bats as sb
 from snnkit.spikes import SpikeTrains
 
+from gradcheck import fd_check
+
 pytestmark = pytest.mark.usefixtures("numpy_backend")
 
 
@@ -76,41 +78,16 @@ def test_gradients_match_finite_differences_float64(seed):
     grads = [None, None]
     for l in (1, 0):
         grads[l], g = sb.backward(ws[l], sims[l], g, SET["tau_s"], SET["layers"][l][0])
-    eps, checked = 1e-6, 0
 
-    def central(perturb):
-        vals = []
-        for sgn in (1, -1):
-            s2 = _net(*perturb(sgn * eps))
-            if any((a.counts != b.counts).any() or (a.overflow != b.overflow).any() for a, b in zip(s2, sims)):
-                return None                       # a spike appeared or disappeared: not differentiable here
-            vals.append(_loss(s2, c))
-        return (vals[0] - vals[1]) / (2 * eps)
+    def f():
+        s2 = _net(ws, t_in)
+        if any((a.counts != b.counts).any() or (a.overflow != b.overflow).any() for a, b in zip(s2, sims)):
+            return None                           # a spike appeared or disappeared: not differentiable here
+        return _loss(s2, c)
 
-    for l in range(2):
-        scale = np.abs(grads[l]).max()
-        for i, j in np.ndindex(*ws[l].shape):
-            def pert(d, l=l, i=i, j=j):
-                w2 = [w.copy() for w in ws]
-                w2[l][i, j] += d
-                return w2, t_in
-            f = central(pert)
-            if f is None:
-                continue
-            checked += 1
-            assert abs(f - grads[l][i, j]) <= 1e-5 * max(abs(f), 1e-3 * scale), (l, i, j, f, grads[l][i, j])
-    scale = np.abs(g).max()
-    for b, i, m in zip(*np.nonzero(np.isfinite(t_in))):
-        def pert(d, b=b, i=i, m=m):
-            t2 = t_in.copy()
-            t2[b, i, m] += d
-            return ws, t2
-        f = central(pert)
-        if f is None:
-            continue
-        checked += 1
-        assert abs(f - g[b, i, m]) <= 1e-5 * max(abs(f), 1e-3 * scale), (b, i, m, f, g[b, i, m])
-    assert checked > 150
+    fd_check(f, [ws[0], ws[1], t_in], [grads[0], grads[1], g], eps=1e-6, rtol=1e-5, floor=1e-3,
+             entries=[list(np.ndindex(*ws[0].shape)), list(np.ndindex(*ws[1].shape)),
+                      list(zip(*np.nonzero(np.isfinite(t_in))))], min_checked=151)
 
 
 def test_count_and_ttfs_losses_gradients():
@@ -182,9 +159,9 @@ def test_bad_times_name_the_argument():
         sb.simulate(w, np.zeros((3, 1)), 0.01, 0.01)
     with pytest.raises(ValueError, match="weight"):
         sb.simulate(np.ones(3), np.zeros((1, 3, 1)), 0.01, 0.01)
-    layer = sb.LIFDense(3, 2, 0.01, 0.01, dtype=np.float64)
+    layer = sb.LIFDense(3, 2, sb.LIFParameters(0.01, 0.01), dtype=np.float64)
     with pytest.raises(ValueError, match="weight"):
-        sb.LIFDense(3, 2, 0.01, 0.01, weight=np.ones((3, 2)))
+        sb.LIFDense(3, 2, sb.LIFParameters(0.01, 0.01), weight=np.ones((3, 2)))
     out = layer.forward(SpikeTrains(np.zeros((2, 3, 1)), np.ones((2, 3), np.int32)))
     with pytest.raises(ValueError, match="grad_times"):
         layer.backward(np.zeros((2, 2, 3)))
@@ -200,8 +177,8 @@ def test_float32_exp_overflow_is_an_error_not_missing_spikes():
     with pytest.raises(ValueError, match="in_times.*tau_s.*float32.*float64"):
         sb.simulate(w.astype(np.float32), t, 1e-3, 0.3, max_spikes=4)
     with pytest.raises(ValueError, match="t_max.*tau_s.*float32"):
-        sb.LIFDense(3, 2, 1e-3, 0.3, t_max=0.2, dtype=np.float32)
-    layer = sb.LIFDense(3, 2, 1e-3, 0.3, dtype=np.float32, weight=w.astype(np.float32))
+        sb.LIFDense(3, 2, sb.LIFParameters(1e-3, 0.3, t_max=0.2), dtype=np.float32)
+    layer = sb.LIFDense(3, 2, sb.LIFParameters(1e-3, 0.3), dtype=np.float32, weight=w.astype(np.float32))
     with pytest.raises(ValueError, match="input spikes.*float32"):
         layer.forward(SpikeTrains(t, np.ones((1, 3), np.int32)))
 
@@ -222,7 +199,7 @@ def test_grazing_threshold_keeps_gradients_finite():
 
 def test_layer_matches_functional_core_and_unpacks():
     rng = np.random.default_rng(5)
-    layer = sb.LIFDense(10, 4, 0.01, 0.01, max_spikes=3, t_max=0.2, seed=3, dtype=np.float64)
+    layer = sb.LIFDense(10, 4, sb.LIFParameters(0.01, 0.01, max_spikes=3, t_max=0.2), seed=3, dtype=np.float64)
     t = np.sort(rng.uniform(0, 0.05, (2, 10, 1)), axis=2)
     out = layer.forward(SpikeTrains(t, np.ones((2, 10), np.int32)))
     times, counts = sb.simulate(layer.params["weight"], t, 0.01, 0.01, max_spikes=3, t_max=0.2)

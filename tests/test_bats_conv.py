@@ -4,10 +4,13 @@ import numpy as np
 import pytest
 
 from snnkit.bats.backward import backward as dense_backward
+from snnkit.bats import LIFParameters
 from snnkit.bats.conv import ConvLIF, fold_patches, gather_patches
 from snnkit.bats.pool import SpikePool2d
 from snnkit.bats.simulate import simulate
 from snnkit.spikes import SpikeTrains
+
+from gradcheck import fd_check
 
 NEURON = dict(tau_s=1.0, theta=0.6, delta_theta=0.6, max_spikes=3, t_max=8.0)
 
@@ -55,8 +58,8 @@ def fold_expanded(E_grad, w_shape, input_shape):
 
 
 def make_conv(shape=(6, 5, 2), channels=3, ks=(3, 2), seed=0, dt=None, **kw):
-    kwargs = dict(NEURON, **kw)
-    return ConvLIF(shape, channels, ks, dt=dt, init=(-0.2, 1.0), seed=seed, dtype=np.float64, **kwargs)
+    neuron = LIFParameters(**dict(NEURON, dt=dt, **kw))
+    return ConvLIF(shape, channels, ks, neuron, init=(-0.2, 1.0), seed=seed, dtype=np.float64)
 
 
 def test_gather_and_fold_are_adjoint():
@@ -110,36 +113,16 @@ def test_finite_differences_weights_and_inputs():
     g = np.where(np.isfinite(out.times), rng.normal(size=out.times.shape), 0.0)
     g_in = conv.backward(g)
     dw = conv.grads["weight"].copy()
-    w0 = conv.params["weight"].copy()
-    eps, checked = 1e-6, 0
-    for idx in list(np.ndindex(w0.shape))[::3]:
-        vals = []
-        for s in (+1, -1):
-            conv.params["weight"][...] = w0
-            conv.params["weight"][idx] += s * eps
-            L, o = _loss_and_grads(conv, sp, g)
-            vals.append((L, o.counts.copy()))
-        conv.params["weight"][...] = w0
-        if not (np.array_equal(vals[0][1], out.counts) and np.array_equal(vals[1][1], out.counts)):
-            continue                                  # a spike appeared/vanished: no derivative there
-        fd = (vals[0][0] - vals[1][0]) / (2 * eps)
-        assert abs(fd - dw[idx]) <= 1e-5 * max(abs(fd), 1e-3 * np.abs(dw).max()), (idx, fd, dw[idx])
-        checked += 1
-    assert checked >= 8
+    times = sp.times.copy()
+
+    def f():
+        L, o = _loss_and_grads(conv, SpikeTrains(times, sp.counts), g)
+        return L if np.array_equal(o.counts, out.counts) else None   # a spike appeared/vanished: no derivative
+
+    w = conv.params["weight"]
+    fd_check(f, [w], [dw], rtol=1e-5, floor=1e-3, entries=[list(np.ndindex(w.shape))[::3]], min_checked=8)
     b, n, s = np.nonzero(np.isfinite(sp.times))
-    checked = 0
-    for k in range(0, len(b), 4):
-        vals = []
-        for sign in (+1, -1):
-            t = sp.times.copy(); t[b[k], n[k], s[k]] += sign * eps
-            L, o = _loss_and_grads(conv, SpikeTrains(t, sp.counts), g)
-            vals.append((L, o.counts.copy()))
-        if not (np.array_equal(vals[0][1], out.counts) and np.array_equal(vals[1][1], out.counts)):
-            continue
-        fd = (vals[0][0] - vals[1][0]) / (2 * eps)
-        assert abs(fd - g_in[b[k], n[k], s[k]]) <= 1e-5 * max(abs(fd), 1e-3 * np.abs(g_in).max())
-        checked += 1
-    assert checked >= 8
+    fd_check(f, [times], [g_in], rtol=1e-5, floor=1e-3, entries=[list(zip(b, n, s))[::4]], min_checked=8)
 
 
 def test_conv_pool_conv_chain_gradient():
@@ -147,7 +130,7 @@ def test_conv_pool_conv_chain_gradient():
     rng = np.random.default_rng(5)
     c1 = make_conv(shape=(6, 6, 1), channels=2, ks=(3, 3), seed=1, theta=0.5, delta_theta=0.5)
     pool = SpikePool2d(c1.output_shape)
-    c2 = ConvLIF(pool.output_shape, 2, 2, init=(0.0, 1.5), seed=2, dtype=np.float64, **NEURON)
+    c2 = ConvLIF(pool.output_shape, 2, 2, LIFParameters(**NEURON), init=(0.0, 1.5), seed=2, dtype=np.float64)
     sp = random_map(rng, 2, 6, 6, 1, 1, p_spike=0.9, t_hi=2.0)
 
     def run():
@@ -157,36 +140,30 @@ def test_conv_pool_conv_chain_gradient():
     g = np.where(np.isfinite(out.times), rng.normal(size=out.times.shape), 0.0)
     c1.backward(pool.backward(c2.backward(g)))
     dw = c1.grads["weight"].copy()
-    w0 = c1.params["weight"].copy()
-    eps, checked = 1e-6, 0
-    for idx in np.ndindex(w0.shape):
-        Ls = []
-        for s in (+1, -1):
-            c1.params["weight"][...] = w0
-            c1.params["weight"][idx] += s * eps
-            o = run()
-            same = all(np.array_equal(a, b) for a, b in
-                       [(o.counts, out.counts), (c1.forward(sp).counts, c1.last.counts.reshape(2, -1))])
-            Ls.append((float(np.sum(np.where(np.isfinite(o.times), o.times, 0) * g)), same))
-        c1.params["weight"][...] = w0
-        if not (Ls[0][1] and Ls[1][1]):
-            continue
-        fd = (Ls[0][0] - Ls[1][0]) / (2 * eps)
-        assert abs(fd - dw[idx]) <= 1e-5 * max(abs(fd), 1e-3 * np.abs(dw).max()), (idx, fd, dw[idx])
-        checked += 1
-    assert checked >= 5 and np.abs(dw).max() > 0
+    c1_counts = c1.last.counts.reshape(2, -1).copy()
+
+    def f():
+        o = run()
+        same = np.array_equal(o.counts, out.counts) and np.array_equal(c1.forward(sp).counts, c1_counts)
+        return float(np.sum(np.where(np.isfinite(o.times), o.times, 0) * g)) if same else None
+
+    w = c1.params["weight"]
+    fd_check(f, [w], [dw], rtol=1e-5, floor=1e-3, entries=[list(np.ndindex(w.shape))], min_checked=5)
+    assert np.abs(dw).max() > 0
 
 
 def test_bad_arguments():
     with pytest.raises(ValueError, match="input_shape"):
-        ConvLIF((4, 4), 2, 3, **NEURON)
+        ConvLIF((4, 4), 2, 3, LIFParameters(**NEURON))
     with pytest.raises(ValueError, match="kernel_size"):
-        ConvLIF((4, 4, 1), 2, 5, **NEURON)
+        ConvLIF((4, 4, 1), 2, 5, LIFParameters(**NEURON))
     with pytest.raises(ValueError, match="channels"):
-        ConvLIF((4, 4, 1), 0, 3, **NEURON)
+        ConvLIF((4, 4, 1), 0, 3, LIFParameters(**NEURON))
     with pytest.raises(ValueError, match="theta"):
-        ConvLIF((4, 4, 1), 2, 3, tau_s=1.0, theta=-1.0)
-    conv = ConvLIF((4, 4, 1), 2, 3, **NEURON)
+        LIFParameters(tau_s=1.0, theta=-1.0)
+    with pytest.raises(TypeError, match="LIFParameters"):
+        ConvLIF((4, 4, 1), 2, 3, dict(NEURON))
+    conv = ConvLIF((4, 4, 1), 2, 3, LIFParameters(**NEURON))
     with pytest.raises(ValueError, match="spikes.times"):
         conv.forward(random_map(np.random.default_rng(0), 1, 4, 4, 2, 1))
     conv.forward(random_map(np.random.default_rng(0), 1, 4, 4, 1, 1, dtype=np.float32))
@@ -198,16 +175,17 @@ def test_bad_arguments():
 @pytest.mark.parametrize("B,shape,C_out,ks,S_in,dt", [(3, (8, 8, 2), 4, (3, 3), 2, None),
                                                       (2, (12, 12, 3), 5, (5, 5), 1, 0.01),
                                                       (100, (6, 6, 1), 3, (3, 3), 1, None)])
-def test_gpu_matches_numpy(B, shape, C_out, ks, S_in, dt):
+def test_gpu_matches_numpy(cp, B, shape, C_out, ks, S_in, dt):
     """Fresh random inputs; the last case has B * positions = 1600 dense samples (> 1024, no batch
     cap), the middle one 128 samples of 75 inputs on a 10 ms grid. The float32 CUDA path (as in
     training) against the float64 NumPy reference."""
-    import cupy as cp
     rng = np.random.default_rng(B)
-    kw = dict(tau_s=0.13, theta=0.3, delta_theta=0.3, max_spikes=3, t_max=0.2, dt=dt, init=(-0.3, 1.0), seed=B)
+    kw = dict(neuron=LIFParameters(tau_s=0.13, theta=0.3, delta_theta=0.3, max_spikes=3, t_max=0.2, dt=dt),
+              init=(-0.3, 1.0), seed=B)
     ref, gpu = ConvLIF(shape, C_out, ks, dtype=np.float64, **kw), ConvLIF(shape, C_out, ks, **kw)
-    w = cp.asnumpy(cp.asarray(gpu.params["weight"]))          # same draw, one copy per device
-    ref.params["weight"], gpu.params["weight"] = w.astype(np.float64), cp.asarray(w)
+    w = cp.asnumpy(gpu.params["weight"])                      # same draw, one copy per device:
+    ref.params["weight"] = w.astype(np.float64)               # the reference lives on the host
+    ref.grads["weight"] = np.zeros_like(ref.params["weight"])
     sp = random_map(rng, B, *shape, S_in, t_hi=0.1, dtype=np.float32)
     o_ref = ref.forward(SpikeTrains(sp.times.astype(np.float64), sp.counts))
     o_gpu = gpu.forward(SpikeTrains(cp.asarray(sp.times), cp.asarray(sp.counts)))
@@ -240,7 +218,7 @@ def test_conv_matches_brian2_through_its_dense_equivalent(numpy_backend, seed):
     from snnkit.reference.brian2_bats import run_dense
     DT, TAU_S, THETA, DURATION = 1e-6, 0.005, 0.004, 0.02
     rng = np.random.default_rng(seed)
-    conv = ConvLIF((6, 6, 2), 3, (3, 3), tau_s=TAU_S, theta=THETA, max_spikes=32, t_max=DURATION,
+    conv = ConvLIF((6, 6, 2), 3, (3, 3), LIFParameters(tau_s=TAU_S, theta=THETA, max_spikes=32, t_max=DURATION),
                    init=(-0.2, 1.2), seed=seed, dtype=np.float64)
     B = 3
     t_in = np.where(rng.random((B, 72, 1)) < 0.8, np.round(rng.uniform(0, 0.015, (B, 72, 1)) / DT) * DT, np.inf)

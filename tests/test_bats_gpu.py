@@ -1,33 +1,53 @@
 """CUDA kernels of the dense BATS layer against their NumPy twins (fresh random inputs, several
 sizes, batch > 1024). Float64 CUDA must equal float64 NumPy to rounding; float32 CUDA is compared
 with the float64 NumPy reference. Numbers are printed (run with -s) for the record."""
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 
 import snnkit.bats as sb
 from snnkit.bats.simulate import Simulation
+from snnkit.nn import Adam
+from snnkit.spikes import SpikeTrains
 
+# every test takes the CuPy backend (and the cupy module) through conftest's ``cp`` fixture
 pytestmark = pytest.mark.gpu
 
-# name, batch, n_in, n_out, in slots, max_spikes, tau_s, theta, t_max, weight range, input prob
+
+@dataclass(frozen=True)
+class Case:
+    """One kernel-vs-twin problem: a dense layer and its random input spikes."""
+    name: str
+    batch: int
+    n_in: int
+    n_out: int
+    in_slots: int
+    max_spikes: int
+    tau_s: float
+    theta: float
+    t_max: float
+    weight_range: tuple        # (low, high) of the uniform weights
+    input_prob: float          # chance that an input slot holds a spike
+
+
 CASES = [
-    ("small", 3, 20, 7, 1, 4, 0.05, 0.06, 0.2, (-0.3, 1.2), 0.8),
-    ("batch1500", 1500, 100, 30, 2, 8, 0.05, 0.4, 0.2, (-0.3, 1.0), 0.5),
-    ("mnist-hidden", 64, 784, 100, 1, 30, 0.13, 0.2, 0.2, (-1.0, 1.0), 0.19),
-    ("multi-in", 50, 100, 10, 30, 30, 0.13, 1.3, 0.2, (-1.0, 1.0), 0.3),
+    Case("small", 3, 20, 7, 1, 4, 0.05, 0.06, 0.2, (-0.3, 1.2), 0.8),
+    Case("batch1500", 1500, 100, 30, 2, 8, 0.05, 0.4, 0.2, (-0.3, 1.0), 0.5),
+    Case("mnist-hidden", 64, 784, 100, 1, 30, 0.13, 0.2, 0.2, (-1.0, 1.0), 0.19),
+    Case("multi-in", 50, 100, 10, 30, 30, 0.13, 1.3, 0.2, (-1.0, 1.0), 0.3),
 ]
 
 
 def _inputs(case, seed):
-    _, B, n_in, n_out, s_in, S, tau_s, theta, t_max, (lo, hi), p = case
+    B, n_in, s_in, (lo, hi), p = case.batch, case.n_in, case.in_slots, case.weight_range, case.input_prob
     rng = np.random.default_rng(seed)
-    w = rng.uniform(lo, hi, (n_out, n_in))
+    w = rng.uniform(lo, hi, (case.n_out, n_in))
     t = np.where(rng.random((B, n_in, s_in)) < p, rng.uniform(0, 0.1, (B, n_in, s_in)), np.inf)
     return w, np.sort(t, axis=2), rng
 
 
-def _to_gpu_sim(sim, dtype):
-    import cupy as cp
+def _to_gpu_sim(cp, sim, dtype):
     return Simulation(*(cp.asarray(a if a.dtype.kind in "iu" else a.astype(dtype))
                         for a in (sim.times, sim.counts, sim.overflow, sim.t_cont, sim.x, sim.in_used)))
 
@@ -36,11 +56,10 @@ def _rel(a, b):
     return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 @pytest.mark.parametrize("dt", [None, 0.002])
-def test_forward_cuda_matches_numpy(case, dt):
-    import cupy as cp
-    name, B, n_in, n_out, s_in, S, tau_s, theta, t_max, _, _ = case
+def test_forward_cuda_matches_numpy(cp, case, dt):
+    name, B, S, tau_s, theta, t_max = case.name, case.batch, case.max_spikes, case.tau_s, case.theta, case.t_max
     w, t, _ = _inputs(case, seed=11)
     ref = sb.simulate(w, t, tau_s, theta, max_spikes=S, t_max=t_max, dt=dt)
     assert ref.counts.sum() > 0
@@ -74,16 +93,15 @@ def test_forward_cuda_matches_numpy(case, dt):
     assert np.quantile(rel, 0.999) <= 1e-5 and rel.max() <= 1e-3
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_backward_cuda_matches_numpy(case):
-    import cupy as cp
-    name, B, n_in, n_out, s_in, S, tau_s, theta, t_max, _, _ = case
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_backward_cuda_matches_numpy(cp, case):
+    name, S, tau_s, theta, t_max = case.name, case.max_spikes, case.tau_s, case.theta, case.t_max
     w, t, rng = _inputs(case, seed=12)
     sim = sb.simulate(w, t, tau_s, theta, max_spikes=S, t_max=t_max)
     grad = np.where(np.isfinite(sim.times), rng.normal(size=sim.times.shape), 0)
     dw, dx = sb.backward(w, sim, grad, tau_s, theta)
     for dtype, tol in ((np.float64, 1e-9), (np.float32, 1e-5)):     # measured: f32 <= 1.6e-6 of the max
-        gsim = _to_gpu_sim(sim, dtype)
+        gsim = _to_gpu_sim(cp, sim, dtype)
         gdw, gdx = sb.backward(cp.asarray(w, dtype=dtype), gsim, cp.asarray(grad, dtype=dtype), tau_s, theta)
         ew, ex = _rel(cp.asnumpy(gdw).astype(np.float64), dw), _rel(cp.asnumpy(gdx).astype(np.float64), dx)
         big = np.abs(dw) > 1e-3 * np.abs(dw).max()
@@ -93,27 +111,16 @@ def test_backward_cuda_matches_numpy(case):
         assert ew < tol and ex < tol
 
 
-@pytest.fixture
-def cupy_backend():
-    from snnkit import backend
-    backend.use("cupy")
-    yield
-    backend.use(None)
-
-
-def test_layer_trains_on_gpu_batch_4096(cupy_backend):
+def test_layer_trains_on_gpu_batch_4096(cp):
     """The whole path on CuPy with a batch far above 1024: forward, count loss, backward, Adam."""
-    import cupy as cp
-    from snnkit.nn import Adam
     rng = np.random.default_rng(0)
     B = 4096
     x = (rng.random((B, 64)) < 0.3) * rng.random((B, 64))
     t = np.where(x > 0, 0.1 * (1 - x), np.inf)[:, :, None]
-    from snnkit.spikes import SpikeTrains
     st = SpikeTrains(cp.asarray(t, dtype=cp.float32), cp.asarray(np.isfinite(t[:, :, 0]).astype(np.int32)))
     y = cp.asarray(rng.integers(0, 4, B))
-    net = sb.Network(sb.LIFDense(64, 50, 0.13, 0.1, max_spikes=10, t_max=0.2, seed=1),
-                     sb.LIFDense(50, 4, 0.13, 0.2, max_spikes=10, t_max=0.2, seed=2, init=(0, 1)))
+    net = sb.Network(sb.LIFDense(64, 50, sb.LIFParameters(0.13, 0.1, max_spikes=10, t_max=0.2), seed=1),
+                     sb.LIFDense(50, 4, sb.LIFParameters(0.13, 0.2, max_spikes=10, t_max=0.2), seed=2, init=(0, 1)))
     loss = sb.SpikeCountLoss(8, 2)
     opt = Adam(net, lr=3e-3)
     values = []
@@ -133,10 +140,8 @@ def test_layer_trains_on_gpu_batch_4096(cupy_backend):
 
 @pytest.mark.parametrize("B", [3, 50, 2000])
 @pytest.mark.parametrize("with_overflow", [True, False])
-def test_count_loss_kernel_matches_numpy(B, with_overflow):
+def test_count_loss_kernel_matches_numpy(cp, B, with_overflow):
     """The fused count-loss kernel against the NumPy twin, NumPy and CuPy labels, float32 and 64."""
-    import cupy as cp
-    from snnkit.spikes import SpikeTrains
     rng = np.random.default_rng(B)
     N, S = 10, 30
     counts = rng.integers(0, S + 1, (B, N)).astype(np.int32)
@@ -157,10 +162,8 @@ def test_count_loss_kernel_matches_numpy(B, with_overflow):
         loss(gpu, cp.asarray(np.full(B, N)))
 
 
-def test_fused_adam_matches_numpy_adam():
+def test_fused_adam_matches_numpy_adam(cp):
     """``nn.Adam``'s fused CuPy update against its NumPy path over several steps."""
-    import cupy as cp
-    from snnkit.nn import Adam
     rng = np.random.default_rng(0)
 
     class P:

@@ -6,6 +6,8 @@ import pytest
 from snnkit.bats.pool import SpikePool2d, merge_pool
 from snnkit.spikes import SpikeTrains
 
+from gradcheck import fd_check
+
 
 def random_map(rng, B, H, W, C, S, p_spike=0.6, dtype=np.float64):
     """Random spike trains over an [H, W, C] map: distinct times (no ties), sorted, +inf padded."""
@@ -66,19 +68,17 @@ def test_backward_is_exact_by_finite_differences():
     g_out = rng.normal(size=out.times.shape)
     g_out = np.where(np.isfinite(out.times), g_out, 0.0)
 
-    def loss(times):
+    times = sp.times.copy()
+
+    def loss():
         o = SpikePool2d((H, W, C)).forward(SpikeTrains(times, sp.counts, sp.overflow))
         return float(np.sum(np.where(np.isfinite(o.times), o.times, 0.0) * g_out))
 
     g_in = pool.backward(g_out)
     assert g_in.shape == sp.times.shape
-    eps = 1e-7                           # well below the smallest gap between spike times
     b, n, s = np.nonzero(np.isfinite(sp.times))
-    for k in range(0, len(b), 3):
-        tp = sp.times.copy(); tp[b[k], n[k], s[k]] += eps
-        tm = sp.times.copy(); tm[b[k], n[k], s[k]] -= eps
-        fd = (loss(tp) - loss(tm)) / (2 * eps)
-        assert abs(fd - g_in[b[k], n[k], s[k]]) < 1e-6
+    # eps well below the smallest gap between spike times
+    fd_check(loss, [times], [g_in], eps=1e-7, rtol=0, atol=1e-6, entries=[list(zip(b, n, s))[::3]])
     assert np.all(g_in[~np.isfinite(sp.times)] == 0)
     # a permutation moves errors without changing their total
     assert np.isclose(g_in.sum(), g_out.sum())
@@ -116,8 +116,7 @@ def test_silent_map_keeps_one_slot():
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("B,H,W,C,S", [(3, 8, 8, 4, 2), (1500, 4, 4, 2, 3)])
-def test_gpu_matches_numpy(B, H, W, C, S):
-    import cupy as cp
+def test_gpu_matches_numpy(cp, B, H, W, C, S):
     rng = np.random.default_rng(B)
     sp = random_map(rng, B, H, W, C, S, dtype=np.float32)
     ref_pool, gpu_pool = SpikePool2d((H, W, C)), SpikePool2d((H, W, C))

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from snnkit import datasets
+from snnkit.bats import LIFParameters
 from snnkit.bats.conv import ConvLIF
 from snnkit.bats.layers import LIFDense, Network, SpikeInput, latency_encoder
 from snnkit.bats.losses import TTFSCrossEntropy
@@ -52,8 +53,8 @@ def test_discretization_shift():
 
 def _net(dt=None, hidden=12, seed=0):
     return Network(SpikeInput(64),
-                   LIFDense(64, hidden, 0.13, 0.1, max_spikes=3, t_max=0.2, dt=dt, init=(-0.3, 1.0), seed=seed),
-                   LIFDense(hidden, 10, 0.13, 0.3, max_spikes=5, t_max=0.2, dt=dt, init=(-0.3, 1.0), seed=seed + 1))
+                   LIFDense(64, hidden, LIFParameters(0.13, 0.1, max_spikes=3, t_max=0.2, dt=dt), init=(-0.3, 1.0), seed=seed),
+                   LIFDense(hidden, 10, LIFParameters(0.13, 0.3, max_spikes=5, t_max=0.2, dt=dt), init=(-0.3, 1.0), seed=seed + 1))
 
 
 def test_set_dt_and_continuous_times():
@@ -73,7 +74,7 @@ def test_set_dt_and_continuous_times():
         set_dt(net, -1.0)
     with pytest.raises(ValueError, match="no BATS layers"):
         set_dt(Network(SpikeInput(4)), 0.1)
-    conv = ConvLIF((8, 8, 1), 2, 3, tau_s=0.13, theta=0.1, max_spikes=2, t_max=0.2, dt=0.01, seed=0)
+    conv = ConvLIF((8, 8, 1), 2, 3, LIFParameters(tau_s=0.13, theta=0.1, max_spikes=2, t_max=0.2, dt=0.01), seed=0)
     conv.forward(enc(x[:2]))
     assert continuous_times(conv) is conv.continuous
 

@@ -173,15 +173,15 @@ def test_dead_neuron_gets_gradient_only_from_the_surrogates():
     (n_b, g_b), (n_s, g_s), (n_r, g_r) = g.values()
     assert n_b == n_s == n_r == 0
     assert g_b[0] == 0 and g_s[0] < 0 and g_r[0] < 0
-    # and the STBP rectangle gives nothing once the peak is further than aa below threshold
-    far = neurons.dead_neuron_gradients([0.01], [0.2], aa=0.5)     # peak 0.3 theta
+    # and the STBP rectangle gives nothing once the peak is further than half_width below threshold
+    far = neurons.dead_neuron_gradients([0.01], [0.2], half_width=0.5)     # peak 0.3 theta
     assert list(far.values())[2][1][0] == 0
 
 
 def test_surrogates_are_the_toolkits():
     from snnkit.s3gd.lif import fast_sigmoid_grad
     u = np.linspace(0, 2, 41)
-    s = neurons.surrogates(u, scale=50, aa=0.25)
+    s = neurons.surrogates(u, scale=50, half_width=0.25)
     np.testing.assert_allclose(s["S3GD fast sigmoid"], fast_sigmoid_grad(u, 1.0, 50))
     np.testing.assert_allclose(s["STBP rectangle"], (np.abs(u - 1) < 0.25) / 0.5)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from snnkit import exercises, lessons
-from snnkit.stbp import BatchNorm, LIF, Linear, TDBatchNorm, depth_profile
+from snnkit.stbp import BatchNorm, LIF, LIFParameters, Linear, TDBatchNorm, depth_profile
 from snnkit.stbp.plain import PlainStack, RepeatInput, gradient_profile, train_plain_stack
 from snnkit.stbp.probe import silent_depth
 
@@ -116,7 +116,7 @@ def test_a_silent_layer_passes_no_weight_gradient_upward():
 def test_biases_of_silent_layers_learn_only_while_u_0_is_inside_the_window():
     x, y = _batch()
     for aa, moves in ((0.5, True), (0.2, False)):                    # |0 - Vth| < aa with Vth = 0.4?
-        m = PlainStack(64, 10, depth=12, norm=None, v_th=0.4, aa=aa, seed=0)
+        m = PlainStack(64, 10, depth=12, norm=None, neuron=LIFParameters(v_th=0.4, half_width=aa), seed=0)
         p = gradient_profile(m, x, y)
         top = m.hidden[-1]
         assert p["rate"][-1] == 0
@@ -128,14 +128,16 @@ def test_tdbn_network_is_the_same_for_every_threshold_when_aa_scales_with_it(win
     """Step 4 of the lesson: u / Vth obeys a recurrence without Vth, and the backward factor
     h(u) k depends on aa / Vth only."""
     x, y = _batch(64)
-    ref = gradient_profile(PlainStack(64, 10, depth=8, norm="tdbn", v_th=0.4, aa=window * 0.4, seed=2), x, y)
+    stack = lambda norm, v: PlainStack(64, 10, depth=8, norm=norm,                        # noqa: E731
+                                       neuron=LIFParameters(v_th=v, half_width=window * v), seed=2)
+    ref = gradient_profile(stack("tdbn", 0.4), x, y)
     for v in (0.1, 1.0, 2.0):
-        p = gradient_profile(PlainStack(64, 10, depth=8, norm="tdbn", v_th=v, aa=window * v, seed=2), x, y)
+        p = gradient_profile(stack("tdbn", v), x, y)
         np.testing.assert_array_equal(p["rate"], ref["rate"])
         np.testing.assert_allclose(p["grad_norm"], ref["grad_norm"], rtol=1e-4)
-    bn = gradient_profile(PlainStack(64, 10, depth=8, norm="bn", v_th=0.1, aa=window * 0.1, seed=2), x, y)
+    bn = gradient_profile(stack("bn", 0.1), x, y)
     assert not np.allclose(bn["grad_norm"], ref["grad_norm"], rtol=0.1)     # plain BN is not invariant ...
-    bn1 = gradient_profile(PlainStack(64, 10, depth=8, norm="bn", v_th=1.0, aa=window, seed=2), x, y)
+    bn1 = gradient_profile(stack("bn", 1.0), x, y)
     np.testing.assert_allclose(bn1["grad_norm"], ref["grad_norm"], rtol=1e-4)   # ... except at alpha Vth = 1
 
 

@@ -241,7 +241,7 @@ LAYER_NAMES = ("input spikes", "in_times", "weight", "spikes", "ConvLIF", "Spike
 @PROFILE
 @given(trains(3), st.sampled_from([np.float32, np.float64]), st.sampled_from([None, 0.002]))
 def test_bats_dense_layer(spikes, dtype, dt):
-    layer = bats.LIFDense(3, 2, 0.005, 0.4, max_spikes=2, dt=dt, seed=1, init=(0.0, 3.0), dtype=dtype)
+    layer = bats.LIFDense(3, 2, bats.LIFParameters(0.005, 0.4, max_spikes=2, dt=dt), seed=1, init=(0.0, 3.0), dtype=dtype)
     first = outcome(lambda: bats.SpikeInput(3, dtype).forward(spikes), LAYER_NAMES)
     out = outcome(lambda: layer.forward(spikes), LAYER_NAMES)
     assert (first is None) == (out is None)          # the input layer and a dense layer agree on validity
@@ -272,7 +272,7 @@ def test_bats_conv_and_pool(spikes, pool_first):
                     got = [v for v in out.times[b, i * 2 + j] if np.isfinite(v)]
                     assert got == merged and out.counts[b, i * 2 + j] == len(merged)
         return
-    layer = bats.ConvLIF(shape, 2, 3, 0.005, 0.3, max_spikes=2, seed=2, init=(0.0, 2.0), dtype=np.float64)
+    layer = bats.ConvLIF(shape, 2, 3, bats.LIFParameters(0.005, 0.3, max_spikes=2), seed=2, init=(0.0, 2.0), dtype=np.float64)
     out = outcome(lambda: layer.forward(spikes), LAYER_NAMES)
     if out is None:
         return
@@ -398,7 +398,7 @@ def test_softmax_cross_entropy(data):
 
 
 # ---------------------------------------------------------------- STBP
-STBP_NAMES = ("x", "v_th", "tau", "aa", "shape", "channels", "features", "Conv2d", "TDBatchNorm", "BatchNorm",
+STBP_NAMES = ("x", "v_th", "decay", "half_width", "shape", "channels", "features", "Conv2d", "TDBatchNorm", "BatchNorm",
               "DirectInput", "AvgPool2d", "GlobalAvgPool", "Readout", "Linear", "eps", "padding", "in_shape")
 
 
@@ -408,7 +408,7 @@ def test_stbp_lif_and_tdbn(data):
     x = data.draw(array(shape_around([data.draw(st.integers(0, 3)), None, 3], p_rank=0.2),
                         good=st.floats(-1, 2), dtypes=[np.float64, np.float32, np.int64]))
     v_th, eps = data.draw(scalar([0.4, 1.0], p_odd=0.2)), data.draw(scalar([1e-5], p_odd=0.2))
-    o = outcome(lambda: stbp.LIF(v_th=v_th).forward(x), STBP_NAMES)
+    o = outcome(lambda: stbp.LIF(stbp.LIFParameters(v_th=v_th)).forward(x), STBP_NAMES)
     if o is not None:
         assert np.isfinite(x).all(), "a spiking layer must refuse NaN/Inf input (it would mean 'no spike')"
         np.testing.assert_array_equal(o, ref_lif_stbp(x.astype(np.float64), 0.25, v_th))

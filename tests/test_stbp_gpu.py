@@ -1,23 +1,21 @@
 """CUDA kernels of snnkit.stbp against their NumPy twins on fresh random inputs (GPU only):
 the fused LIF (spikes bit-exact, gradients), tdBN reductions and elementwise passes, im2col/col2im,
 and a whole small ResNet forward/backward, including sizes with more than 1024 samples."""
+import time
+
 import numpy as np
 import pytest
 
 from snnkit import backend
+from snnkit.datasets import load
+from snnkit.nn import Adam, Trainer
+from snnkit.stbp import CrossEntropy, LIFParameters, TDBatchNorm, depth_profile, resnet19
 from snnkit.stbp import conv as conv_mod
 from snnkit.stbp import lif as lif_mod
 from snnkit.stbp import tdbn as tdbn_mod
 
+# every test takes the CuPy backend through conftest's ``cp`` fixture
 pytestmark = pytest.mark.gpu
-
-
-@pytest.fixture(scope="module")
-def cp():
-    import cupy
-    backend.use("cupy")
-    yield cupy
-    backend.use(None)
 
 
 def _rel(a, b):
@@ -34,9 +32,10 @@ def test_lif_kernels_match_numpy(cp, T, shape, dtype, detach_reset):
     x = r.normal(0.3, 0.5, (T,) + shape).astype(dtype)
     g = r.normal(size=x.shape).astype(dtype)
     o_ref = lif_mod.lif_forward(x)
-    gx_ref = lif_mod.lif_backward(g, x, detach_reset=detach_reset)
+    neuron = LIFParameters(detach_reset=detach_reset)
+    gx_ref = lif_mod.lif_backward(g, x, neuron)
     o = lif_mod.lif_forward(cp.asarray(x))
-    gx = lif_mod.lif_backward(cp.asarray(g), cp.asarray(x), detach_reset=detach_reset)
+    gx = lif_mod.lif_backward(cp.asarray(g), cp.asarray(x), neuron)
     assert o.dtype == dtype and gx.dtype == dtype
     np.testing.assert_array_equal(cp.asnumpy(o), o_ref)          # --fmad=false: same rounding
     np.testing.assert_allclose(cp.asnumpy(gx), gx_ref, rtol=1e-6 if dtype == np.float32 else 1e-13,
@@ -80,7 +79,6 @@ def test_tdbn_kernels_match_numpy(cp, R, C, dtype):
 
 @pytest.mark.parametrize("train", [True, False])
 def test_tdbn_layer_matches_numpy(cp, train):
-    from snnkit.stbp import TDBatchNorm
     r = np.random.default_rng(9)
     x = r.normal(1, 2, (2, 1100, 3, 3, 40))
     g = r.normal(size=x.shape)
@@ -118,7 +116,6 @@ def test_im2col_kernels_match_numpy(cp, N, H, W, C, k, s, p, dtype):
 
 
 def test_small_resnet_forward_backward_matches_numpy(cp):
-    from snnkit.stbp import CrossEntropy, resnet19
     kw = dict(in_shape=(8, 8), width=8, blocks=(1, 1, 1), fc=16, n_steps=3, dtype=np.float64, seed=3)
     r = np.random.default_rng(0)
     x, y = r.random((1030, 64)), r.integers(0, 10, 1030)
@@ -146,11 +143,6 @@ def test_small_resnet_forward_backward_matches_numpy(cp):
 
 def test_small_resnet_trains_on_digits_on_the_gpu(cp):
     """The CPU-sized recipe, run end to end on CuPy (float32 kernels, cuBLAS GEMMs)."""
-    import time
-    from snnkit.datasets import load
-    from snnkit.nn import Adam, Trainer
-    from snnkit.stbp import CrossEntropy, resnet19
-    backend.use("cupy")
     (x, y), (xt, yt) = load("digits"), load("digits", "test")
     m = resnet19(in_shape=(8, 8), width=16, blocks=(1, 1, 1), fc=64, n_steps=2, seed=0)
     tr = Trainer(m, CrossEntropy(), Adam(m, 3e-3), batch_size=32, seed=0, progress=False)
@@ -166,11 +158,10 @@ def test_notebook_probes_run_under_the_cupy_backend(cp):
     must neither mix devices (a CuPy gamma times a NumPy x raised TypeError in notebook 06) nor move
     their answer: the same numbers as under the NumPy backend."""
     pytest.importorskip("plotly")          # the widget module draws with plotly (not on every GPU machine)
-    from snnkit.stbp import depth_profile
-    from snnkit.widgets import stbp as wstbp
+    from snnkit.widgets import stbp as wstbp          # so it is imported only here, after the skip
     got = {n: depth_profile(depth=6, width=32, norm=n, seed=1) for n in (None, "bn", "tdbn")}
     samples = wstbp.preactivation_samples(v_th=0.4, alpha=0.7)
-    fig = wstbp.depth_callback(depth=4, v_th=0.4, alpha=1.0, aa=0.5, gain=1.0)
+    fig = wstbp.depth_callback(depth=4, v_th=0.4, alpha=1.0, half_width=0.5, gain=1.0)
     assert len(fig.data) > 0
     backend.use("numpy")
     try:

@@ -4,11 +4,19 @@ smooth-surrogate mode, the firing-rate monitor, and argument checks."""
 import numpy as np
 import pytest
 
-from snnkit.stbp import LIF, lif_backward, lif_forward, lif_forward_reference
+from snnkit.stbp import LIF, STBP, LIFParameters, lif_backward, lif_forward, lif_forward_reference
+
+from gradcheck import numerical_gradient
 
 pytestmark = pytest.mark.usefixtures("numpy_backend")
 
-TAU, VTH, AA = 0.25, 0.4, 0.5
+TAU, VTH, AA = STBP.decay, STBP.v_th, STBP.half_width
+
+
+def test_published_defaults():
+    assert (TAU, VTH, AA) == (0.25, 0.4, 0.5)                  # Wu et al.: tau, Vth, a
+    with pytest.raises(Exception):
+        STBP.v_th = 1.0                                         # frozen: one shared default
 
 
 def test_constant_drive_fires_every_other_step():
@@ -45,13 +53,13 @@ def test_rect_backward_matches_forward_mode_reference(T, detach_reset):
     M = 40
     x = r.normal(0.3, 0.4, (T, M))
     G = r.normal(size=(T, M))
-    gx = lif_backward(G, x, TAU, VTH, AA, detach_reset)
+    gx = lif_backward(G, x, LIFParameters(TAU, VTH, AA, detach_reset=detach_reset))
     for i in range(M):
         J = _forward_mode_jacobian(x[:, i], TAU, VTH, AA, detach_reset)
         np.testing.assert_allclose(gx[:, i], J.T @ G[:, i], rtol=1e-12, atol=1e-12)
     # the reset path matters: with spikes present, detaching changes the gradient
     if T > 2:
-        other = lif_backward(G, x, TAU, VTH, AA, not detach_reset)
+        other = lif_backward(G, x, LIFParameters(TAU, VTH, AA, detach_reset=not detach_reset))
         assert not np.allclose(gx, other)
 
 
@@ -62,17 +70,13 @@ def test_sigmoid_surrogate_backward_matches_finite_differences(detach_reset):
     x = r.normal(0.4, 0.5, (T,) + shape)
     R = r.normal(size=x.shape)
 
-    def loss(xx):
-        return float((lif_forward(xx, TAU, VTH, AA, "sigmoid") * R).sum())
+    smooth = LIFParameters(TAU, VTH, AA, surrogate="sigmoid")
 
-    gx = lif_backward(R, x, TAU, VTH, AA, detach_reset, "sigmoid")
-    num = np.zeros_like(x)
-    eps = 1e-6
-    for idx in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[idx] += eps
-        xm[idx] -= eps
-        num[idx] = (loss(xp) - loss(xm)) / (2 * eps)
+    def loss():
+        return float((lif_forward(x, smooth) * R).sum())
+
+    gx = lif_backward(R, x, LIFParameters(TAU, VTH, AA, surrogate="sigmoid", detach_reset=detach_reset))
+    num = numerical_gradient(loss, x, eps=1e-6)
     if detach_reset:      # a detached reset is not this forward's gradient: it must differ
         assert np.abs(gx - num).max() > 1e-4
     else:
@@ -106,12 +110,14 @@ def test_firing_rate_monitor_counts_spikes_per_neuron_per_step():
 
 
 @pytest.mark.parametrize("kw, match", [
-    (dict(tau=1.5), "tau"), (dict(aa=0.0), "aa"), (dict(surrogate="triangle"), "surrogate")])
+    (dict(decay=1.5), "decay"), (dict(half_width=0.0), "half_width"), (dict(surrogate="triangle"), "surrogate")])
 def test_bad_arguments_raise(kw, match):
     with pytest.raises(ValueError, match=match):
-        LIF(**kw)
-    with pytest.raises(ValueError, match=match):
-        lif_forward(np.zeros((2, 3)), **kw)
+        LIFParameters(**kw)
+    with pytest.raises(TypeError, match="LIFParameters"):
+        LIF(dict(kw))
+    with pytest.raises(TypeError, match="LIFParameters"):
+        lif_forward(np.zeros((2, 3)), 0.25)
 
 
 def test_backward_shape_mismatch_raises():

@@ -7,7 +7,8 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from snnkit.stbp import BatchNorm, Conv2d, TDBatchNorm, batch_stats, conv2d_forward, normalize, resnet19
+from snnkit.stbp import (BatchNorm, Conv2d, LIFParameters, TDBatchNorm, batch_stats, conv2d_forward, normalize,
+                         resnet19)
 
 from gradcheck import fd_check
 
@@ -140,7 +141,7 @@ def test_folded_into_the_preceding_conv_reproduces_eval_mode(cls, alpha):
 def test_every_lif_of_resnet_starts_near_threshold_scale():
     """With tdBN each LIF's input has std ~ Vth at init (the block's two branches of Vth/sqrt2
     add back to ~Vth): no layer starts silent or saturated."""
-    m = resnet19(in_shape=(8, 8), width=8, blocks=(2, 1), fc=16, n_steps=2, v_th=0.4, seed=0)
+    m = resnet19(in_shape=(8, 8), width=8, blocks=(2, 1), fc=16, n_steps=2, neuron=LIFParameters(v_th=0.4), seed=0)
     stds = []
     for lif in m.lif_layers():
         orig = lif.forward

@@ -9,7 +9,7 @@ from threadpoolctl import threadpool_limits
 
 from snnkit.datasets import load
 from snnkit.nn import Adam, Trainer
-from snnkit.stbp import CrossEntropy, depth_profile, resnet19
+from snnkit.stbp import STBP, CrossEntropy, LIFParameters, depth_profile, resnet19
 
 pytestmark = pytest.mark.usefixtures("numpy_backend")
 
@@ -103,8 +103,8 @@ def test_checkpoint_round_trip_keeps_running_statistics(tmp_path):
 
 
 def test_without_normalization_a_deep_stack_goes_silent_and_tdbn_keeps_it_firing():
-    plain = depth_profile(depth=12, norm=None, v_th=0.4)
-    td = depth_profile(depth=12, norm="tdbn", v_th=0.4)
+    plain = depth_profile(depth=12, norm=None, neuron=STBP)
+    td = depth_profile(depth=12, norm="tdbn", neuron=STBP)
     assert plain["rate"][-1] == 0.0 and plain["rate"][0] > 0.05
     assert td["rate"].min() > 0.1
     np.testing.assert_allclose(td["preact_std"], 0.4, rtol=0.02)         # alpha Vth with alpha = 1
@@ -112,7 +112,7 @@ def test_without_normalization_a_deep_stack_goes_silent_and_tdbn_keeps_it_firing
 
 def test_depth_probe_defaults_are_unchanged_by_the_weight_mean_parameter():
     """weight_mean = 0 is the zero-mean init the notebook's stored (nbval) output was made with."""
-    got = {n: depth_profile(depth=16, norm=n, v_th=0.4)["rate"][[0, -1]] for n in (None, "bn", "tdbn")}
+    got = {n: depth_profile(depth=16, norm=n, neuron=STBP)["rate"][[0, -1]] for n in (None, "bn", "tdbn")}
     np.testing.assert_allclose(got[None], [0.163, 0.0], atol=5e-4)
     np.testing.assert_allclose(got["bn"], [0.368, 0.323], atol=5e-4)
     np.testing.assert_allclose(got["tdbn"], [0.196, 0.149], atol=5e-4)
@@ -136,8 +136,8 @@ def test_excitatory_weights_saturate_a_deep_stack_and_tdbn_keeps_it_off_the_ceil
     assert sat["in_window"][-4:].max() < 0.1 and sat["in_window"][0] > 0.3, sat["in_window"]
     mid = depth_profile(depth=12, norm=None, weight_mean=1.5, seed=seed)["rate"]
     assert 0.8 < mid[0] < mid[-4:].min() and mid[-4:].min() > 0.9, mid          # climbs with depth
-    low_vth = depth_profile(depth=12, norm=None, weight_mean=1.0, v_th=0.1, seed=seed)["rate"][-4:]
-    usual_vth = depth_profile(depth=12, norm=None, weight_mean=1.0, v_th=0.4, seed=seed)["rate"][-4:]
+    low_vth = depth_profile(depth=12, norm=None, weight_mean=1.0, neuron=LIFParameters(v_th=0.1), seed=seed)["rate"][-4:]
+    usual_vth = depth_profile(depth=12, norm=None, weight_mean=1.0, neuron=STBP, seed=seed)["rate"][-4:]
     assert low_vth.mean() > 0.9 and low_vth.mean() > usual_vth.mean() + 0.08, (low_vth, usual_vth)
     for norm in ("tdbn", "bn"):                                   # the mean is normalized away per channel
         r = depth_profile(depth=12, norm=norm, weight_mean=2.0, seed=seed)["rate"]

@@ -57,9 +57,9 @@ def _timed(f, repeat=3, **kw):
 @pytest.mark.parametrize("weight_mean", [0.0, 2.0])
 def test_stbp_depth_callback_draws_the_depth_profiles(weight_mean):
     import numpy as np
-    from snnkit.stbp import depth_profile
+    from snnkit.stbp import LIFParameters, depth_profile
     from snnkit.widgets import stbp as wstbp
-    kw = dict(depth=16, v_th=0.4, alpha=1.0, aa=0.5, gain=1.0, weight_mean=weight_mean)     # the notebook's
+    kw = dict(depth=16, v_th=0.4, alpha=1.0, half_width=0.5, gain=1.0, weight_mean=weight_mean)     # the notebook's
     fig, dt = _timed(wstbp.depth_callback, **kw)
     print(f"depth_callback(weight_mean={weight_mean}): {dt * 1e3:.1f} ms (target < 150 ms)")
     assert dt < 1.5
@@ -68,7 +68,8 @@ def test_stbp_depth_callback_draws_the_depth_profiles(weight_mean):
     window = {t.name: t for t in fig.data if t.xaxis == "x2"}
     assert list(rate) == list(window) == ["none", "plain BN", "tdBN"]
     for label, norm in wstbp.NORM_LABELS.items():
-        p = depth_profile(16, 96, 4, 16, norm, 0.4, 1.0, 0.5, gain=1.0, weight_mean=weight_mean, seed=0)
+        p = depth_profile(16, 96, 4, 16, norm, LIFParameters(v_th=0.4, half_width=0.5), 1.0, gain=1.0,
+                          weight_mean=weight_mean, seed=0)
         np.testing.assert_array_equal(rate[label].x, np.arange(1, 17))
         np.testing.assert_allclose(rate[label].y, p["rate"])
         np.testing.assert_allclose(window[label].y, p["in_window"])
@@ -85,10 +86,10 @@ def test_stbp_depth_callback_draws_the_depth_profiles(weight_mean):
 
 @pytest.mark.usefixtures("numpy_backend")
 @pytest.mark.parametrize("v_th, alpha, aa", [(0.4, 1.0, 0.5), (0.8, 1 / 2 ** 0.5, 0.3)])
-def test_stbp_preactivation_callback_draws_histograms_threshold_and_window(v_th, alpha, aa):
+def test_stbp_preactivation_callback_draws_histograms_threshold_and_window(v_th, alpha, aa):   # aa: half_width
     import numpy as np
     from snnkit.widgets import stbp as wstbp
-    fig, dt = _timed(wstbp.preactivation_callback, v_th=v_th, alpha=alpha, aa=aa)
+    fig, dt = _timed(wstbp.preactivation_callback, v_th=v_th, alpha=alpha, half_width=aa)
     print(f"preactivation_callback(v_th={v_th}, alpha={alpha:.3f}, aa={aa}): {dt * 1e3:.1f} ms (target < 150 ms)")
     assert dt < 1.5
     assert [t.type for t in fig.data] == ["histogram"] * 3
@@ -111,7 +112,7 @@ def test_stbp_depth_panel_has_a_weight_mean_slider_and_redraws():
     from snnkit.widgets import stbp as wstbp
     box = wstbp.depth_panel()
     sliders = {s.description: s for s in box.children[0].children}
-    assert set(sliders) == {"depth", "Vth", "alpha", "aa", "weight gain", "weight mean"}
+    assert set(sliders) == {"depth", "Vth", "alpha", "half-width a", "weight gain", "weight mean"}
     assert sliders["weight mean"].value == 0.0 and sliders["weight gain"].value == 1.0    # old behaviour
     ref = wstbp.depth_callback()
     for got, want in zip(box.figure.data, ref.data):
@@ -131,7 +132,7 @@ def test_stbp_preactivation_panel_redraws():
     from snnkit.widgets import stbp as wstbp
     box = wstbp.preactivation_panel()
     sliders = {s.description: s for s in box.children[0].children}
-    assert set(sliders) == {"Vth", "alpha", "aa"}
+    assert set(sliders) == {"Vth", "alpha", "half-width a"}
     sliders["Vth"].value = 1.0
     tdbn = [t for t in box.figure.data if t.name == "tdBN"][0]
     np.testing.assert_allclose(np.asarray(tdbn.x).std(), 1.0, rtol=1e-3)          # alpha Vth = 1
@@ -167,7 +168,7 @@ def test_stbp_gradient_panel_redraws():
     from snnkit.widgets import stbp as wstbp
     box = wstbp.gradient_panel()
     sliders = {s.description: s for s in box.children[0].children}
-    assert set(sliders) == {"depth", "Vth", "aa / Vth"}
+    assert set(sliders) == {"depth", "Vth", "a / Vth"}
     sliders["Vth"].value = 1.0
     sliders["depth"].value = 6
     want = wstbp.gradient_callback(depth=6, v_th=1.0, window=1.25)

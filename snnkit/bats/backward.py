@@ -31,7 +31,7 @@ trajectory grazes threshold. Nothing of size B x N_in x N_out is stored: the CUD
 of the batch, chunks added afterwards) and to each (sample, input) for dt_in; the NumPy twins loop
 over input slots with the batch in chunks.
 
-    spike_factors(t_cont, x, counts, grad_times, tau_s, delta_theta) -> (G1, G2)   [B, N_out, S]
+    spike_factors(t_cont, x, counts, grad_times, tau_s, theta, delta_theta) -> (G1, G2)  [B, N_out, S]
     weight_grad(in_used, t_cont, counts, G1, G2, tau_s)               -> [N_out, N_in]
     input_grad(weight, in_used, t_cont, counts, G1, G2, tau_s)        -> [B, N_in, S_in]
     backward(weight, sim, grad_times, tau_s, theta, delta_theta=None, need_input_grad=True)
@@ -111,22 +111,29 @@ def _slot_exps(t, tau_s):
     return np.where(fin, np.exp(safe / tau_s), 0), np.where(fin, np.exp(safe / (2 * tau_s)), 0)
 
 
-def weight_grad(in_used, t_cont, counts, G1, G2, tau_s):
-    """dL/dw [N_out, N_in], summed over the batch."""
-    if is_cupy_array(t_cont):
-        return _weight_grad_cuda(in_used, t_cont, counts, G1, G2, tau_s)
+def _per_input_slot(in_used, t_cont, counts, G1, G2, tau_s):
+    """What steps 3 and 4 share: for each chunk ``sl`` of the batch and each input slot ``m`` that
+    holds a spike somewhere, ``(sl, m, exp(t/tau_s), exp(t/tau), G1(t), G2(t))`` with ``t`` the
+    slot's times [b, N_in] and the suffix sums [b, N_out, N_in] at them."""
     B, N_in, S_in = in_used.shape
     N, S = t_cont.shape[1:]
-    dw = np.zeros((N, N_in), t_cont.dtype)
     for sl in _batch_chunks(B, N * N_in * S):
         for m in range(S_in):
             t = in_used[sl, :, m]
             ea, eb = _slot_exps(t, tau_s)
             if ea is None:
                 continue
-            g1 = _suffix_at(t, t_cont[sl], counts[sl], G1[sl])
-            g2 = _suffix_at(t, t_cont[sl], counts[sl], G2[sl])
-            dw += np.einsum("bni,bi->ni", g1, ea) - np.einsum("bni,bi->ni", g2, eb)
+            yield (sl, m, ea, eb, _suffix_at(t, t_cont[sl], counts[sl], G1[sl]),
+                   _suffix_at(t, t_cont[sl], counts[sl], G2[sl]))
+
+
+def weight_grad(in_used, t_cont, counts, G1, G2, tau_s):
+    """dL/dw [N_out, N_in], summed over the batch."""
+    if is_cupy_array(t_cont):
+        return _weight_grad_cuda(in_used, t_cont, counts, G1, G2, tau_s)
+    dw = np.zeros((t_cont.shape[1], in_used.shape[1]), t_cont.dtype)
+    for _, _, ea, eb, g1, g2 in _per_input_slot(in_used, t_cont, counts, G1, G2, tau_s):
+        dw += np.einsum("bni,bi->ni", g1, ea) - np.einsum("bni,bi->ni", g2, eb)
     return dw
 
 
@@ -134,18 +141,10 @@ def input_grad(weight, in_used, t_cont, counts, G1, G2, tau_s):
     """dL/dt_in [B, N_in, S_in] (0 on padding slots)."""
     if is_cupy_array(t_cont):
         return _input_grad_cuda(weight, in_used, t_cont, counts, G1, G2, tau_s)
-    B, N_in, S_in = in_used.shape
-    N, S = t_cont.shape[1:]
     gx = np.zeros(in_used.shape, t_cont.dtype)
-    for sl in _batch_chunks(B, N * N_in * S):
-        for m in range(S_in):
-            t = in_used[sl, :, m]
-            ea, eb = _slot_exps(t, tau_s)
-            if ea is None:
-                continue
-            g1 = np.einsum("ni,bni->bi", weight, _suffix_at(t, t_cont[sl], counts[sl], G1[sl]))
-            g2 = np.einsum("ni,bni->bi", weight, _suffix_at(t, t_cont[sl], counts[sl], G2[sl]))
-            gx[sl, :, m] = g1 * ea / tau_s - g2 * eb / (2 * tau_s)
+    for sl, m, ea, eb, g1, g2 in _per_input_slot(in_used, t_cont, counts, G1, G2, tau_s):
+        gx[sl, :, m] = (np.einsum("ni,bni->bi", weight, g1) * ea / tau_s
+                        - np.einsum("ni,bni->bi", weight, g2) * eb / (2 * tau_s))
     return gx
 
 

@@ -33,9 +33,10 @@ import numpy as np
 
 from .. import checks
 from ..backend import rng as _rng, to_device, xp_of
+from ..nn.protocol import require_forward
 from ..spikes import SpikeTrains
 from .backward import backward as dense_backward
-from .neuron import check_exp_range, check_neuron
+from .neuron import NeuronLayer, as_parameters, check_exp_range
 from .simulate import simulate
 
 __all__ = ["gather_patches", "fold_patches", "ConvLIF"]
@@ -78,17 +79,17 @@ def fold_patches(cols, batch, input_shape, kernel_size):
     return out.reshape(batch, H * W * C, S)
 
 
-class ConvLIF:
-    """Valid, stride-1 convolution of BATS neurons; weights ``params["weight"]`` [C_out, fx, fy, C_in].
+class ConvLIF(NeuronLayer):
+    """Valid, stride-1 convolution of BATS neurons; weights ``params["weight"]`` [C_out, fx, fy, C_in];
+    ``neuron`` is a :class:`snnkit.bats.LIFParameters`, as for the dense layer.
 
     ``forward(SpikeTrains over [H, W, C_in]) -> SpikeTrains over [H-fx+1, W-fy+1, C_out]``,
-    ``backward(dL/dt_out) -> dL/dt_in``. ``dt`` as in the dense layer: None = continuous; else the
-    returned times (what the next layer, the loss and the prediction see) are the grid times and
-    ``self.continuous`` holds the continuous ones of the same spikes.
+    ``backward(dL/dt_out, need_input_grad=True) -> dL/dt_in``. ``neuron.dt`` as in the dense layer:
+    None = continuous; else the returned times (what the next layer, the loss and the prediction
+    see) are the grid times and ``self.continuous`` holds the continuous ones of the same spikes.
     """
 
-    def __init__(self, input_shape, channels, kernel_size, tau_s, theta, delta_theta=None,
-                 max_spikes=1, t_max=np.inf, dt=None, init=(-1.0, 1.0), seed=None, dtype=np.float32,
+    def __init__(self, input_shape, channels, kernel_size, neuron, init=(-1.0, 1.0), seed=None, dtype=np.float32,
                  name=None):
         self.input_shape = _check_map(input_shape)
         H, W, C = self.input_shape
@@ -101,8 +102,7 @@ class ConvLIF:
                              "needs kernel <= input (use a smaller kernel or drop a pooling layer)")
         channels = checks.integer("channels", channels, 1, "It is the number of output feature maps.")
         dtype = checks.float_dtype("dtype", dtype)
-        (self.tau_s, self.theta, self.delta_theta, self.max_spikes, self.t_max,
-         self.dt) = check_neuron(tau_s, theta, delta_theta, max_spikes, t_max, dt)
+        self.neuron = as_parameters(neuron)
         self.kernel_size, self.channels = ks, int(channels)
         self.output_shape = (H - ks[0] + 1, W - ks[1] + 1, self.channels)
         self.n_positions = self.output_shape[0] * self.output_shape[1]
@@ -114,7 +114,6 @@ class ConvLIF:
         self.params = {"weight": to_device(np.asarray(w, dtype=dtype))}
         self.grads = {"weight": xp_of(self.params["weight"]).zeros_like(self.params["weight"])}
         self.name = name
-        self.need_input_grad = True   # a network's first layer turns it off (its inputs are data)
         self.last = None              # the dense Simulation of the last forward (batch B * positions)
         self.continuous = None
         self._batch = None
@@ -131,8 +130,9 @@ class ConvLIF:
         cols = gather_patches(t, self.input_shape, self.kernel_size)          # [B*P, K, S_in]
         w = self.params["weight"].reshape(self.channels, -1)                  # [C_out, K]
         trusted = getattr(spikes, "_bats_checked", False)      # made by a BATS layer: already valid
-        self.last = simulate(w, cols, self.tau_s, self.theta, self.delta_theta, self.max_spikes,
-                             self.t_max, self.dt, check=not trusted, name="input spikes (patches)")
+        n = self.neuron
+        self.last = simulate(w, cols, n.tau_s, n.theta, n.delta_theta, n.max_spikes, n.t_max, n.dt,
+                             check=not trusted, name="input spikes (patches)")
         self._batch = B
         to_map = lambda a: a.reshape(B, self.n_out, *a.shape[2:])           # [B*P, C_out] -> [B, P*C_out]
         out = SpikeTrains(to_map(self.last.times), to_map(self.last.counts), to_map(self.last.overflow),
@@ -143,9 +143,8 @@ class ConvLIF:
 
     __call__ = forward
 
-    def backward(self, grad_out):
-        if self.last is None:
-            raise RuntimeError("ConvLIF.backward called before forward: run forward on the batch first")
+    def backward(self, grad_out, need_input_grad=True):
+        require_forward(self, self.last)
         B = self._batch
         S = self.last.times.shape[2]
         if grad_out.ndim != 3 or tuple(grad_out.shape) != (B, self.n_out, S):
@@ -153,9 +152,9 @@ class ConvLIF:
                              f"got {tuple(grad_out.shape)}")
         g = grad_out.reshape(B * self.n_positions, self.channels, S)
         w = self.params["weight"].reshape(self.channels, -1)
-        dw, d_cols = dense_backward(w, self.last, g, self.tau_s, self.theta, self.delta_theta,
-                                    need_input_grad=self.need_input_grad)
-        self.grads["weight"] = dw.reshape(self.params["weight"].shape)      # summed over B and positions
+        n = self.neuron
+        dw, d_cols = dense_backward(w, self.last, g, n.tau_s, n.theta, n.delta_theta, need_input_grad=need_input_grad)
+        self.grads["weight"][...] = dw.reshape(self.params["weight"].shape)   # summed over B and positions
         if d_cols is None:                   # first layer of a network: the inputs are data
             return None
         return fold_patches(d_cols, B, self.input_shape, self.kernel_size)

@@ -1,14 +1,15 @@
-"""BATS layers (the protocol of DESIGN.md) and a network container.
+"""BATS layers (the layer protocol of ``snnkit.nn.protocol``, docs/design.md) and a network container.
 
-``LIFDense(n_in, n_out, tau_s, theta, delta_theta=None, max_spikes=1, t_max=inf, dt=None)``
+``LIFDense(n_in, n_out, neuron)`` with ``neuron = LIFParameters(tau_s, theta, delta_theta=None,
+max_spikes=1, t_max=inf, dt=None)``
     forward(SpikeTrains [B, n_in, S_in]) -> SpikeTrains [B, n_out, max_spikes]
-    backward(dL/dt_out [B, n_out, max_spikes]) -> dL/dt_in [B, n_in, S_in] (None when the layer
-    is the first of a network: the input times are data, nothing upstream needs their error)
+    backward(dL/dt_out [B, n_out, max_spikes], need_input_grad=True) -> dL/dt_in [B, n_in, S_in]
+    (None with need_input_grad=False: the first layer of a network, whose input times are data)
     params["weight"] [n_out, n_in], grads["weight"]; ``last`` is the latest ``Simulation`` (continuous
     times, x, overflow) for plots and the discretization study.
 ``SpikeInput(n_in, dtype)``: checks the encoded input (on the host when it is NumPy) and moves it to
 the backend (no parameters). ``mark_checked(spikes)`` declares trains already validated.
-``Network(layers)``: a Sequential that tells its first layer to skip the input error.
+``Network(layers)``: a Sequential whose backward skips the input error by default (its input is data).
 ``latency_encoder(t_max)``: a Trainer ``encode`` that maps features in [0, 1] to one spike at
 ``t_max (1 - x)`` (0 stays silent).
 """
@@ -20,10 +21,11 @@ from .. import checks
 from ..backend import get_xp, xp_of
 from ..datasets.encoders import LatencyEncoder
 from ..nn.init import uniform
+from ..nn.protocol import require_forward
 from ..nn.sequential import Sequential
 from ..spikes import SpikeTrains
 from .backward import backward as _backward
-from .neuron import check_exp_range, check_neuron
+from .neuron import NeuronLayer, as_parameters, check_exp_range
 from .simulate import simulate
 
 __all__ = ["LIFDense", "SpikeInput", "Network", "latency_encoder", "mark_checked"]
@@ -64,11 +66,11 @@ def _enter(spikes, n_in, layer, map_shape=None):
     return spikes
 
 
-class LIFDense:
-    def __init__(self, n_in, n_out, tau_s, theta, delta_theta=None, max_spikes=1, t_max=float("inf"),
-                 dt=None, init=(-1.0, 1.0), seed=None, dtype=np.float32, weight=None):
-        (self.tau_s, self.theta, self.delta_theta, self.max_spikes, self.t_max,
-         self.dt) = check_neuron(tau_s, theta, delta_theta, max_spikes, t_max, dt)
+class LIFDense(NeuronLayer):
+    """A dense layer of BATS neurons (the module docstring); ``neuron`` is a :class:`LIFParameters`."""
+
+    def __init__(self, n_in, n_out, neuron, init=(-1.0, 1.0), seed=None, dtype=np.float32, weight=None):
+        self.neuron = as_parameters(neuron)
         self.n_in = checks.integer("n_in", n_in, 1)
         self.n_out = checks.integer("n_out", n_out, 1)
         dtype = checks.float_dtype("dtype", dtype)
@@ -88,28 +90,25 @@ class LIFDense:
                           "Lower max_spikes (extra spikes are counted in overflow, not stored).")
         self.params = {"weight": weight}
         self.grads = {"weight": xp_of(weight).zeros_like(weight)}
-        self.need_input_grad = True
         self.last = None
 
     def forward(self, spikes) -> SpikeTrains:
-        w = self.params["weight"]
+        w, n = self.params["weight"], self.neuron
         times = _enter(spikes, self.n_in, "LIFDense")
         # Trains made by a BATS layer (or SpikeInput, or marked by ``mark_checked``) are valid by
         # construction: skipping their value check saves a device sync per layer.
-        self.last = simulate(w, xp_of(w).asarray(times, dtype=w.dtype), self.tau_s, self.theta,
-                             self.delta_theta, self.max_spikes, self.t_max, self.dt,
-                             check=not _is_checked(spikes), name="input spikes")
+        self.last = simulate(w, xp_of(w).asarray(times, dtype=w.dtype), n.tau_s, n.theta, n.delta_theta,
+                             n.max_spikes, n.t_max, n.dt, check=not _is_checked(spikes), name="input spikes")
         return mark_checked(self.last.spikes)
 
     __call__ = forward
 
-    def backward(self, grad_times):
-        if self.last is None:
-            raise RuntimeError("LIFDense.backward called before forward: run forward on the batch first")
-        w = self.params["weight"]
-        dw, dx = _backward(w, self.last, grad_times, self.tau_s, self.theta, self.delta_theta,
-                           need_input_grad=self.need_input_grad)
-        self.grads["weight"] = dw
+    def backward(self, grad_times, need_input_grad=True):
+        require_forward(self, self.last)
+        n = self.neuron
+        dw, dx = _backward(self.params["weight"], self.last, grad_times, n.tau_s, n.theta, n.delta_theta,
+                           need_input_grad=need_input_grad)
+        self.grads["weight"][...] = dw
         return dx
 
     def __repr__(self):
@@ -136,6 +135,7 @@ class SpikeInput:
     def __init__(self, n_in, dtype=np.float32):
         self.n_in, self.dtype = checks.integer("n_in", n_in, 1), checks.float_dtype("dtype", dtype)
         self.params, self.grads = {}, {}
+        self._shape = None
 
     def forward(self, spikes) -> SpikeTrains:
         if not isinstance(spikes, SpikeTrains):
@@ -152,27 +152,27 @@ class SpikeInput:
             raise ValueError(f"SpikeInput: the input spikes have shape {tuple(t.shape)}: an empty batch or no "
                              "slots; pass at least one sample with one slot")
         t = xp.asarray(t, dtype=self.dtype)
+        self._shape = t.shape
         counts = xp.asarray(spikes.counts, dtype=xp.int32)
         over = None if spikes.overflow is None else xp.asarray(spikes.overflow, dtype=xp.int32)
         return mark_checked(SpikeTrains(t, counts, over, spikes.map_shape))
 
     __call__ = forward
 
-    def backward(self, grad):
-        return grad
+    def backward(self, grad, need_input_grad=True):
+        require_forward(self, self._shape)
+        return grad if need_input_grad else None
 
     def __repr__(self):
         return f"SpikeInput({self.n_in})"
 
 
 class Network(Sequential):
-    """Layers in order; the first BATS layer skips computing the (unused) error of the input."""
+    """Layers in order. ``backward(grad)`` skips the error of the input by default (a model's input
+    is data): the first BATS layer computes no dL/dt_in."""
 
-    def __init__(self, *layers):
-        super().__init__(*layers)
-        first = next((l for l in self.layers if isinstance(l, LIFDense) or hasattr(l, "need_input_grad")), None)
-        if first is not None:
-            first.need_input_grad = False
+    def backward(self, grad, need_input_grad=False):
+        return super().backward(grad, need_input_grad)
 
     def spike_counts(self):
         """Mean spikes per neuron and per sample of each layer's latest forward (a sparsity readout)."""

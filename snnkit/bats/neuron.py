@@ -33,6 +33,7 @@ This module holds the constants and checks shared by the simulator and the backw
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -41,7 +42,7 @@ from .. import checks
 from ..backend import xp_of
 from ..spikes import SpikeTrains
 
-__all__ = ["check_exp_range", "check_neuron", "check_times", "grid_up", "potential", "X_GUARD"]
+__all__ = ["LIFParameters", "check_exp_range", "check_neuron", "check_times", "grid_up", "potential", "X_GUARD"]
 
 # f1 = tau/(x z) and f2 = tau/x diverge when a trajectory only grazes threshold (x -> 0: the
 # spike time is infinitely sensitive there). The backward uses max(x, X_GUARD * c z), where c z is
@@ -68,6 +69,85 @@ def check_neuron(tau_s, theta, delta_theta, max_spikes, t_max, dt):
                              "to a grid time past t_max and the layer could never fire. Use dt much smaller than "
                              "t_max (or dt=None for continuous time).")
     return tau_s, theta, delta_theta, max_spikes, t_max, dt
+
+
+@dataclasses.dataclass(frozen=True)
+class LIFParameters:
+    r"""The BATS neuron's parameters (Bacho & Chu 2023), shared by the layers, the study, the
+    notebooks and the benchmarks (the pure functions ``simulate`` / ``backward`` take the same
+    values as scalars, in the paper's notation, so that they read like the equations).
+
+    ``tau_s``
+        :math:`\tau_s`, the synaptic time constant, in the units of the spike times (the membrane's
+        is :math:`\tau = 2\tau_s`, :attr:`tau`).
+    ``theta``
+        :math:`\vartheta`, the firing threshold (``v_th`` in STBP, ``threshold`` in S3GD: the
+        README glossary maps the names).
+    ``delta_theta``
+        :math:`\Delta\vartheta`, what a spike subtracts from u; None means ``theta`` (the paper's
+        setting), resolved when made.
+    ``max_spikes``
+        spike slots per neuron (extra spikes are counted in ``overflow``, not stored).
+    ``t_max``
+        the end of the trial (+inf: no limit).
+    ``dt``
+        None for continuous time, else the grid step of the discretization study.
+
+    Checked when made (:func:`check_neuron`): a bad value raises ValueError naming the field."""
+
+    tau_s: float
+    theta: float
+    delta_theta: float | None = None
+    max_spikes: int = 1
+    t_max: float = math.inf
+    dt: float | None = None
+
+    def __post_init__(self):
+        values = check_neuron(self.tau_s, self.theta, self.delta_theta, self.max_spikes, self.t_max, self.dt)
+        for field, v in zip(("tau_s", "theta", "delta_theta", "max_spikes", "t_max", "dt"), values):
+            object.__setattr__(self, field, v)          # frozen: store the checked values once, here
+
+    @property
+    def tau(self) -> float:
+        """The membrane time constant, 2 tau_s (fixed by the model)."""
+        return 2.0 * self.tau_s
+
+    def replace(self, **changes) -> "LIFParameters":
+        """A copy with ``changes`` (checked again), e.g. ``neuron.replace(dt=1e-3)``. A new ``theta``
+        carries ``delta_theta`` along when it equalled the old threshold (the paper's setting)."""
+        if "theta" in changes and "delta_theta" not in changes and self.delta_theta == self.theta:
+            changes["delta_theta"] = None
+        return dataclasses.replace(self, **changes)
+
+
+class NeuronLayer:
+    """What LIFDense and ConvLIF share: ``neuron`` (a :class:`LIFParameters`) and read-only views of
+    its fields; ``dt`` may be set (the discretization is a property of the simulation, not of the
+    weights: ``study.set_dt`` and notebook 05's slider move a trained network to another grid)."""
+
+    neuron: LIFParameters
+
+    tau_s = property(lambda self: self.neuron.tau_s)
+    theta = property(lambda self: self.neuron.theta)
+    delta_theta = property(lambda self: self.neuron.delta_theta)
+    max_spikes = property(lambda self: self.neuron.max_spikes)
+    t_max = property(lambda self: self.neuron.t_max)
+
+    @property
+    def dt(self):
+        return self.neuron.dt
+
+    @dt.setter
+    def dt(self, value):
+        self.neuron = self.neuron.replace(dt=value)
+
+
+def as_parameters(neuron) -> LIFParameters:
+    """``neuron`` if it is a :class:`LIFParameters`, else a TypeError that shows how to make one."""
+    if not isinstance(neuron, LIFParameters):
+        raise TypeError("neuron must be snnkit.bats.LIFParameters, e.g. LIFParameters(tau_s=0.13, theta=0.1, "
+                        f"max_spikes=3, t_max=0.2); got {type(neuron).__name__}")
+    return neuron
 
 
 def check_times(in_times, n_in, name="in_times", values=True):

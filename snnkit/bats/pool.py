@@ -23,6 +23,7 @@ CuPy's CUDA kernels), with no Python loop over samples or positions.
 from __future__ import annotations
 
 from ..backend import xp_of
+from ..nn.protocol import require_forward
 from ..spikes import SpikeTrains
 
 __all__ = ["merge_pool", "merge_pool_backward", "SpikePool2d"]
@@ -102,7 +103,7 @@ class SpikePool2d:
     """2x2 spike-merge pooling layer (no parameters).
 
     ``forward(SpikeTrains over [H, W, C]) -> SpikeTrains over [H/2, W/2, C]``;
-    ``backward(dL/dt_out) -> dL/dt_in`` (exact: a permutation of the errors).
+    ``backward(dL/dt_out, need_input_grad=True) -> dL/dt_in`` (exact: a permutation of the errors).
     """
 
     def __init__(self, input_shape):
@@ -128,9 +129,10 @@ class SpikePool2d:
 
     __call__ = forward
 
-    def backward(self, grad_out):
-        if self._order is None:
-            raise RuntimeError("SpikePool2d.backward called before forward: run forward on the batch first")
+    def backward(self, grad_out, need_input_grad=True):
+        require_forward(self, self._order)
+        if not need_input_grad:
+            return None
         if tuple(grad_out.shape) != tuple(self._out_times.shape):
             raise ValueError(f"grad_out must have the forward output's shape {tuple(self._out_times.shape)}; "
                              f"got {tuple(grad_out.shape)}")

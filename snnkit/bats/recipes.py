@@ -14,6 +14,7 @@ import numpy as np
 from ..datasets import load
 from ..nn import Adam, Trainer
 from .layers import LIFDense, Network, latency_encoder
+from .neuron import LIFParameters
 from .losses import SpikeCountLoss, TTFSCrossEntropy
 
 __all__ = ["digits_count", "yinyang_ttfs", "with_bias"]
@@ -38,8 +39,8 @@ def digits_count(epochs=10, hidden=128, lr=0.005, batch_size=32, seed=0, n_train
     (xtr, ytr), val, test = (load("digits", split=s) for s in ("train", "validation", "test"))
     if n_train:
         xtr, ytr = xtr[:n_train], ytr[:n_train]
-    net = Network(LIFDense(64, hidden, 0.13, 0.05, max_spikes=10, t_max=0.2, seed=seed),
-                  LIFDense(hidden, 10, 0.13, 0.2, max_spikes=30, t_max=0.2, seed=seed + 1))
+    net = Network(LIFDense(64, hidden, LIFParameters(0.13, 0.05, max_spikes=10, t_max=0.2), seed=seed),
+                  LIFDense(hidden, 10, LIFParameters(0.13, 0.2, max_spikes=30, t_max=0.2), seed=seed + 1))
     return _fit(net, SpikeCountLoss(15, 3), lr, batch_size, epochs, (xtr, ytr), tuple(val), tuple(test),
                 seed, progress)
 
@@ -49,7 +50,8 @@ def yinyang_ttfs(epochs=15, hidden=120, lr=0.002, batch_size=32, tau_loss=0.01, 
     (xtr, ytr), (xva, yva), (xte, yte) = (load("yinyang", split=s) for s in ("train", "validation", "test"))
     if n_train:
         xtr, ytr = xtr[:n_train], ytr[:n_train]
-    net = Network(LIFDense(5, hidden, 0.13, 0.02, max_spikes=1, t_max=0.3, seed=seed),
-                  LIFDense(hidden, 3, 0.13, 0.5, max_spikes=1, t_max=0.3, seed=seed + 1, init=(0.0, 1.0)))
+    net = Network(LIFDense(5, hidden, LIFParameters(0.13, 0.02, max_spikes=1, t_max=0.3), seed=seed),
+                  LIFDense(hidden, 3, LIFParameters(0.13, 0.5, max_spikes=1, t_max=0.3), seed=seed + 1,
+                           init=(0.0, 1.0)))
     return _fit(net, TTFSCrossEntropy(tau_loss), lr, batch_size, epochs, (with_bias(xtr), ytr),
                 (with_bias(xva), yva), (with_bias(xte), yte), seed, progress)

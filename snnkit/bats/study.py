@@ -34,7 +34,7 @@ import numpy as np
 from .. import checks
 from ..backend import to_numpy, xp_of
 from ..spikes import SpikeTrains
-from .neuron import check_neuron
+from .neuron import LIFParameters
 
 __all__ = ["build_network", "set_dt", "spike_stats", "latency_curve", "discretization_shift", "evaluate", "sweep", "columns",
            "falloff_dt"]
@@ -68,7 +68,7 @@ def build_network(spec, input_shape, theta, max_spikes, tau_s, t_max, dt=None, s
             layers.append(SpikePool2d(shape))
             shape = layers[-1].output_shape
             continue
-        kw = dict(tau_s=tau_s, theta=theta[k], max_spikes=max_spikes[k], t_max=t_max, dt=dt, init=init,
+        kw = dict(neuron=LIFParameters(tau_s, theta[k], max_spikes=max_spikes[k], t_max=t_max, dt=dt), init=init,
                   seed=seed + k, dtype=dtype)
         if "C" in p:
             if len(shape) != 3:
@@ -92,14 +92,12 @@ def set_dt(model, dt):
     dt can be run at another (the dt slider of notebook 05 does exactly that)."""
     if dt is not None and not (np.isfinite(dt) and dt > 0):
         raise ValueError(f"dt must be None (continuous time) or a positive time step; got {dt!r}")
-    layers = [layer for layer in model.layers if hasattr(layer, "dt") and hasattr(layer, "tau_s")]
-    for layer in layers:            # all checked before any is changed (dt < t_max, as at construction)
-        check_neuron(layer.tau_s, layer.theta, layer.delta_theta, layer.max_spikes, layer.t_max, dt)
-    n = 0
-    for layer in layers:
-        layer.dt = None if dt is None else float(dt)
-        n += 1
-    if n == 0:
+    layers = [layer for layer in model.layers if isinstance(getattr(layer, "neuron", None), LIFParameters)]
+    # all checked before any is changed (dt < t_max, as at construction)
+    moved = [layer.neuron.replace(dt=None if dt is None else float(dt)) for layer in layers]
+    for layer, neuron in zip(layers, moved):
+        layer.neuron = neuron
+    if not layers:
         raise ValueError("model has no BATS layers (LIFDense / ConvLIF) whose dt could be set")
     return model
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import checks
-from ..backend import get_xp, to_numpy
+from ..backend import get_xp, to_numpy, xp_of
 from ..spikes import SpikeTrains
 
 
@@ -117,6 +117,14 @@ def poisson(x, n_steps=100, max_prob=1.0, rng=None, dtype=np.float32):
     return get_xp().asarray(out)
 
 
+def repeat_over_time(x, n_steps):
+    """``[T, *x.shape]``: the frame ``x`` at every one of ``n_steps`` steps, time-major, on x's own
+    device and unchecked: the core of :func:`direct`, and what STBP's ``DirectInput`` / ``RepeatInput``
+    (and, for gradients, ``Readout``) run on every batch."""
+    xp = xp_of(x)
+    return xp.ascontiguousarray(xp.broadcast_to(x, (n_steps,) + x.shape))
+
+
 def direct(x, n_steps=2, time_major=False, dtype=np.float32):
     """The analog input fed at every step: [B, T, ...] (or [T, B, ...] with ``time_major``)."""
     n_steps = checks.integer("n_steps", n_steps, 1, "It is the number of time steps T.")
@@ -128,10 +136,9 @@ def direct(x, n_steps=2, time_major=False, dtype=np.float32):
     x = x.astype(dtype, copy=False)
     if not checks.all_finite(x):
         raise ValueError("x contains NaN or Inf; check the data")
-    rep = xp.broadcast_to(x[:, None], (x.shape[0], n_steps) + x.shape[1:])
     if time_major:
-        rep = xp.moveaxis(rep, 1, 0)
-    return xp.ascontiguousarray(rep)
+        return repeat_over_time(x, n_steps)
+    return xp.ascontiguousarray(xp.broadcast_to(x[:, None], (x.shape[0], n_steps) + x.shape[1:]))
 
 
 class LatencyEncoder:

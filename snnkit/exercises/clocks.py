@@ -8,11 +8,11 @@ from . import unanswered, number, verdict
 
 
 def check_stbp_time_constant(tau_ms, dt_ms=1.0):
-    """The membrane time constant (ms) behind STBP's decay factor (``snnkit.stbp.lif.LIF().tau``,
+    """The membrane time constant (ms) behind STBP's decay factor (``snnkit.stbp.STBP.decay``,
     0.25) at a step of ``dt_ms``: ``tau = -dt / ln(beta)``."""
     from ..neurons import time_constant
-    from ..stbp.lif import LIF
-    beta = LIF().tau
+    from ..stbp.lif import STBP
+    beta = STBP.decay
     truth = time_constant(beta, dt_ms)
     v = None if unanswered(tau_ms) else number(tau_ms)
     ok = v is not None and abs(v - truth) <= 0.01 * truth

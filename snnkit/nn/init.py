@@ -19,10 +19,6 @@ def normal(shape, mean=0.0, std=1.0, seed=None, dtype=np.float32):
     return _finish(_rng(seed).normal(mean, std, size=shape), dtype)
 
 
-def kaiming_normal(shape, fan_in, gain=np.sqrt(2.0), seed=None, dtype=np.float32):
-    return normal(shape, 0.0, gain / np.sqrt(fan_in), seed, dtype)
-
-
-def kaiming_uniform(shape, fan_in, gain=1.0, seed=None, dtype=np.float32):
-    bound = gain * np.sqrt(3.0 / fan_in)
-    return uniform(shape, -bound, bound, seed, dtype)
+def kaiming_normal(shape, fan_in, seed=None, dtype=np.float32):
+    """He et al. 2015 for ReLU-like units: N(0, 2 / fan_in) (STBP's convolutions)."""
+    return normal(shape, 0.0, np.sqrt(2.0 / fan_in), seed, dtype)

@@ -21,7 +21,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import checks
-from ..backend import is_cupy_array, rng as host_rng, to_device, xp_of
+from ..backend import is_cupy_array, xp_of
+from ..nn.init import kaiming_normal
+from ..nn.protocol import TrainingMode, require_forward
 
 
 def out_size(n, k, s, p):
@@ -174,12 +176,12 @@ def conv2d_backward(grad_y, x, weight, stride=1, padding=0, max_col_bytes=1 << 3
     return dx, dw2.reshape(weight.shape)
 
 
-class Conv2d:
+class Conv2d(TrainingMode):
     """Convolution over time-major channels-last activations ``[T, B, H, W, C]`` (no bias: tdBN
     follows). Weights [Cout, k, k, Cin], Kaiming-normal for ReLU-like fan-in scaling."""
 
     def __init__(self, c_in, c_out, kernel_size=3, stride=1, padding=None, seed=None, dtype=np.float32,
-                 need_input_grad=True, name=None, max_col_bytes=1 << 30, *, in_shape=None):
+                 name=None, max_col_bytes=1 << 30, *, in_shape=None):
         c_in, c_out, kernel_size, stride = (checks.integer(nm, v, 1) for nm, v in (
             ("c_in", c_in), ("c_out", c_out), ("kernel_size", kernel_size), ("stride", stride)))
         dtype = checks.float_dtype("dtype", dtype)
@@ -199,21 +201,11 @@ class Conv2d:
                     raise ValueError(f"a {self.k}x{self.k} kernel (stride {self.stride}, padding {self.padding}) "
                                      f"does not fit in_shape {self.in_shape}; pad more or use a smaller kernel")
         fan_in = self.k * self.k * self.c_in
-        w = host_rng(seed).normal(0.0, np.sqrt(2.0 / fan_in), size=(self.c_out, self.k, self.k, self.c_in))
-        self.params = {"weight": to_device(w.astype(dtype))}
+        self.params = {"weight": kaiming_normal((self.c_out, self.k, self.k, self.c_in), fan_in, seed, dtype)}
         self.grads = {"weight": xp_of(self.params["weight"]).zeros_like(self.params["weight"])}
-        self.need_input_grad = need_input_grad       # False for the first layer (input is data)
         self.name = name
         self.training = True
         self._x = self._col = None
-
-    def train(self):
-        self.training = True
-        return self
-
-    def eval(self):
-        self.training = False
-        return self
 
     @property
     def out_shape(self):
@@ -244,19 +236,19 @@ class Conv2d:
 
     __call__ = forward
 
-    def backward(self, grad_y):
-        if self._x is None:
-            raise RuntimeError(f"{self.name or 'Conv2d'}.backward called before forward: run forward on the "
-                               "batch first")
+    def backward(self, grad_y, need_input_grad=True):
+        """dL/dx, or None with ``need_input_grad=False`` (the first layer: its input is data, and
+        the col2im is skipped)."""
+        require_forward(self, self._x)
         T, B = grad_y.shape[:2]
         if T * B != self._x.shape[0] or grad_y.ndim != 5 or grad_y.shape[-1] != self.c_out:
             raise ValueError(f"grad_y must be [T, B, Ho, Wo, {self.c_out}] matching the forward output; got "
                              f"shape {grad_y.shape}")
         g = grad_y.reshape((T * B,) + grad_y.shape[2:])
         dx, dw = conv2d_backward(g, self._x, self.params["weight"], self.stride, self.padding,
-                                 self.max_col_bytes, self.need_input_grad, self._col)
+                                 self.max_col_bytes, need_input_grad, self._col)
         self._col = None                             # free it: forward makes a new one
-        self.grads = {"weight": dw}
+        self.grads["weight"][...] = dw
         return None if dx is None else dx.reshape((T, B) + dx.shape[1:])
 
     def __repr__(self):

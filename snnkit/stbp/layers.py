@@ -2,7 +2,7 @@ r"""The small layers of a spiking ResNet: direct input encoding, fully connected
 non-spiking readout. All take and return time-major arrays ``[T, B, ...]`` (channels-last images
 ``[T, B, H, W, C]``), except the readout, which averages over T:
 
-    DirectInput:  x[t] = image                        (the analog image at every step)
+    DirectInput:  x[t] = image                        (the analog image at every step)   dx = sum_t g[t]
     Linear:       y[t] = x[t] W^T (+ b)                dW = sum_t g[t]^T x[t],  dx[t] = g[t] W
     AvgPool2d:    y = mean of each k x k window          dx = g / k^2 spread over the window
     GlobalAvgPool: y[t, b, c] = mean_(h,w) x[t, b, h, w, c]
@@ -14,26 +14,43 @@ import numpy as np
 
 from .. import checks
 from ..backend import get_xp, rng as host_rng, to_device, xp_of
+from ..datasets.encoders import repeat_over_time
+from ..nn.protocol import require_forward
 
 
-def _not_before_forward(layer, state):
-    if state is None:
-        raise RuntimeError(f"{getattr(layer, 'name', None) or type(layer).__name__}.backward called before "
-                           "forward: run forward on the batch first")
+class RepeatOverTime:
+    """What the direct-encoding inputs share: the same frame at every step (``repeat_over_time``),
+    so the backward is the sum over T, in the input's shape (None with ``need_input_grad=False``:
+    the input is data). Subclasses check and shape the data in ``forward`` and call ``_repeat``."""
+
+    def __init__(self, n_steps):
+        self.n_steps = checks.integer("n_steps", n_steps, 1, "It is the number of time steps T.")
+        self.params, self.grads = {}, {}
+        self._in_shape = None
+
+    def _repeat(self, x, frame):
+        self._in_shape = x.shape
+        return repeat_over_time(frame, self.n_steps)
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    def backward(self, grad_y, need_input_grad=True):
+        require_forward(self, self._in_shape)
+        return grad_y.sum(axis=0).reshape(self._in_shape) if need_input_grad else None
 
 
-class DirectInput:
+class DirectInput(RepeatOverTime):
     """``[B, features]`` data -> ``[T, B, H, W, C]`` with the same analog frame at every step."""
 
     def __init__(self, n_steps, shape, dtype=np.float32):
-        n_steps = checks.integer("n_steps", n_steps, 1, "It is the number of time steps T.")
+        super().__init__(n_steps)
         shape = tuple(checks.integer("shape", s, 1) for s in shape)
         if len(shape) == 2:
             shape = shape + (1,)
         if len(shape) != 3:
             raise ValueError(f"shape is (H, W) or (H, W, C), got {shape}")
-        self.n_steps, self.shape, self.dtype = n_steps, shape, checks.float_dtype("dtype", dtype)
-        self.params, self.grads = {}, {}
+        self.shape, self.dtype = shape, checks.float_dtype("dtype", dtype)
 
     def forward(self, x):
         """``x`` is [B, H*W*C] (flat, channels-last order), [B, H, W, C], or [B, H, W] when C == 1.
@@ -55,13 +72,7 @@ class DirectInput:
         if xp is np and not checks.all_finite(x):
             raise ValueError("DirectInput: x contains NaN or Inf; check the data (a NaN pixel would otherwise be "
                              "blamed on a later layer).")
-        frame = x.reshape((x.shape[0],) + self.shape)
-        return xp.ascontiguousarray(xp.broadcast_to(frame, (self.n_steps,) + frame.shape))
-
-    __call__ = forward
-
-    def backward(self, grad):
-        return None                                    # data needs no gradient
+        return self._repeat(x, x.reshape((x.shape[0],) + self.shape))
 
     def __repr__(self):
         return f"DirectInput(T={self.n_steps}, shape={self.shape})"
@@ -96,28 +107,43 @@ class Linear:
 
     __call__ = forward
 
-    def backward(self, grad_y):
-        _not_before_forward(self, self._x)
+    def backward(self, grad_y, need_input_grad=True):
+        require_forward(self, self._x)
         if getattr(grad_y, "shape", None) != self._x.shape[:-1] + (self.n_out,):
             raise ValueError(f"grad_y must have the forward output's shape {self._x.shape[:-1] + (self.n_out,)}; "
                              f"got {getattr(grad_y, 'shape', None)}")
         g2 = grad_y.reshape(-1, self.n_out)
-        self.grads = {"weight": g2.T @ self._x.reshape(-1, self.n_in)}
+        self.grads["weight"][...] = g2.T @ self._x.reshape(-1, self.n_in)
         if "bias" in self.params:
-            self.grads["bias"] = g2.sum(axis=0)
-        return (g2 @ self.params["weight"]).reshape(self._x.shape)
+            self.grads["bias"][...] = g2.sum(axis=0)
+        return (g2 @ self.params["weight"]).reshape(self._x.shape) if need_input_grad else None
 
     def __repr__(self):
         return f"Linear({self.n_in}, {self.n_out}, bias={'bias' in self.params})"
 
 
-class AvgPool2d:
+class _Mean:
+    """What the two poolings share: no parameters, the input shape kept by forward, and a backward
+    that spreads ``grad_y`` evenly back over each mean's inputs (``_spread``)."""
+
+    def __init__(self):
+        self.params, self.grads = {}, {}
+        self._shape = None
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    def backward(self, grad_y, need_input_grad=True):
+        require_forward(self, self._shape)
+        return self._spread(grad_y, xp_of(grad_y), *self._shape) if need_input_grad else None
+
+
+class AvgPool2d(_Mean):
     """Mean over non-overlapping k x k windows of ``[T, B, H, W, C]`` (H and W divisible by k)."""
 
     def __init__(self, k=2):
+        super().__init__()
         self.k = checks.integer("k", k, 1, "It is the pooling window's side.")
-        self.params, self.grads = {}, {}
-        self._shape = None
 
     def forward(self, x):
         if getattr(x, "ndim", 0) != 5:
@@ -129,13 +155,8 @@ class AvgPool2d:
         self._shape = x.shape
         return x.reshape(T, B, H // k, k, W // k, k, C).mean(axis=(3, 5))
 
-    __call__ = forward
-
-    def backward(self, grad_y):
-        _not_before_forward(self, self._shape)
-        T, B, H, W, C = self._shape
+    def _spread(self, grad_y, xp, T, B, H, W, C):
         k = self.k
-        xp = xp_of(grad_y)
         g = grad_y[:, :, :, None, :, None, :] / (k * k)
         return xp.ascontiguousarray(xp.broadcast_to(g, (T, B, H // k, k, W // k, k, C))).reshape(self._shape)
 
@@ -143,12 +164,8 @@ class AvgPool2d:
         return f"AvgPool2d({self.k})"
 
 
-class GlobalAvgPool:
+class GlobalAvgPool(_Mean):
     """``[T, B, H, W, C] -> [T, B, C]``: mean over the image."""
-
-    def __init__(self):
-        self.params, self.grads = {}, {}
-        self._shape = None
 
     def forward(self, x):
         if getattr(x, "ndim", 0) != 5:
@@ -156,12 +173,7 @@ class GlobalAvgPool:
         self._shape = x.shape
         return x.mean(axis=(2, 3))
 
-    __call__ = forward
-
-    def backward(self, grad_y):
-        _not_before_forward(self, self._shape)
-        T, B, H, W, C = self._shape
-        xp = xp_of(grad_y)
+    def _spread(self, grad_y, xp, T, B, H, W, C):
         g = grad_y[:, :, None, None, :] / (H * W)
         return xp.ascontiguousarray(xp.broadcast_to(g, self._shape))
 
@@ -187,10 +199,9 @@ class Readout:
 
     __call__ = forward
 
-    def backward(self, grad_y):
-        _not_before_forward(self, self._T)
-        xp = xp_of(grad_y)
-        return xp.ascontiguousarray(xp.broadcast_to(grad_y / self._T, (self._T,) + grad_y.shape))
+    def backward(self, grad_y, need_input_grad=True):
+        require_forward(self, self._T)
+        return repeat_over_time(grad_y / self._T, self._T) if need_input_grad else None
 
     def __repr__(self):
         return "Readout(mean over T)"

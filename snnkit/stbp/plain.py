@@ -22,31 +22,20 @@ import numpy as np
 from ..backend import get_xp, xp_of
 from ..nn.losses import SoftmaxCrossEntropy
 from ..nn.sequential import Sequential
-from .layers import Linear, Readout
-from .lif import LIF
+from .layers import Linear, Readout, RepeatOverTime
+from .lif import LIF, STBP, _as_parameters
 from .resnet import NORMS, make_norm
 
 
-class RepeatInput:
+class RepeatInput(RepeatOverTime):
     """``[B, features]`` -> ``[T, B, features]``: direct encoding of flat data (no image shape)."""
-
-    def __init__(self, n_steps):
-        if int(n_steps) < 1:
-            raise ValueError(f"n_steps must be >= 1, got {n_steps}")
-        self.n_steps = int(n_steps)
-        self.params, self.grads = {}, {}
 
     def forward(self, x):
         xp = xp_of(x) if hasattr(x, "__cuda_array_interface__") else get_xp()
         x = xp.asarray(x, dtype=np.float32)
         if x.ndim != 2:
             raise ValueError(f"RepeatInput takes [B, features], got shape {x.shape}; flatten images first")
-        return xp.ascontiguousarray(xp.broadcast_to(x, (self.n_steps,) + x.shape))
-
-    __call__ = forward
-
-    def backward(self, grad):
-        return None                                    # data needs no gradient
+        return self._repeat(x, x)
 
     def __repr__(self):
         return f"RepeatInput(T={self.n_steps})"
@@ -58,35 +47,42 @@ class PlainStack(Sequential):
     ``hidden`` lists the hidden Linear layers (input side first) and ``lifs`` their LIF layers, so
     that a gradient or firing rate can be read per depth."""
 
-    def __init__(self, n_in, n_classes, depth=16, width=64, n_steps=2, norm="tdbn", v_th=0.4, tau=0.25,
-                 aa=0.5, alpha=1.0, gain=1.0, seed=0):
+    def __init__(self, n_in, n_classes, depth=16, width=64, n_steps=2, norm="tdbn", neuron=STBP, alpha=1.0,
+                 gain=1.0, seed=0):
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
         if int(depth) < 1 or int(width) < 1:
             raise ValueError(f"depth and width must be >= 1, got depth={depth}, width={width}")
         if not gain > 0:
             raise ValueError(f"gain scales the initial weights and must be > 0, got {gain}")
+        neuron = _as_parameters(neuron)
         r = np.random.default_rng(seed)
         self.hidden, self.lifs, layers = [], [], [RepeatInput(n_steps)]
         n = int(n_in)
         for l in range(int(depth)):
             lin = Linear(n, width, bias=norm is None, seed=int(r.integers(2 ** 31)), name=f"fc{l + 1}")
             lin.params["weight"] *= np.float32(gain)
-            bn = make_norm(norm, width, alpha, v_th, np.float32, f"norm{l + 1}")
-            lif = LIF(tau=tau, v_th=v_th, aa=aa, name=f"lif{l + 1}")
+            bn = make_norm(norm, width, alpha, neuron.v_th, np.float32, f"norm{l + 1}")
+            lif = LIF(neuron, name=f"lif{l + 1}")
             layers += [lin, bn, lif]
             self.hidden.append(lin)
             self.lifs.append(lif)
             n = width
         layers += [Linear(width, n_classes, seed=int(r.integers(2 ** 31)), name="out"), Readout()]
-        super().__init__([l for l in layers if l is not None])
-        self.config = dict(depth=int(depth), width=int(width), n_steps=int(n_steps), norm=norm, v_th=v_th,
-                           tau=tau, aa=aa, alpha=alpha, gain=gain)
+        super().__init__(layers)
+        self.neuron = neuron
+        self.config = dict(depth=int(depth), width=int(width), n_steps=int(n_steps), norm=norm, neuron=neuron,
+                           alpha=alpha, gain=gain)
+
+    def backward(self, grad, need_input_grad=False):
+        """As Sequential's, but by default without dL/d(data): a model's input is data, so the
+        first Linear skips its input gradient."""
+        return super().backward(grad, need_input_grad)
 
     def __repr__(self):
         c = self.config
         return (f"PlainStack(depth={c['depth']}, width={c['width']}, T={c['n_steps']}, norm={c['norm']!r}, "
-                f"Vth={c['v_th']}, gain={c['gain']})")
+                f"Vth={self.neuron.v_th}, gain={c['gain']})")
 
 
 def gradient_profile(model: PlainStack, x, y):
@@ -114,7 +110,7 @@ def gradient_profile(model: PlainStack, x, y):
             "loss": float(loss)}
 
 
-def train_plain_stack(train, test, norm="tdbn", depth=12, width=64, n_steps=2, v_th=0.4, aa=0.5, alpha=1.0,
+def train_plain_stack(train, test, norm="tdbn", depth=12, width=64, n_steps=2, neuron=STBP, alpha=1.0,
                       gain=1.0, epochs=5, batch_size=64, lr=5e-3, seed=0):
     """Train a :class:`PlainStack` with STBP (Adam, softmax cross-entropy) on ``train`` (a
     :class:`snnkit.datasets.Dataset` with flat features) and evaluate it on ``test``.
@@ -126,7 +122,7 @@ def train_plain_stack(train, test, norm="tdbn", depth=12, width=64, n_steps=2, v
     from ..nn import Adam, Trainer
 
     model = PlainStack(train.x.shape[1], train.n_classes, depth=depth, width=width, n_steps=n_steps, norm=norm,
-                       v_th=v_th, tau=0.25, aa=aa, alpha=alpha, gain=gain, seed=seed)
+                       neuron=neuron, alpha=alpha, gain=gain, seed=seed)
     init = gradient_profile(model, train.x[:batch_size], train.y[:batch_size])
     trainer = Trainer(model, SoftmaxCrossEntropy(), Adam(model, lr), batch_size=batch_size, seed=seed,
                       progress=False)

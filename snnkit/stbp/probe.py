@@ -7,22 +7,22 @@ times the weights: a rate a little too low shrinks the next layer's input, which
 With zero-mean weights half of each layer's inputs are inhibitory, so the rate tops out near 0.5
 whatever the gain; a positive weight mean (excitatory on average) closes a positive feedback loop:
 more spikes below -> more drive -> more spikes, until nearly every neuron fires at every step.
-A saturated neuron sits far above Vth, outside the surrogate window h(u) = 1[|u - Vth| < aa] / (2 aa),
+A saturated neuron sits far above Vth, outside the surrogate window h(u) = 1[|u - Vth| < a] / (2 a),
 so no gradient flows. A silent layer passes no gradient to its weights either (dL/dW = delta o_prev^T
-and o_prev = 0), even where u = 0 lies inside the window (aa > Vth, as in the defaults).
+and o_prev = 0), even where u = 0 lies inside the window (a > Vth, as in the defaults; a = half_width).
 tdBN rescales every layer's input to N(0, (alpha Vth)^2): the rate stays put with depth, and the
-share of membrane potentials inside the surrogate window depends only on aa / (alpha Vth).
+share of membrane potentials inside the surrogate window depends only on a / (alpha Vth).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .lif import lif_forward_reference
+from .lif import STBP, _as_parameters, lif_forward_reference
 from .tdbn import normalize
 
 
-def depth_profile(depth=12, width=128, n_steps=4, batch=32, norm="tdbn", v_th=0.4, alpha=1.0, aa=0.5,
-                  tau=0.25, gain=1.0, weight_mean=0.0, seed=0):
+def depth_profile(depth=12, width=128, n_steps=4, batch=32, norm="tdbn", neuron=STBP, alpha=1.0, gain=1.0,
+                  weight_mean=0.0, seed=0):
     """Per layer: firing rate (spikes per neuron per step), pre-activation std, and the share of
     membrane potentials inside the surrogate window.
 
@@ -34,7 +34,10 @@ def depth_profile(depth=12, width=128, n_steps=4, batch=32, norm="tdbn", v_th=0.
     removes the mean per channel, but a large ``weight_mean`` also gives every neuron the same
     sample-to-sample drive (correlated activity), which per-channel statistics cannot undo: the
     share of u inside the window then falls with depth even with tdBN.
+    ``neuron`` (:class:`snnkit.stbp.LIFParameters`) sets the threshold, decay and surrogate window.
     NumPy, float32; a few ms for the defaults."""
+    neuron = _as_parameters(neuron)
+    v_th, a = neuron.v_th, neuron.half_width
     if int(depth) < 1 or int(width) < 1:
         raise ValueError(f"depth and width must be >= 1, got {depth}, {width}")
     r = np.random.default_rng(seed)
@@ -50,10 +53,10 @@ def depth_profile(depth=12, width=128, n_steps=4, batch=32, norm="tdbn", v_th=0.
             x = normalize(x)
         elif norm is not None:
             raise ValueError(f"norm must be 'tdbn', 'bn' or None, got {norm!r}")
-        h, u = lif_forward_reference(x, tau, v_th, aa, return_u=True)
+        h, u = lif_forward_reference(x, neuron, return_u=True)
         rate.append(float(h.mean()))
         std.append(float(x.std()))
-        window.append(float((np.abs(u - v_th) < aa).mean()))
+        window.append(float((np.abs(u - v_th) < a).mean()))
     return {"layer": np.arange(1, int(depth) + 1), "rate": np.array(rate), "preact_std": np.array(std),
             "in_window": np.array(window)}
 

@@ -21,9 +21,10 @@ from __future__ import annotations
 import numpy as np
 
 from .. import checks
+from ..nn.sequential import Sequential
 from .conv import Conv2d
 from .layers import DirectInput, GlobalAvgPool, Linear, Readout
-from .lif import LIF
+from .lif import LIF, STBP, _as_parameters
 from .tdbn import BatchNorm, TDBatchNorm
 
 NORMS = ("tdbn", "bn", None)
@@ -39,30 +40,16 @@ def make_norm(norm, C, alpha, v_th, dtype, name, in_shape=None):
     raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
 
 
-class Chain:
-    """Layers applied in order (None entries skipped); ``leaves`` lists them for the optimizer."""
+class BasicBlock(Sequential):
+    """The residual block of the module docstring. ``layers`` lists its leaf layers (main branch,
+    shortcut, final LIF) for the optimizer; ``params`` / ``grads`` are Sequential's views of them."""
 
-    def __init__(self, *layers):
-        self.leaves = [l for l in layers if l is not None]
-
-    def forward(self, x):
-        for layer in self.leaves:
-            x = layer.forward(x)
-        return x
-
-    def backward(self, g):
-        for layer in reversed(self.leaves):
-            g = layer.backward(g)
-        return g
-
-
-class BasicBlock:
-    def __init__(self, c_in, c_out, stride=1, norm="tdbn", lif=None, alpha=1.0, alpha_residual=1 / np.sqrt(2),
+    def __init__(self, c_in, c_out, stride=1, norm="tdbn", neuron=STBP, alpha=1.0, alpha_residual=1 / np.sqrt(2),
                  seed=None, dtype=np.float32, name="block", *, in_shape=None):
         """``in_shape`` (H, W) of the input frames: when given, every conv and norm checks the layout
         of its input by shape (SpikingResNet passes it)."""
-        lif = dict(lif or {})
-        v_th = lif.get("v_th", 0.4)
+        neuron = _as_parameters(neuron)
+        v_th = neuron.v_th
         r = np.random.default_rng(seed)
         s = lambda: int(r.integers(2 ** 31))                       # noqa: E731  (one seed per conv)
         self.name = name
@@ -70,69 +57,82 @@ class BasicBlock:
         hw = self.conv1.out_shape
         self.out_shape = hw
         self.bn1 = make_norm(norm, c_out, alpha, v_th, dtype, f"{name}.bn1", hw)
-        self.lif1 = LIF(**lif, name=f"{name}.lif1")
+        self.lif1 = LIF(neuron, name=f"{name}.lif1")
         self.conv2 = Conv2d(c_out, c_out, 3, 1, seed=s(), dtype=dtype, name=f"{name}.conv2", in_shape=hw)
         self.bn2 = make_norm(norm, c_out, alpha_residual, v_th, dtype, f"{name}.bn2", hw)
-        self.main = Chain(self.conv1, self.bn1, self.lif1, self.conv2, self.bn2)
+        self.main = Sequential(self.conv1, self.bn1, self.lif1, self.conv2, self.bn2)
         if stride != 1 or c_in != c_out:
-            self.shortcut = Chain(Conv2d(c_in, c_out, 1, stride, padding=0, seed=s(), dtype=dtype,
-                                         name=f"{name}.down", in_shape=in_shape),
-                                  make_norm(norm, c_out, alpha_residual, v_th, dtype, f"{name}.down_bn", hw))
+            self.shortcut = Sequential(Conv2d(c_in, c_out, 1, stride, padding=0, seed=s(), dtype=dtype,
+                                              name=f"{name}.down", in_shape=in_shape),
+                                       make_norm(norm, c_out, alpha_residual, v_th, dtype, f"{name}.down_bn", hw))
         else:
             self.shortcut = None                                  # identity
-        self.lif2 = LIF(**lif, name=f"{name}.lif2")
-        self.leaves = self.main.leaves + (self.shortcut.leaves if self.shortcut else []) + [self.lif2]
+        self.lif2 = LIF(neuron, name=f"{name}.lif2")
+        super().__init__(self.main.layers + (self.shortcut.layers if self.shortcut else []) + [self.lif2])
 
     def forward(self, x):
         z = self.main.forward(x) + (self.shortcut.forward(x) if self.shortcut else x)
         return self.lif2.forward(z)
 
-    def backward(self, g):
+    __call__ = forward
+
+    def backward(self, g, need_input_grad=True):
         g = self.lif2.backward(g)
-        gx = self.main.backward(g)
+        gx = self.main.backward(g, need_input_grad)
+        if not need_input_grad:
+            if self.shortcut:
+                self.shortcut.backward(g, need_input_grad=False)   # its weights still learn
+            return None
         return gx + (self.shortcut.backward(g) if self.shortcut else g)
 
+    def __repr__(self):
+        return f"BasicBlock({self.name}: {self.conv1.c_in} -> {self.conv1.c_out}, stride {self.conv1.stride})"
 
-class SpikingResNet:
-    """A model for :class:`snnkit.nn.Trainer`: ``forward(data [B, features]) -> logits [B, classes]``."""
+
+class SpikingResNet(Sequential):
+    """A model for :class:`snnkit.nn.Trainer`: ``forward(data [B, features]) -> logits [B, classes]``.
+
+    ``layers`` lists the leaf layers (the optimizer's order; the data-only ``input`` is not among
+    them). ``backward(g)`` skips the input gradient by default: a model's input is data."""
 
     def __init__(self, n_steps=2, in_shape=(28, 28, 1), width=128, blocks=(3, 3, 2), fc=256, num_classes=10,
-                 norm="tdbn", tau=0.25, v_th=0.4, aa=0.5, detach_reset=False, surrogate="rect",
-                 alpha=1.0, alpha_residual=1 / np.sqrt(2), seed=0, dtype=np.float32):
+                 norm="tdbn", neuron=STBP, alpha=1.0, alpha_residual=1 / np.sqrt(2), seed=0, dtype=np.float32):
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
         if len(blocks) < 1 or any(checks.integer("blocks", b, 1) < 1 for b in blocks):
             raise ValueError(f"blocks lists the number of blocks per stage (each >= 1), got {blocks}")
-        lif = dict(tau=tau, v_th=v_th, aa=aa, detach_reset=detach_reset, surrogate=surrogate)
+        neuron = _as_parameters(neuron)
+        v_th = neuron.v_th
         r = np.random.default_rng(seed)
         s = lambda: int(r.integers(2 ** 31))                       # noqa: E731
+        self.neuron = neuron
         self.config = dict(n_steps=n_steps, in_shape=tuple(in_shape), width=width, blocks=tuple(blocks), fc=fc,
-                           num_classes=num_classes, norm=norm, **lif, alpha=alpha, alpha_residual=alpha_residual)
+                           num_classes=num_classes, norm=norm, neuron=neuron, alpha=alpha,
+                           alpha_residual=alpha_residual)
         width, fc, num_classes = (checks.integer(nm, v, 1) for nm, v in
                                   (("width", width), ("fc", fc), ("num_classes", num_classes)))
         self.input = DirectInput(n_steps, in_shape, dtype)
         c_img = self.input.shape[2]
         hw = self.input.shape[:2]
-        self.stem = Chain(Conv2d(c_img, width, 3, 1, seed=s(), dtype=dtype, need_input_grad=False, name="conv1",
-                                 in_shape=hw),
-                          make_norm(norm, width, alpha, v_th, dtype, "bn1", hw),
-                          LIF(**lif, name="lif1"))
+        self.stem = Sequential(Conv2d(c_img, width, 3, 1, seed=s(), dtype=dtype, name="conv1", in_shape=hw),
+                               make_norm(norm, width, alpha, v_th, dtype, "bn1", hw),
+                               LIF(neuron, name="lif1"))
         self.blocks = []
         c = width
         for stage, n in enumerate(blocks):
             c_out = width * 2 ** stage
             for i in range(int(n)):
                 stride = 2 if (stage > 0 and i == 0) else 1
-                self.blocks.append(BasicBlock(c, c_out, stride, norm, lif, alpha, alpha_residual, seed=s(),
+                self.blocks.append(BasicBlock(c, c_out, stride, norm, neuron, alpha, alpha_residual, seed=s(),
                                               dtype=dtype, name=f"s{stage + 1}.b{i + 1}", in_shape=hw))
                 c, hw = c_out, self.blocks[-1].out_shape
-        self.head = Chain(GlobalAvgPool(),
-                          Linear(c, fc, bias=norm is None, seed=s(), dtype=dtype, name="fc1"),  # BN absorbs a bias
-                          make_norm(norm, fc, alpha, v_th, dtype, "fc1_bn", ()),
-                          LIF(**lif, name="fc1_lif"),
-                          Linear(fc, num_classes, seed=s(), dtype=dtype, name="fc2"),
-                          Readout())
-        self.layers = self.stem.leaves + [l for b in self.blocks for l in b.leaves] + self.head.leaves
+        self.head = Sequential(GlobalAvgPool(),
+                               Linear(c, fc, bias=norm is None, seed=s(), dtype=dtype, name="fc1"),  # BN absorbs a bias
+                               make_norm(norm, fc, alpha, v_th, dtype, "fc1_bn", ()),
+                               LIF(neuron, name="fc1_lif"),
+                               Linear(fc, num_classes, seed=s(), dtype=dtype, name="fc2"),
+                               Readout())
+        super().__init__(self.stem.layers + [l for b in self.blocks for l in b.layers] + self.head.layers)
 
     # -- the Trainer's protocol --
     def forward(self, x):
@@ -143,23 +143,14 @@ class SpikingResNet:
 
     __call__ = forward
 
-    def backward(self, g):
+    def backward(self, g, need_input_grad=False):
+        """Gradients of every layer; dL/d(data) only with ``need_input_grad=True`` (the stem conv
+        skips its col2im otherwise)."""
         g = self.head.backward(g)
         for block in reversed(self.blocks):
             g = block.backward(g)
-        return self.stem.backward(g)
-
-    def train(self):
-        for l in self.layers:
-            if hasattr(l, "train"):
-                l.train()
-        return self
-
-    def eval(self):
-        for l in self.layers:
-            if hasattr(l, "eval"):
-                l.eval()
-        return self
+        g = self.stem.backward(g, need_input_grad)
+        return self.input.backward(g) if need_input_grad else None
 
     # -- firing-rate monitors --
     def lif_layers(self):

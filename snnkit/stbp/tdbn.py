@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import checks
 from ..backend import is_cupy_array, to_device, xp_of
+from ..nn.protocol import TrainingMode, require_forward
 
 
 # ---- NumPy twins of the kernels ---------------------------------------------------------------------
@@ -100,18 +101,19 @@ def normalize(x, scale=1.0, eps=1e-5):
     return tdbn_forward(x, xp.ones(C, x.dtype), xp.zeros(C, x.dtype), mean, var, scale, eps)[0]
 
 
-def tdbn_backward(grad_y, x, mean, invstd, a, scale=1.0, batch_statistics=True):
-    """(dx, dgamma, dbeta); ``batch_statistics`` False for eval mode (statistics are constants)."""
+def tdbn_backward(grad_y, x, mean, invstd, a, scale=1.0, batch_statistics=True, need_dx=True):
+    """(dx, dgamma, dbeta); ``batch_statistics`` False for eval mode (statistics are constants);
+    dx is None with ``need_dx=False``."""
     C = x.shape[-1]
     g2d, x2d = grad_y.reshape(-1, C), x.reshape(-1, C)
     R = g2d.shape[0]
     mean_g, mean_gx = channel_grad_means(g2d, x2d, mean, invstd)
-    dx = backward_dx(g2d, x2d, mean, invstd, a, mean_g, mean_gx, batch_statistics)
-    return dx.reshape(x.shape), (scale * R) * mean_gx, R * mean_g
+    dx = backward_dx(g2d, x2d, mean, invstd, a, mean_g, mean_gx, batch_statistics).reshape(x.shape) if need_dx else None
+    return dx, (scale * R) * mean_gx, R * mean_g
 
 
 # ---- the layer -------------------------------------------------------------------------------------
-class TDBatchNorm:
+class TDBatchNorm(TrainingMode):
     """tdBN over the last (channel) axis of a time-major ``[T, B, ..., C]`` input."""
 
     def __init__(self, C, alpha=1.0, v_th=0.4, eps=1e-5, momentum=0.1, dtype=np.float32, name=None, *,
@@ -137,14 +139,6 @@ class TDBatchNorm:
     @property
     def scale(self):
         return self.alpha * self.v_th
-
-    def train(self):
-        self.training = True
-        return self
-
-    def eval(self):
-        self.training = False
-        return self
 
     def forward(self, x):
         if getattr(x, "ndim", 0) < 2 or x.shape[-1] != self.C:
@@ -174,16 +168,15 @@ class TDBatchNorm:
 
     __call__ = forward
 
-    def backward(self, grad_y):
-        if self._cache is None:
-            raise RuntimeError(f"{self.name or type(self).__name__}.backward called before forward: run forward "
-                               "on the batch first")
+    def backward(self, grad_y, need_input_grad=True):
+        require_forward(self, self._cache)
         x, mean, invstd, a, batch_statistics = self._cache
         if getattr(grad_y, "shape", None) != x.shape:
             raise ValueError(f"grad_y must have the forward output's shape {x.shape}; got "
                              f"{getattr(grad_y, 'shape', None)}")
-        dx, dgamma, dbeta = tdbn_backward(grad_y, x, mean, invstd, a, self.scale, batch_statistics)
-        self.grads = {"gamma": dgamma, "beta": dbeta}
+        dx, dgamma, dbeta = tdbn_backward(grad_y, x, mean, invstd, a, self.scale, batch_statistics, need_input_grad)
+        self.grads["gamma"][...] = dgamma
+        self.grads["beta"][...] = dbeta
         return dx
 
     def folded(self):

@@ -68,18 +68,18 @@ def clocks_figure(r, t_in, w, title="One input, three clocks", height=520):
     return fig
 
 
-def surrogate_figure(u, curves, peaks, dtdw, scale, aa, height=560):
+def surrogate_figure(u, curves, peaks, dtdw, scale, half_width, height=560):
     """Top: the surrogate derivatives dS/du of S3GD and STBP against the potential (units of the
     threshold); bottom: BATS's exact |dt*/dw| against the peak potential of one input spike
     (0 below threshold: no spike, no gradient)."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
     fig = make_subplots(rows=2, cols=1, vertical_spacing=0.16, subplot_titles=(
-        f"surrogates of dS/du (S3GD scale = {scale:g}, STBP half-width aa = {aa:g})",
+        f"surrogates of dS/du (S3GD scale = {scale:g}, STBP half-width a = {half_width:g})",
         "BATS: exact gradient of the first spike time, one input spike"))
     fig.add_trace(go.Scatter(x=u, y=curves["S3GD fast sigmoid"], name="S3GD fast sigmoid 1/(scale|u-1|+1)²",
                              line=dict(color=MODEL_COLORS["S3GD"])), 1, 1)
-    fig.add_trace(go.Scatter(x=u, y=curves["STBP rectangle"], name="STBP rectangle 1[|u-1|<aa]/(2aa)",
+    fig.add_trace(go.Scatter(x=u, y=curves["STBP rectangle"], name="STBP rectangle 1[|u-1|<a]/(2a)",
                              line=dict(color=MODEL_COLORS["STBP"], shape="hv")), 1, 1)
     mag = np.abs(np.asarray(dtdw, dtype=float))
     fig.add_trace(go.Scatter(x=peaks, y=np.where(mag > 0, mag * 1e3, np.nan), name="BATS |dt*/dw| (spike exists)",

@@ -108,16 +108,16 @@ def accuracy_by_threshold_figure(acc: dict, chance=0.1, title="Test accuracy of 
     return go.Figure(data=data, layout=layout)
 
 
-def preactivation_figure(samples: dict, v_th, aa, title="Pre-activations against threshold and surrogate window",
+def preactivation_figure(samples: dict, v_th, half_width, title="Pre-activations against threshold and surrogate window",
                          height=340, bins=80):
     """Histograms of pre-activation samples ({label: array}); the threshold Vth as a line and the
-    window |u - Vth| < aa, where the rectangular surrogate passes gradient, shaded. (Shapes and
+    window |u - Vth| < half_width, where the rectangular surrogate passes gradient, shaded. (Shapes and
     labels go straight into the layout: add_vrect/add_vline cost ~40 ms of a callback's 150.)"""
     go = _go()
     data = [dict(type="histogram", x=to_numpy(v).ravel(), name=name, nbinsx=bins, histnorm="probability density",
                  opacity=0.6, marker=dict(color=_COLORS[i % len(_COLORS)]))
             for i, (name, v) in enumerate(samples.items())]
-    lo, hi = v_th - aa, v_th + aa
+    lo, hi = v_th - half_width, v_th + half_width
     full_height = dict(xref="x", yref="y domain", y0=0, y1=1)
     label = dict(xref="x", yref="y domain", y=1, xanchor="left", yanchor="top", showarrow=False)
     layout = dict(title=dict(text=title), barmode="overlay", height=height, margin=dict(l=50, r=20, t=60, b=40),

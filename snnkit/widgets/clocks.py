@@ -38,17 +38,17 @@ U_GRID = np.linspace(0.0, 3.0, 1201)
 PEAKS = np.linspace(0.3, 3.0, 271)
 
 
-def surrogate_callback(scale=100.0, aa=0.5, tau_s=0.03, theta=0.01):
+def surrogate_callback(scale=100.0, half_width=0.5, tau_s=0.03, theta=0.01):
     """Surrogates of S3GD and STBP (:func:`snnkit.neurons.surrogates`) above BATS's exact
     gradient (:func:`snnkit.neurons.exact_gradient_curve`)."""
-    curves = neurons.surrogates(U_GRID, scale=scale, aa=aa)
+    curves = neurons.surrogates(U_GRID, scale=scale, half_width=half_width)
     _, _, dtdw = neurons.exact_gradient_curve(PEAKS, tau_s, theta)
-    return surrogate_figure(U_GRID, curves, PEAKS, dtdw, scale, aa)
+    return surrogate_figure(U_GRID, curves, PEAKS, dtdw, scale, half_width)
 
 
-def surrogate_panel(scale=100.0, aa=0.5):
+def surrogate_panel(scale=100.0, half_width=0.5):
     import ipywidgets as W_
     return interactive_figure(
         surrogate_callback,
         scale=W_.FloatLogSlider(scale, base=10, min=0, max=3, step=0.25, description="S3GD scale"),
-        aa=W_.FloatSlider(aa, min=0.05, max=1.0, step=0.05, description="STBP aa"))
+        half_width=W_.FloatSlider(half_width, min=0.05, max=1.0, step=0.05, description="STBP a"))
