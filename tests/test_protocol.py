@@ -70,18 +70,15 @@ CASES = [
                                  _stbp((3, 5)).astype(np.float32)), True),
     ("s3gd.LIFDense", lambda: (S3GDDense(5, 4, 0.9, seed=0, dtype=F64, sparse=False), _raster((2, 6, 5))), False),
     ("s3gd.LeakyReadout", lambda: (LeakyReadout(4, 3, seed=0, dtype=F64), _raster((2, 6, 4))), False),
-    ("s3gd.Network", lambda: (S3GDNetwork(5, 4, 3, seed=0, dtype=F64), _raster((2, 6, 5))), False),
+    ("s3gd.LIFDense-sparse", lambda: (S3GDDense(5, 4, 0.9, delta=1.0, seed=0, dtype=F64, sparse=True), _raster((2, 6, 5))),
+     False),
+    ("s3gd.Network", lambda: (S3GDNetwork(5, 4, 3, seed=0, dtype=F64), _raster((2, 6, 5))), True),
     ("nn.Sequential", lambda: (nn.Sequential(stbp.Linear(5, 4, seed=0, dtype=F64), stbp.LIF(),
                                              stbp.Linear(4, 3, seed=1, dtype=F64)), _stbp((2, 3, 5))), False),
 ]
 
-# S3GD's layers are made to follow the protocol on the branch `formula`; these flip at its merge.
-S3GD_PENDING = pytest.mark.xfail(strict=True, reason="S3GD conforms on branch formula")
-
-
 def _params(cases):
-    return [pytest.param(make, model, id=name, marks=S3GD_PENDING if name.startswith("s3gd.") else ())
-            for name, make, model in cases]
+    return [pytest.param(make, model, id=name) for name, make, model in cases]
 
 
 def _shape(a):
