@@ -676,7 +676,7 @@ def format_list(registry=None) -> str:
         except ValueError as e:
             n = f"? ({e})"
         lines += [r.name, f"    {r.title}",
-                  f"    grid:     " + "; ".join(f"{k} = {v}" for k, v in s["grid"].items()) + f"  ({n} points)",
+                  "    grid:     " + "; ".join(f"{k} = {v}" for k, v in s["grid"].items()) + f"  ({n} points)",
                   f"    combine:  {s.get('combine', 'per_point')} -> {s.get('figure', 'sweep')}.html"]
         if s.get("status") == "planned" or r.status == "planned":
             lines.append(f"    PLANNED:  {s.get('needs') or r.needs}")

@@ -117,7 +117,7 @@ def run_tour(out_dir: Path = ROOT / "build" / "tour", folder: Path = NOTEBOOKS,
         print(f"[tour] {p.name}: {'ok' if ok else 'FAILED'} ({sec:.1f} s{note})", flush=True)
     index = write_index(runs, out_dir / "index.html")
     total = time.perf_counter() - t_all
-    print(f"[tour] run times: " + ", ".join(f"{r.name.split('_')[0]} {r.seconds:.0f} s" for r in runs)
+    print("[tour] run times: " + ", ".join(f"{r.name.split('_')[0]} {r.seconds:.0f} s" for r in runs)
           + f"; total {total:.0f} s", flush=True)
     print(f"[tour] the site: {index.resolve()} (open it in a browser; it works offline)", flush=True)
     return runs

@@ -18,7 +18,7 @@ What a replay needs, and how it is kept true:
   checked before the upload, on the host for NumPy labels.
 * **Fixed addresses.** The batch is copied into a static input buffer and the labels into a
   static int64 buffer before each replay; everything the captured step allocates (events, spike
-  trains, gradients, temporaries) comes from the graph's :class:`Workspace`, which keeps it for the
+  trains, gradients, temporaries) comes from the graph's :class:`snnkit.capture.Workspace`, which keeps it for the
   graph's life. So after a call, each layer's ``last`` (its ``Simulation``) and ``grads["weight"]``
   are views of that workspace, overwritten by the next call: copy what you keep.
 * **Per-step scalars in device memory.** Adam's bias-corrected step and epsilon change every
@@ -49,13 +49,14 @@ import numpy as np
 
 from .. import checks
 from ..backend import is_cupy_array
+from ..capture import capture
 from ..nn.optim import Adam
 from ..spikes import SpikeTrains
 from .backward import backward as _backward
 from .layers import LIFDense, _is_checked
 from .losses import SpikeCountLoss
 from .neuron import KERNEL_DEFINES, check_exp_range, check_times, grid_up
-from .simulate import Simulation, _simulate_cuda
+from .simulate import Simulation, _simulate_cuda, cuda_outputs
 
 __all__ = ["GraphStep", "sort_events_capturable", "simulate_staged", "SORT_CAP"]
 
@@ -112,11 +113,7 @@ def simulate_staged(weight, ev_t, ev_i, ev_a, ev_b, tau_s, theta, delta_theta, S
     dtype = weight.dtype
     f = np.dtype(dtype).type
     wT = cp.ascontiguousarray(weight.T)
-    times = cp.full((B, N, S), cp.inf, dtype)
-    t_cont = cp.full((B, N, S), cp.inf, dtype) if dt is not None else times
-    x_out = cp.zeros((B, N, S), dtype)
-    counts = cp.empty((B, N), cp.int32)
-    overflow = cp.empty((B, N), cp.int32)
+    times, t_cont, x_out, counts, overflow = cuda_outputs(B, N, S, dtype, dt)
     tile = min(128, 32 * -(-N // 32))
     w_bytes = N_in * min(tile, N) * dtype.itemsize
     stage_w = w_bytes <= _W_STAGE_BYTES
@@ -127,21 +124,6 @@ def simulate_staged(weight, ev_t, ev_i, ev_a, ev_b, tau_s, theta, delta_theta, S
          f(tau), f(theta / tau), f(delta_theta / tau), f(t_max), f(dt or 0.0), times, t_cont, x_out, counts,
          overflow), shared_mem=w_bytes if stage_w else 0)
     return times, t_cont, x_out, counts, overflow
-
-
-class Workspace:
-    """The allocator used while a step is captured: it keeps every block it hands out, so that the
-    memory pool never gives a block the graph writes to another array."""
-
-    def __init__(self):
-        self.blocks, self.nbytes = [], 0
-
-    def malloc(self, size):
-        import cupy as cp
-        mem = cp.get_default_memory_pool().malloc(size)
-        self.blocks.append(mem)
-        self.nbytes += int(size)
-        return mem
 
 
 _ADAM_DEV = None
@@ -374,21 +356,9 @@ class GraphStep:
         import cupy as cp
         if self.stream is None:
             self.stream = cp.cuda.Stream(non_blocking=True)
-        ws = Workspace()
         # the static buffers were written on the current stream: the capture stream must not
         # overtake them when the graph is launched there (it is launched on the current stream)
-        with self.stream:
-            self.stream.begin_capture()
-            try:
-                with cp.cuda.using_allocator(ws.malloc):
-                    state = self._queue(*bufs)
-            except BaseException:
-                try:                                  # the capture must end; its error is the news
-                    self.stream.end_capture()
-                except Exception:
-                    pass
-                raise
-            graph = self.stream.end_capture()
+        graph, ws, state = capture(self.stream, lambda: self._queue(*bufs))
         self.captures += 1
         return _Captured(graph, ws, state)
 

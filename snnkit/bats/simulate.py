@@ -240,6 +240,15 @@ def _simulate_numpy(weight, ev_t, ev_i, ev_a, ev_b, tau_s, theta, delta_theta, S
     return times, t_cont, x_out, counts, overflow
 
 
+def cuda_outputs(B, N, S, dtype, dt):
+    """The arrays a CUDA forward fills: times, t_cont (the same array without a grid), x, counts,
+    overflow (``Simulation``'s fields; every kernel that simulates a layer writes these)."""
+    import cupy as cp
+    times = cp.full((B, N, S), cp.inf, dtype)
+    t_cont = cp.full((B, N, S), cp.inf, dtype) if dt is not None else times
+    return times, t_cont, cp.zeros((B, N, S), dtype), cp.empty((B, N), cp.int32), cp.empty((B, N), cp.int32)
+
+
 def _simulate_cuda(weight, ev_t, ev_i, ev_a, ev_b, tau_s, theta, delta_theta, S, t_max, dt):
     """Launch ``bats_forward_<dtype>``: one thread per (sample, neuron), no batch cap."""
     import cupy as cp
@@ -250,11 +259,7 @@ def _simulate_cuda(weight, ev_t, ev_i, ev_a, ev_b, tau_s, theta, delta_theta, S,
     f = np.dtype(dtype).type
     kern = function("bats_forward.cu", "bats_forward", dtype, KERNEL_DEFINES)
     wT = cp.ascontiguousarray(weight.T)
-    times = cp.full((B, N, S), cp.inf, dtype)
-    t_cont = cp.full((B, N, S), cp.inf, dtype) if dt is not None else times
-    x_out = cp.zeros((B, N, S), dtype)
-    counts = cp.empty((B, N), cp.int32)
-    overflow = cp.empty((B, N), cp.int32)
+    times, t_cont, x_out, counts, overflow = cuda_outputs(B, N, S, dtype, dt)
     tau = 2.0 * tau_s
     launch_1d(kern, B * N, (ev_t, ev_i, ev_a, ev_b, wT, np.int64(B), np.int32(N), np.int32(K), np.int32(S),
                             f(tau), f(theta / tau), f(delta_theta / tau), f(t_max), f(dt or 0.0),

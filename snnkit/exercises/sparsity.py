@@ -12,7 +12,6 @@ The truths are computed from :mod:`snnkit.s3gd` on the notebook's own network an
 """
 from __future__ import annotations
 
-import numpy as np
 
 from . import unanswered, verdict
 

@@ -19,7 +19,7 @@ What a replay assumes, and how it is kept true:
   seen once, as in a training loop whose forward allocates fresh arrays every step, is never
   captured); the last ``max_graphs`` graphs are kept.
 * Everything the captured backward allocated (entry arrays, the readout's adjoint, temporaries)
-  is held by the graph's :class:`Workspace` for the graph's life, since every replay writes into
+  is held by the graph's :class:`snnkit.capture.Workspace` for the graph's life, since every replay writes into
   it. Hence after a replay the active sets are *views of that workspace*: the next replay of the
   same graph overwrites them. The weight gradients are written into the layers' own
   ``grads["weight"]`` arrays (the layer protocol: in place, never rebound), whose addresses are
@@ -35,6 +35,7 @@ from collections import OrderedDict
 from contextlib import nullcontext
 
 from ..backend import is_cupy_array
+from ..capture import capture
 from .sparse import ActiveSet
 
 _PATCHABLE = ("forward", "backward", "input_grad", "weight_grad")
@@ -65,21 +66,6 @@ class StaticBuffers:
             import cupy as cp
             a = self.arrays[key] = cp.empty(shape, dtype=dtype)
         return a
-
-
-class Workspace:
-    """The allocator used while a backward is captured: it keeps every block it hands out, so
-    the memory pool cannot give a block the graph writes to any other array."""
-
-    def __init__(self):
-        self.blocks, self.nbytes = [], 0
-
-    def malloc(self, size):
-        import cupy as cp
-        mem = cp.get_default_memory_pool().malloc(size)
-        self.blocks.append(mem)
-        self.nbytes += int(size)
-        return mem
 
 
 def backward_inputs(net) -> list:
@@ -195,19 +181,9 @@ class BackwardGraphs:
         from . import cuda
         if self.stream is None:
             self.stream = cp.cuda.Stream(non_blocking=True)
-        ws, state = Workspace(), Pass()
-        with self.stream:
-            cuda.prepare_capture()                      # per-stream state made before, not inside
-            self.stream.begin_capture()
-            try:
-                with cp.cuda.using_allocator(ws.malloc):
-                    queue(grad_logits, lambda name: nullcontext(), state)
-            except BaseException:
-                try:                                    # the capture must end; its error is the news
-                    self.stream.end_capture()
-                except Exception:
-                    pass
-                raise
-            graph = self.stream.end_capture()
+        state = Pass()
+        # per-stream state is made before, not inside, the graph (cuda.prepare_capture)
+        graph, ws, _ = capture(self.stream, lambda: queue(grad_logits, lambda name: nullcontext(), state),
+                               prepare=cuda.prepare_capture)
         self.captures += 1
         return _Captured(graph, ws, net, state)

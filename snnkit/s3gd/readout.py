@@ -94,7 +94,7 @@ class LeakyReadout:
         input gradient)."""
         c = self._cache
         require_forward(self, c)
-        s, out = c["s"], c["out"]
+        out = c["out"]
         xp = xp_of(out)
         B, T, C = out.shape
         grad_logits = xp.asarray(grad_logits, dtype=self.dtype)

@@ -26,7 +26,6 @@ def raster_compare(continuous, discrete, names, sample=0, dt=None, height=None, 
                    unit="ms"):
     """Rasters of one sample, one row per layer: continuous-time spikes (circles) and the spikes of
     the discretized network (ticks). ``continuous`` and ``discrete`` are lists of SpikeTrains."""
-    import plotly.graph_objects as go
     from plotly.subplots import make_subplots
     if len(continuous) != len(discrete) or len(names) != len(discrete):
         raise ValueError("continuous, discrete and names must list the same layers")
