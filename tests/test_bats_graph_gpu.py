@@ -85,12 +85,14 @@ def test_staged_forward_equals_plain_forward(cp, B, n_in, s_in, N, S, dt, p, dty
 
 
 def _setup(cp, dtype, dt, seed=3):
-    from snnkit.bats import LIFDense, Network, SpikeCountLoss
+    from snnkit.bats import LIFDense, LIFParameters, Network, SpikeCountLoss
     from snnkit.nn import Adam
     nets = []
     for _ in range(2):
-        net = Network(LIFDense(120, 64, 0.13, 0.2, max_spikes=10, t_max=0.2, dt=dt, seed=seed, dtype=dtype),
-                      LIFDense(64, 10, 0.13, 1.3, max_spikes=8, t_max=0.2, dt=dt, seed=seed + 1, dtype=dtype))
+        net = Network(LIFDense(120, 64, LIFParameters(0.13, 0.2, max_spikes=10, t_max=0.2, dt=dt), seed=seed,
+                               dtype=dtype),
+                      LIFDense(64, 10, LIFParameters(0.13, 1.3, max_spikes=8, t_max=0.2, dt=dt), seed=seed + 1,
+                               dtype=dtype))
         nets.append((net, SpikeCountLoss(15, 3), Adam(net, lr=0.003)))
     return nets
 
@@ -159,10 +161,11 @@ def test_graph_step_follows_replaced_weights_and_lr(cp):
 
 def test_graph_step_refuses_what_it_cannot_capture(numpy_backend):
     """NumPy weights, another loss or optimizer, another layer type: a TypeError naming the fix."""
-    from snnkit.bats import LIFDense, Network, SpikeCountLoss, TTFSCrossEntropy
+    from snnkit.bats import LIFDense, LIFParameters, Network, SpikeCountLoss, TTFSCrossEntropy
     from snnkit.bats.graph import GraphStep
     from snnkit.nn import SGD, Adam
-    net = Network(LIFDense(4, 3, 0.13, 0.2, seed=0), LIFDense(3, 2, 0.13, 0.2, seed=1))
+    n = LIFParameters(0.13, 0.2)
+    net = Network(LIFDense(4, 3, n, seed=0), LIFDense(3, 2, n, seed=1))
     with pytest.raises(TypeError, match="CuPy backend"):
         GraphStep(net, SpikeCountLoss(), Adam(net))
     with pytest.raises(TypeError, match="SpikeCountLoss"):
@@ -170,7 +173,7 @@ def test_graph_step_refuses_what_it_cannot_capture(numpy_backend):
     with pytest.raises(TypeError, match="Adam"):
         GraphStep(net, SpikeCountLoss(), SGD(net, lr=0.1))
     with pytest.raises(ValueError, match="layers of net"):
-        GraphStep(net, SpikeCountLoss(), Adam(Network(LIFDense(4, 3, 0.13, 0.2, seed=0))))
+        GraphStep(net, SpikeCountLoss(), Adam(Network(LIFDense(4, 3, n, seed=0))))
     with pytest.raises(TypeError, match="LIFDense"):
         GraphStep([1, 2], SpikeCountLoss(), Adam(net))
 
