@@ -96,7 +96,13 @@ def _suffix_at(t_in_m, t_cont, counts, G):
     return np.take_along_axis(Gext, pos.reshape(pos.shape[0], pos.shape[1], -1), axis=2)
 
 
-def _batch_chunks(B, per_sample, budget=1 << 22):
+# Entries (floats) of one chunk's temporaries in the NumPy backward: 4 Mi entries = 32 MiB in
+# float64. The batch is split so that the [chunk, N, N_in, S] intermediates never exceed it, which
+# keeps a large batch from allocating gigabytes on a laptop; the result does not depend on it.
+CHUNK_ENTRIES = 1 << 22
+
+
+def _batch_chunks(B, per_sample, budget=CHUNK_ENTRIES):
     step = max(1, budget // max(per_sample, 1))
     return [slice(s, min(B, s + step)) for s in range(0, B, step)]
 
