@@ -19,8 +19,10 @@ What a replay needs, and how it is kept true:
 * **Fixed addresses.** The batch is copied into a static input buffer and the labels into a
   static int64 buffer before each replay; everything the captured step allocates (events, spike
   trains, gradients, temporaries) comes from the graph's :class:`snnkit.capture.Workspace`, which keeps it for the
-  graph's life. So after a call, each layer's ``last`` (its ``Simulation``) and ``grads["weight"]``
-  are views of that workspace, overwritten by the next call: copy what you keep.
+  graph's life. So after a call, each layer's ``last`` (its ``Simulation``) is a view of that
+  workspace, overwritten by the next call: copy what you keep. The weight gradient is also copied
+  into ``layer.grads["weight"]`` in place inside the graph (the layer protocol: whoever holds that
+  array sees every step's gradient; its address is part of the graph's key).
 * **Per-step scalars in device memory.** Adam's bias-corrected step and epsilon change every
   step (and ``opt.lr`` may follow a schedule): they are written into a 4-element device array
   before each replay and read there by the update kernel, which computes exactly the
@@ -256,17 +258,19 @@ class GraphStep:
         arrays = []
         for l, (m, v) in zip(self.layers, self._slots()):
             p = l.params["weight"]
-            arrays += [(p.data.ptr, p.shape, p.dtype), (m.data.ptr, m.shape), (v.data.ptr, v.shape)]
-        settings = tuple((l.tau_s, l.theta, l.delta_theta, l.max_spikes, l.t_max, l.dt, l.need_input_grad,
-                          l.n_in, l.n_out) for l in self.layers)
+            gw = l.grads["weight"]
+            arrays += [(p.data.ptr, p.shape, p.dtype), (m.data.ptr, m.shape), (v.data.ptr, v.shape),
+                       (gw.data.ptr, gw.shape, gw.dtype)]
+        settings = tuple((l.tau_s, l.theta, l.delta_theta, l.max_spikes, l.t_max, l.dt, l.n_in, l.n_out)
+                         for l in self.layers)
         return (tuple(shape), str(dtype), tuple(arrays), settings,
                 (self.loss.target_true, self.loss.target_false))
 
     def _check_contiguous(self):
         for l, (m, v) in zip(self.layers, self._slots()):
-            if not all(a.flags.c_contiguous for a in (l.params["weight"], m, v)):
-                raise ValueError("GraphStep needs C-contiguous weights and optimizer state (the update writes them "
-                                 "in place): use cupy.ascontiguousarray before assigning layer.params")
+            if not all(a.flags.c_contiguous for a in (l.params["weight"], l.grads["weight"], m, v)):
+                raise ValueError("GraphStep needs C-contiguous weights, gradients and optimizer state (the step "
+                                 "writes them in place): use cupy.ascontiguousarray before assigning them")
 
     # -- the step -------------------------------------------------------------------------------
     def __call__(self, spikes, labels):
@@ -318,8 +322,8 @@ class GraphStep:
             state = self._queue(*bufs.args)
             self.eager += 1
         value, sims, dws = state
-        for l, sim, dw in zip(self.layers, sims, dws):
-            l.last, l.grads["weight"] = sim, dw
+        for l, sim in zip(self.layers, sims):
+            l.last = sim
         return value
 
     def _queue(self, x, y, sc):
@@ -334,8 +338,10 @@ class GraphStep:
         dws = [None] * len(self.layers)
         for i in range(len(self.layers) - 1, -1, -1):
             l = self.layers[i]
+            # the first layer's input times are data: no input gradient (as bats.Network.backward)
             dws[i], g = _backward(l.params["weight"], sims[i], g, l.tau_s, l.theta, l.delta_theta,
-                                  need_input_grad=l.need_input_grad)
+                                  need_input_grad=i > 0)
+            l.grads["weight"][...] = dws[i]
         kern = _adam_device_scalars()
         for l, dw, (m, v) in zip(self.layers, dws, self._slots()):
             kern(dw, sc, l.params["weight"], m, v)
