@@ -21,6 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from timing import gpu_ms  # noqa: E402
 
 
 def summarize(path):
@@ -62,16 +63,8 @@ def micro(B, reps=20):
     n_events = cp.isfinite(l1.last.times).sum(axis=(1, 2))
     args = (l2.params["weight"], *ev, l2.tau_s, l2.theta, l2.delta_theta, l2.max_spikes, l2.t_max, l2.dt)
 
-    def timed(fn):
-        for _ in range(3):
-            fn()
-        a, b = cp.cuda.Event(), cp.cuda.Event()
-        a.record()
-        for _ in range(reps):
-            fn()
-        b.record()
-        b.synchronize()
-        return cp.cuda.get_elapsed_time(a, b) / reps * 1e3
+    def timed(fn):                                   # microseconds
+        return gpu_ms(cp, fn, reps) * 1e3
 
     print(f"batch {B}: hidden spikes per sample {float(n_events.mean()):.0f} (max {int(n_events.max())})")
     print(f"  sort (capturable)       {timed(lambda: G.sort_events_capturable(l1.last.times, l2.tau_s)):8.1f} us")

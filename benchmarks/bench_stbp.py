@@ -25,25 +25,13 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-
-def _timer(cp, fn, reps, warmup=3):
-    for _ in range(warmup):
-        fn()
-    cp.cuda.Device().synchronize()
-    a, b = cp.cuda.Event(), cp.cuda.Event()
-    a.record()
-    for _ in range(reps):
-        fn()
-    b.record()
-    b.synchronize()
-    return cp.cuda.get_elapsed_time(a, b) / reps
+from timing import gpu_ms  # noqa: E402  (beside this script)
 
 
 def copy_bandwidth(cp, nbytes=1 << 30):
     src = cp.ones(nbytes // 4, cp.float32)
     dst = cp.empty_like(src)
-    ms = _timer(cp, lambda: dst.__setitem__(Ellipsis, src), 20)
+    ms = gpu_ms(cp, lambda: dst.__setitem__(Ellipsis, src), 20)
     return 2 * nbytes / (ms * 1e-3)                       # bytes read + written per second
 
 
@@ -61,7 +49,7 @@ def bench_lif(Ts=(2, 4, 8, 32), N=1 << 22):
         def api():
             L.lif_forward(x)
             L.lif_backward(g, x)
-        api_ms = _timer(cp, api, 50)
+        api_ms = gpu_ms(cp, api, 50)
         fk, bk = L._kernel("forward", T, cp.float32), L._kernel("backward", T, cp.float32)
         o, gx = cp.empty_like(x), cp.empty_like(x)
         args_f = (x, o, np.int64(N), np.float32(0.25), np.float32(0.4))
@@ -70,7 +58,7 @@ def bench_lif(Ts=(2, 4, 8, 32), N=1 << 22):
         def kernels():
             launch_1d(fk, N, args_f)
             launch_1d(bk, N, args_b)
-        kern_ms = _timer(cp, kernels, 50)
+        kern_ms = gpu_ms(cp, kernels, 50)
         floor_ms = 5 * T * N * 4 / bw * 1e3
         row = dict(T=T, N=N, floor_ms=floor_ms, kernels_ms=kern_ms, api_ms=api_ms,
                    kernels_share=floor_ms / kern_ms, api_share=floor_ms / api_ms)
@@ -157,7 +145,7 @@ def bench_resnet(batch=64, T=2, reps=10):
 
     for _ in range(3):
         step()
-    total = _timer(cp, step, reps, warmup=0)
+    total = gpu_ms(cp, step, reps, warmup=0)
     for _ in range(reps):
         step(record=True)
     mem = cp.get_default_memory_pool().total_bytes() / 2 ** 30

@@ -28,6 +28,7 @@ import time
 import numpy as np
 
 from snnkit import backend, datasets
+from timing import seconds_per_call
 from snnkit.bats import latency_encoder
 from snnkit.bats.losses import SpikeCountLoss, TTFSCrossEntropy
 from snnkit.bats.study import build_network, evaluate
@@ -67,14 +68,7 @@ def bench_step(cfg, x, y, B, steps, warmup):
         net.backward(g)
         opt.step()
         return float(v)
-    for k in range(warmup):
-        one(k)
-    sync()
-    t0 = time.perf_counter()
-    for k in range(steps):
-        one(k)
-    sync()
-    return (time.perf_counter() - t0) / steps
+    return seconds_per_call(one, steps, warmup)
 
 
 def loop(cfg, x, y, B, device_data, epochs=1):

@@ -32,6 +32,7 @@ import time
 import numpy as np
 
 from snnkit import backend, datasets
+from timing import seconds_per_call
 from snnkit.nn import Adam, Trainer
 
 
@@ -98,14 +99,7 @@ def step_time(cfg, x, y, steps, warmup):
         net.backward(g)
         opt.step()
         return float(v)
-    for k in range(warmup):
-        one(k)
-    sync()
-    t0 = time.perf_counter()
-    for k in range(steps):
-        one(k)
-    sync()
-    return (time.perf_counter() - t0) / steps
+    return seconds_per_call(one, steps, warmup)
 
 
 def loop_time(cfg, x, y, device_data, epochs):
