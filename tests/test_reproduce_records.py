@@ -115,3 +115,14 @@ def test_profile_rows_quote_the_recorded_profile(config):
         name = "Sparse Fashion" if config == "s3gd_sparse" else "Dense Fashion"
         said = section("### S3GD: the loop after the one-launch").split(f"**{name}: ", 1)[1]
         assert said.startswith("within the bound") is within and said.startswith("not within") is not within
+
+
+def test_list_says_measured_or_estimated_for_every_entry():
+    """Issue 16 item 3: `--list` says of every entry whether its GPU time is measured (a real-data
+    record) or estimated; with the repository's records, SHD is the only estimate (stand-in only)."""
+    reps = reproduce.list_reproductions()
+    records = reproduce.recorded_results(ROOT / "no-such-results-folder")
+    lines = {r.name: reproduce.gpu_time(r, records.get(r.name)) for r in reps}
+    for name, line in lines.items():
+        assert line.startswith(("measured", "estimate")), (name, line)
+    assert [n for n, line in lines.items() if line.startswith("estimate")] == ["s3gd_shd_delta_sweep"]
