@@ -27,6 +27,7 @@ registry's settings (reproductions/registry.json: s3gd_fashion_mnist, s3gd_shd_d
 
     SNNKIT_BACKEND=cupy SNNKIT_DATA=/tmp/data PYTHONPATH=. python3 benchmarks/profile_loops.py --json out.json
     PYTHONPATH=. python3 benchmarks/profile_loops.py --stand-in --small     (CPU smoke run, stand-in data)
+    ... profile_loops.py --configs s3gd_sparse s3gd_dense s3gd_shd --stand-in-for shd --peer-check   (issue 16, S3GD)
 """
 from __future__ import annotations
 
