@@ -145,3 +145,41 @@ def test_latency_encoder_on_device_equals_latency(numpy_backend):
         np.testing.assert_array_equal(got.times, ref.times)
         np.testing.assert_array_equal(got.counts, ref.counts)
         assert got.times.dtype == dtype
+
+
+def test_count_nonfinite_counts_nan_and_inf_only():
+    from snnkit.nn.trainer import _count_nonfinite, _step_stats
+    a = np.full((5, 7), 3e38, np.float32)           # finite, but a plain sum of it overflows to Inf
+    assert _count_nonfinite(a) == 0
+    a[1, 2], a[4, 0], a[0, 6] = np.nan, np.inf, -np.inf
+    assert _count_nonfinite(a) == 3
+    assert _count_nonfinite(a[::2, ::3]) == 2          # a strided view (rows 0, 2, 4; columns 0, 3, 6): -inf, inf
+    ok = np.zeros(3, np.float32)
+    assert _step_stats(np.float32(1.5), np.int64(4), [ok], [ok]) == (1.5, 4, True, True, True)
+    assert _step_stats(np.float32(1.5), np.int64(4), [ok, a], [ok]) == (1.5, 4, True, False, True)
+    assert _step_stats(np.float32(np.inf), np.int64(4), [ok], [a]) == (np.inf, 4, False, True, False)
+
+
+class _BreaksWeights(Adam):
+    """Adam whose second update leaves one weight Inf (finite gradients, finite loss)."""
+
+    def step(self):
+        super().step()
+        self.calls = getattr(self, "calls", 0) + 1
+        if self.calls == 2:
+            self.layers[-1].params["weight"].flat[0] = np.inf
+
+
+def test_device_path_names_a_weight_that_became_nonfinite(numpy_backend):
+    # an S3GD network: its forward does not check the weights (a NaN/Inf weight would silence it),
+    # so the step's finiteness check of the parameters is what catches this
+    from snnkit import s3gd
+    from snnkit.datasets import LogLatencyEncoder
+    train, _ = _digits()
+    x = np.repeat(train[0], 13, axis=1)[:, :784] / max(1.0, float(train[0].max()))   # 8x8 digits widened to 784
+    net = s3gd.Network(784, 16, 10, 0.9, delta=0.2, sparse=True, seed=0, weight_scale=1.9, readout_scale=1.9)
+    tr = Trainer(net, net.loss(), _BreaksWeights(net, 1e-3), batch_size=32, encode=LogLatencyEncoder(20),
+                 progress=False, device_data=True)
+    with pytest.raises(NonFiniteError, match="became NaN/Inf after the optimizer update"):
+        tr.fit((x, train[1]), None, epochs=1)
+    assert tr.step_count == 2                # caught by the next step's check, before its update

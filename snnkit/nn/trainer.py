@@ -112,25 +112,54 @@ def _n_samples(data, what):
     return ny
 
 
+def _count_nonfinite(a) -> int:
+    """n = sum_i [a_i is NaN or +-Inf]: the number of non-finite entries of one array (NumPy).
+    NumPy twin of the CuPy kernel built by snnkit/nn/trainer.py::_nonfinite_kernel."""
+    return int(np.count_nonzero(~np.isfinite(a)))
+
+
+_NONFINITE = None
+
+
+def _nonfinite_kernel():
+    """CuPy ReductionKernel of ``_count_nonfinite`` (its NumPy twin is
+    snnkit/nn/trainer.py::_count_nonfinite): one launch per array, its count written as float64
+    into a slot of the caller's vector. Each entry is widened to double before ``isfinite``, so
+    float16/32/64 all work; only NaN and +-Inf count, never a large finite value (a plain sum of
+    the array would overflow to Inf on large finite entries and raise a false alarm)."""
+    global _NONFINITE
+    if _NONFINITE is None:
+        import cupy as cp
+        _NONFINITE = cp.ReductionKernel(
+            "T x", "float64 n", "isfinite((double)x) ? 0.0 : 1.0", "a + b", "n = a", "0",
+            "snnkit_count_nonfinite")
+    return _NONFINITE
+
+
 def _step_stats(value, correct, grads, params=()):
     """``(loss, correct, loss finite, every gradient finite, every parameter finite)`` of a step, read
-    back in one sync: the four device numbers are written into one small array and copied at once."""
+    back in one sync. On a GPU every number lands in one small float64 vector,
+    ``[loss, correct, n_nonfinite(grad_0), ..., n_nonfinite(param_0), ...]``, filled by one launch
+    per array (``_nonfinite_kernel``) and copied back at once: 2 + len(grads) + len(params) small
+    launches per step instead of three per array (isfinite, all, and-ing the flags)."""
     xp = xp_of(correct)
     if xp is np:
         v = float(value)
-        return (v, int(correct), bool(np.isfinite(v)), all(bool(np.isfinite(g).all()) for g in grads),
-                all(bool(np.isfinite(p).all()) for p in params))
-    out = xp.empty(4, dtype=xp.float64)
+        return (v, int(correct), bool(np.isfinite(v)), all(_count_nonfinite(g) == 0 for g in grads),
+                all(_count_nonfinite(p) == 0 for p in params))
+    grads, params = list(grads), list(params)
+    out = xp.empty(2 + len(grads) + len(params), dtype=xp.float64)
     out[0] = value
     out[1] = correct
-    for slot, arrays in ((2, grads), (3, params)):
-        ok = None
-        for a in arrays:
-            f = xp.isfinite(a).all()
-            ok = f if ok is None else ok & f
-        out[slot] = True if ok is None else ok
-    v, c, gok, pok = out.get().tolist()
-    return v, int(c), bool(np.isfinite(v)), bool(gok), bool(pok)
+    count = _nonfinite_kernel()
+    for i, a in enumerate(grads + params):
+        if np.dtype(a.dtype).kind == "f":
+            count(a, out=out[2 + i])
+        else:                                   # complex: CuPy's own isfinite (not in the kernel)
+            out[2 + i] = (~xp.isfinite(a)).sum()
+    host = out.get()
+    g, p = host[2:2 + len(grads)], host[2 + len(grads):]
+    return float(host[0]), int(host[1]), bool(np.isfinite(host[0])), bool((g == 0).all()), bool((p == 0).all())
 
 
 _ZERO = (0.0, 0.0, 0, 0.0)      # running sums of an unfinished epoch: loss*n, acc*n, n, seconds

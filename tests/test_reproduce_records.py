@@ -1,0 +1,128 @@
+"""Sentences that quote a recorded run are checked against its record: the S3GD Fashion-MNIST run at
+the paper's settings and the SHD stand-in pipeline check (reproductions/recorded/), as quoted in the
+registry, benchmarks/RESULTS.md and `snnkit reproduce --list`. A rerun that changes a record makes
+these fail until the text follows."""
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from snnkit import reproduce
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = (ROOT / "benchmarks" / "RESULTS.md").read_text()
+
+
+def record(name):
+    return json.loads((ROOT / "reproductions" / "recorded" / f"{name}.json").read_text())
+
+
+def entry(name):
+    return reproduce.get(name)
+
+
+def section(title):
+    """The text of one RESULTS.md section (``title`` starts with its heading's hashes), from its heading
+    to the next heading of its level or above."""
+    assert RESULTS.count("\n" + title) == 1, title
+    hashes = title.split(" ", 1)[0]
+    rest = RESULTS[RESULTS.index("\n" + title) + 1:]
+    ends = [rest.find("\n" + "#" * n + " ", 1) for n in range(1, len(hashes) + 1)]
+    ends = [e for e in ends if e > 0]
+    return rest[:min(ends)] if ends else rest
+
+
+def test_fashion_record_is_the_registry_run_and_within_the_paper_spread():
+    rec, rep = record("s3gd_fashion_mnist"), entry("s3gd_fashion_mnist")
+    params = {k: v for k, v in rec["parameters"].items() if k != "results_dir"}
+    assert params == rep.parameters                                 # the registry's settings, no -p
+    assert " -p " not in rec["command"] and not rec["dataset_stand_in"]
+    m, paper = rec["metrics"], rep.target["value"]
+    # "within the run-to-run spread ... about half a point" and "sparse >= dense"
+    assert rec["within_paper_spread"] is (abs(m["test_accuracy_sparse"] - paper) <= 0.5)
+    assert m["test_accuracy_sparse"] >= m["test_accuracy_dense"]
+    assert rec["earlier_run"]["metrics"]["test_accuracy_sparse"] < m["test_accuracy_sparse"] - 1.5
+
+
+def test_fashion_numbers_quoted_where_they_are_used():
+    rec = record("s3gd_fashion_mnist")
+    m = rec["metrics"]
+    sp, de = f"{m['test_accuracy_sparse']:.2f}", f"{m['test_accuracy_dense']:.2f}"
+    secs = f"{rec['seconds']:.1f} s"
+    t_sp, t_de = f"{m['train_seconds_sparse']:.1f} s", f"{m['train_seconds_dense']:.1f} s"
+    why = section("#### S3GD Fashion-MNIST: why 80.7% and not 82.7%")
+    row = next(line for line in RESULTS.splitlines() if line.startswith("| **s3gd_fashion_mnist, the paper's settings**"))
+    gpu_time = entry("s3gd_fashion_mnist").expected_gpu_time
+    for text in (why, row, gpu_time, rec["analysis"]):
+        assert sp in text and de in text, text[:120]
+    for text in (why, row, gpu_time):
+        assert secs in text or secs.replace(" s", "") in text, text[:120]
+        assert t_sp.replace(" s", "") in text and t_de.replace(" s", "") in text
+    steps = 100 * math.ceil(60000 / 256)
+    assert "23 500 steps" in why and steps == 23500
+    assert f"{1e3 * m['train_seconds_sparse'] / steps:.2f} / {1e3 * m['train_seconds_dense'] / steps:.2f} ms" in why
+    listing = reproduce.format_list([entry("s3gd_fashion_mnist")], records={"s3gd_fashion_mnist": {
+        **rec, "source": "recorded"}})
+    assert f"GPU time: measured: {rec['seconds']:g} s on {rec['device']}" in listing
+
+
+def test_shd_stand_in_is_a_pipeline_check_everywhere():
+    rec, rep = record("s3gd_shd_delta_sweep"), entry("s3gd_shd_delta_sweep")
+    assert rec["dataset_stand_in"] and rec["metrics"]["dataset_stand_in"] and rec["pipeline_check"]
+    assert "--stand-in" in rec["command"] and rec["why_stand_in"]
+    rows = reproduce.comparison([rep], {rep.name: {**rec, "source": "recorded"}})
+    assert reproduce.pipeline_checks(rows) and not reproduce.paper_comparable(rows)
+    line = reproduce.gpu_time(rep, {**rec, "source": "recorded"})
+    assert line.startswith("estimate") and "stand-in pipeline check" in line
+    # full size except the epochs, and the record says so
+    params = {k: v for k, v in rec["parameters"].items() if k not in ("results_dir", "dataset_stand_in", "epochs")}
+    assert params == {k: v for k, v in rep.parameters.items() if k != "epochs"}
+    ep = rec["parameters"]["epochs"]
+    assert ep < rep.parameters["epochs"] and rec["reduced"]["epochs"].startswith(f"{ep} (registry: {rep.parameters['epochs']})")
+    assert f"**{ep} of the registry's\n{rep.parameters['epochs']} epochs**" in RESULTS \
+        or f"**{ep} of the registry's {rep.parameters['epochs']} epochs**" in RESULTS.replace("\n", " ")
+
+
+def test_shd_time_estimate_follows_from_the_pipeline_check():
+    rec, rep = record("s3gd_shd_delta_sweep"), entry("s3gd_shd_delta_sweep")
+    m, prof = rec["metrics"], rec["profile"]["s3gd_shd"]
+    n_train, batch = 8156, rep.parameters["batch_size"]
+    steps = (1 + len(rep.parameters["deltas"])) * rep.parameters["epochs"] * math.ceil(n_train / batch)
+    assert steps == 44800
+    ep = rec["parameters"]["epochs"]
+    per_step_run = m["train_seconds_dense"] / (ep * math.ceil(n_train / batch))      # with the test pass
+    lo, hi = steps * prof["plain_ms_per_step"] / 1e3 / 60, steps * per_step_run / 60
+    quoted = f"{prof['plain_ms_per_step']:.0f}-{1e3 * per_step_run:.0f} ms per step"
+    span = f"{lo:.0f}-{hi:.0f} min"
+    for text in (rep.expected_gpu_time, rec["analysis"], section("### S3GD: the loop after the one-launch")):
+        assert quoted in text and span in text, text[:100]
+    assert f"{steps * prof['step_ms'] / 1e3 / 60:.1f} min" in section("### S3GD: the loop after the one-launch")
+
+
+@pytest.mark.parametrize("config", ["s3gd_sparse", "s3gd_dense", "s3gd_shd"])
+def test_profile_rows_quote_the_recorded_profile(config):
+    prof = record("s3gd_shd_delta_sweep")["profile"][config]
+    rows = [line for line in section("### S3GD: the loop after the one-launch").splitlines() if line.startswith("| S3GD")]
+    row = rows[["s3gd_sparse", "s3gd_dense", "s3gd_shd"].index(config)]
+    assert f"{prof['step_ms']:.3f} ms" in row
+    assert f"{prof['plain_ms_per_step']:.3f} ms ({prof['ratio_plain']:.2f}x)" in row
+    if "ratio_device" in prof:
+        assert f"{prof['device_ms_per_step']:.3f} ms ({prof['ratio_device']:.2f}x)" in row
+        assert f"{prof['device_previous_check_ms_per_step']:.3f} ms ({prof['ratio_device_previous_check']:.2f}x)" in row
+        # the sentence "within the bound" / "not within the bound" follows the ratio
+        within = prof["ratio_device"] <= 1.3
+        name = "Sparse Fashion" if config == "s3gd_sparse" else "Dense Fashion"
+        said = section("### S3GD: the loop after the one-launch").split(f"**{name}: ", 1)[1]
+        assert said.startswith("within the bound") is within and said.startswith("not within") is not within
+
+
+def test_list_says_measured_or_estimated_for_every_entry():
+    """Issue 16 item 3: `--list` says of every entry whether its GPU time is measured (a real-data
+    record) or estimated; with the repository's records, SHD is the only estimate (stand-in only)."""
+    reps = reproduce.list_reproductions()
+    records = reproduce.recorded_results(ROOT / "no-such-results-folder")
+    lines = {r.name: reproduce.gpu_time(r, records.get(r.name)) for r in reps}
+    for name, line in lines.items():
+        assert line.startswith(("measured", "estimate")), (name, line)
+    assert [n for n, line in lines.items() if line.startswith("estimate")] == ["s3gd_shd_delta_sweep"]
