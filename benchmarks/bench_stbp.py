@@ -36,8 +36,9 @@ def copy_bandwidth(cp, nbytes=1 << 30):
 
 
 def bench_lif(Ts=(2, 4, 8, 32), N=1 << 22, variants=False):
-    """``variants``: also time the two kernels for every neurons-per-thread V in {1, 2, 4} and block
-    size in {128, 256, 512} (the launcher's rule is snnkit.stbp.lif._per_thread with 256 threads)."""
+    """``variants``: also time the two kernels for every neurons-per-thread V in {1, 2, 4, 8} (T <= 4;
+    V = 1 beyond) and block size in {128, 256} (the launcher's rule is snnkit.stbp.lif._per_thread
+    with 256 threads)."""
     import cupy as cp
     from snnkit.stbp import lif as L
     bw = copy_bandwidth(cp)
@@ -67,8 +68,9 @@ def bench_lif(Ts=(2, 4, 8, 32), N=1 << 22, variants=False):
         row = dict(T=T, N=N, per_thread=V, floor_ms=floor_ms, kernels_ms=kern_ms, api_ms=api_ms,
                    kernels_share=floor_ms / kern_ms, api_share=floor_ms / api_ms)
         if variants:
+            widths = (1, 2, 4, 8) if T <= 4 else (1,)   # wider threads at T >= 8 spill registers
             row["variants"] = [dict(per_thread=v, block=blk, kernels_ms=kernels_ms(v, blk)[0])
-                               for v in (1, 2, 4) for blk in (128, 256, 512)]
+                               for v in widths for blk in (128, 256)]
             for d in row["variants"]:
                 d["share"] = floor_ms / d["kernels_ms"]
         row["torch_ms"] = _torch_lif(T, N)

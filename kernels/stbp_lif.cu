@@ -5,8 +5,8 @@
 // steps) is a compile-time constant: the backward keeps u[0..T-1] in registers instead of memory.
 // STBP_V (neurons per thread, snnkit/stbp/lif.py::_per_thread picks it): at small T a thread has
 // only T loads per array to keep in flight, too few bytes per SM to cover the memory latency at
-// full bandwidth; with STBP_V neurons it loads them as one STBP_V-wide vector (16 bytes for float x 4),
-// when the launcher says every row start is aligned to it (``aligned``), else one by one.
+// full bandwidth; with STBP_V neurons it loads them as one STBP_V-wide vector (16 or 32 bytes), when
+// the launcher says every row start is aligned to it (``aligned``), else one by one.
 // compile-options: -DSTBP_T=4 -DSTBP_V=4
 //
 //   u[t] = tau * u[t-1] * (1 - o[t-1]) + x[t]        o[t] = (u[t] >= Vth)
@@ -22,10 +22,12 @@
 
 template <typename F> struct alignas(sizeof(F) * V) Pack { F v[V]; };
 
-// p[i .. i+V-1] (zeros past M): one vector load when vec, else V scalar loads
-template <typename F>
-__device__ __forceinline__ void load_pack(const F* __restrict__ p, long long i, long long M, bool vec, F (&r)[V]) {
-    if (vec) {
+// p[i .. i+V-1] (zeros past M): one vector load when VEC, else V scalar loads. VEC is a template
+// argument, decided once per thread, so that the body has no branch around its loads and the
+// compiler can issue every time step's loads before the first store.
+template <typename F, bool VEC>
+__device__ __forceinline__ void load_pack(const F* __restrict__ p, long long i, long long M, F (&r)[V]) {
+    if (VEC) {
         const Pack<F> q = *reinterpret_cast<const Pack<F>*>(p + i);
 #pragma unroll
         for (int k = 0; k < V; ++k) r[k] = q.v[k];
@@ -35,9 +37,9 @@ __device__ __forceinline__ void load_pack(const F* __restrict__ p, long long i, 
     }
 }
 
-template <typename F>
-__device__ __forceinline__ void store_pack(F* p, long long i, long long M, bool vec, const F (&r)[V]) {
-    if (vec) {
+template <typename F, bool VEC>
+__device__ __forceinline__ void store_pack(F* p, long long i, long long M, const F (&r)[V]) {
+    if (VEC) {
         Pack<F> q;
 #pragma unroll
         for (int k = 0; k < V; ++k) q.v[k] = r[k];
@@ -48,34 +50,37 @@ __device__ __forceinline__ void store_pack(F* p, long long i, long long M, bool 
     }
 }
 
-template <typename F>
-__device__ void lif_forward(const F* __restrict__ x, F* __restrict__ o, long long M, F tau, F vth, int aligned) {
-    const long long i = ((long long)blockIdx.x * blockDim.x + threadIdx.x) * V;
-    if (i >= M) return;
-    const bool vec = aligned && i + V <= M;
+template <typename F, bool VEC>
+__device__ __forceinline__ void lif_forward_pack(const F* __restrict__ x, F* __restrict__ o, long long i,
+                                                 long long M, F tau, F vth) {
     F u[V], o_prev[V];
 #pragma unroll
     for (int k = 0; k < V; ++k) u[k] = o_prev[k] = 0;
     #pragma unroll 4
     for (int t = 0; t < STBP_T; ++t) {
         F xt[V];
-        load_pack<F>(x + t * M, i, M, vec, xt);
+        load_pack<F, VEC>(x + t * M, i, M, xt);
 #pragma unroll
         for (int k = 0; k < V; ++k) {
             u[k] = tau * u[k] * (F(1) - o_prev[k]) + xt[k];
             o_prev[k] = u[k] >= vth ? F(1) : F(0);
         }
-        store_pack<F>(o + t * M, i, M, vec, o_prev);
+        store_pack<F, VEC>(o + t * M, i, M, o_prev);
     }
 }
 
 template <typename F>
-__device__ void lif_backward(const F* __restrict__ x, const F* __restrict__ grad_o,
-                             F* __restrict__ grad_x, long long M, F tau, F vth, F aa, int detach_reset,
-                             int aligned) {
+__device__ void lif_forward(const F* __restrict__ x, F* __restrict__ o, long long M, F tau, F vth, int aligned) {
     const long long i = ((long long)blockIdx.x * blockDim.x + threadIdx.x) * V;
     if (i >= M) return;
-    const bool vec = aligned && i + V <= M;
+    if (aligned && i + V <= M) lif_forward_pack<F, true>(x, o, i, M, tau, vth);
+    else lif_forward_pack<F, false>(x, o, i, M, tau, vth);
+}
+
+template <typename F, bool VEC>
+__device__ __forceinline__ void lif_backward_pack(const F* __restrict__ x, const F* __restrict__ grad_o,
+                                                  F* __restrict__ grad_x, long long i, long long M, F tau, F vth,
+                                                  F aa, int detach_reset) {
     // recompute u from x: cheaper than storing it (one read of x instead of a write + a read of u)
     F u_all[STBP_T][V];
     F u[V], o_prev[V];
@@ -84,7 +89,7 @@ __device__ void lif_backward(const F* __restrict__ x, const F* __restrict__ grad
     #pragma unroll
     for (int t = 0; t < STBP_T; ++t) {
         F xt[V];
-        load_pack<F>(x + t * M, i, M, vec, xt);
+        load_pack<F, VEC>(x + t * M, i, M, xt);
 #pragma unroll
         for (int k = 0; k < V; ++k) {
             u[k] = tau * u[k] * (F(1) - o_prev[k]) + xt[k];
@@ -99,7 +104,7 @@ __device__ void lif_backward(const F* __restrict__ x, const F* __restrict__ grad
     #pragma unroll
     for (int t = STBP_T - 1; t >= 0; --t) {
         F g[V];
-        load_pack<F>(grad_o + t * M, i, M, vec, g);
+        load_pack<F, VEC>(grad_o + t * M, i, M, g);
 #pragma unroll
         for (int k = 0; k < V; ++k) {
             const F ut = u_all[t][k];
@@ -108,8 +113,18 @@ __device__ void lif_backward(const F* __restrict__ x, const F* __restrict__ grad
             const F h = fabs(ut - vth) < aa ? h_height : F(0);
             delta[k] = g[k] * h + tau * (F(1) - ot) * delta[k];
         }
-        store_pack<F>(grad_x + t * M, i, M, vec, delta);
+        store_pack<F, VEC>(grad_x + t * M, i, M, delta);
     }
+}
+
+template <typename F>
+__device__ void lif_backward(const F* __restrict__ x, const F* __restrict__ grad_o,
+                             F* __restrict__ grad_x, long long M, F tau, F vth, F aa, int detach_reset,
+                             int aligned) {
+    const long long i = ((long long)blockIdx.x * blockDim.x + threadIdx.x) * V;
+    if (i >= M) return;
+    if (aligned && i + V <= M) lif_backward_pack<F, true>(x, grad_o, grad_x, i, M, tau, vth, aa, detach_reset);
+    else lif_backward_pack<F, false>(x, grad_o, grad_x, i, M, tau, vth, aa, detach_reset);
 }
 
 #define STBP_LIF(SFX, F)                                                                           \

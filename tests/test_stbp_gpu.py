@@ -45,7 +45,7 @@ def test_lif_kernels_match_numpy(cp, T, shape, dtype, detach_reset):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("per_thread", [1, 2, 4])
+@pytest.mark.parametrize("per_thread", [1, 2, 4, 8])
 def test_lif_kernels_every_width_and_alignment(cp, per_thread, dtype):
     """Every neurons-per-thread width V of the LIF kernels (the launcher picks one per T), on a
     size that is a multiple of V and one that is not, on arrays that start on a vector boundary

@@ -156,11 +156,11 @@ def lif_backward_reference(grad_o, x, neuron=STBP):
 
 # ---- CUDA kernel launchers (kernels/stbp_lif.cu) -------------------------------------------------
 def _per_thread(T, dtype):
-    """Neurons per thread of the LIF kernels: at small T a thread has only T loads per array in
-    flight, too few bytes to keep the memory system busy, so it takes several neurons as one
-    vector load (at most 16 bytes, the widest load); T * V stays <= 8 so that the backward's
-    u[T][V] registers never spill (T = 2: 4 floats, T = 4: 2, T >= 8: 1)."""
-    return max(1, min(16 // np.dtype(dtype).itemsize, 8 // int(T)))
+    """Neurons per thread of the LIF kernels. At T <= 2 a thread has only two loads per array in
+    flight, too few bytes to keep the memory system busy, so it takes 32 bytes of neurons (8 floats)
+    as vector loads; from T = 4 on its T scalar loads already do, and wider threads measured slower
+    (benchmarks/RESULTS.md, STBP: ``bench_stbp.py --lif --lif-variants``)."""
+    return 32 // np.dtype(dtype).itemsize if int(T) <= 2 else 1
 
 
 def _kernel(name, T, dtype, per_thread=None):
