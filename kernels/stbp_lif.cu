@@ -5,8 +5,11 @@
 // steps) is a compile-time constant: the backward keeps u[0..T-1] in registers instead of memory.
 // STBP_V (neurons per thread, snnkit/stbp/lif.py::_per_thread picks it): at small T a thread has
 // only T loads per array to keep in flight, too few bytes per SM to cover the memory latency at
-// full bandwidth; with STBP_V neurons it loads them as one STBP_V-wide vector (16 or 32 bytes), when
-// the launcher says every row start is aligned to it (``aligned``), else one by one.
+// full bandwidth; with STBP_V neurons it loads them as one STBP_V-wide vector (16 bytes at T <= 2),
+// when the launcher says every row start is aligned to it (``aligned``), else one by one. With
+// STBP_V = 1 only the vector path is compiled (a one-element pack is always aligned and in range):
+// a second, dead copy of the body changed the compiler's schedule of the first (87 instead of ~125
+// registers at T = 32, fewer loads in flight) and cost 20-45% of the bandwidth at T >= 4 (measured).
 // compile-options: -DSTBP_T=4 -DSTBP_V=4
 //
 //   u[t] = tau * u[t-1] * (1 - o[t-1]) + x[t]        o[t] = (u[t] >= Vth)
@@ -73,7 +76,7 @@ template <typename F>
 __device__ void lif_forward(const F* __restrict__ x, F* __restrict__ o, long long M, F tau, F vth, int aligned) {
     const long long i = ((long long)blockIdx.x * blockDim.x + threadIdx.x) * V;
     if (i >= M) return;
-    if (aligned && i + V <= M) lif_forward_pack<F, true>(x, o, i, M, tau, vth);
+    if (V == 1 || (aligned && i + V <= M)) lif_forward_pack<F, true>(x, o, i, M, tau, vth);
     else lif_forward_pack<F, false>(x, o, i, M, tau, vth);
 }
 
@@ -123,7 +126,7 @@ __device__ void lif_backward(const F* __restrict__ x, const F* __restrict__ grad
                              int aligned) {
     const long long i = ((long long)blockIdx.x * blockDim.x + threadIdx.x) * V;
     if (i >= M) return;
-    if (aligned && i + V <= M) lif_backward_pack<F, true>(x, grad_o, grad_x, i, M, tau, vth, aa, detach_reset);
+    if (V == 1 || (aligned && i + V <= M)) lif_backward_pack<F, true>(x, grad_o, grad_x, i, M, tau, vth, aa, detach_reset);
     else lif_backward_pack<F, false>(x, grad_o, grad_x, i, M, tau, vth, aa, detach_reset);
 }
 

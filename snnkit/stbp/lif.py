@@ -157,10 +157,11 @@ def lif_backward_reference(grad_o, x, neuron=STBP):
 # ---- CUDA kernel launchers (kernels/stbp_lif.cu) -------------------------------------------------
 def _per_thread(T, dtype):
     """Neurons per thread of the LIF kernels. At T <= 2 a thread has only two loads per array in
-    flight, too few bytes to keep the memory system busy, so it takes 32 bytes of neurons (8 floats)
-    as vector loads; from T = 4 on its T scalar loads already do, and wider threads measured slower
-    (benchmarks/RESULTS.md, STBP: ``bench_stbp.py --lif --lif-variants``)."""
-    return 32 // np.dtype(dtype).itemsize if int(T) <= 2 else 1
+    flight, too few bytes to keep the memory system busy, so it takes 16 bytes of neurons (4 floats,
+    2 doubles) as one vector load; from T = 3 on its T scalar loads already do. Measured on an H200
+    at T = 2 (benchmarks/RESULTS.md, STBP, ``bench_stbp.py --lif --lif-variants``): 4 floats per
+    thread 85% of the bandwidth floor, 2: 83%, 8: 74%; 4 or 8 at T = 4 stayed below one."""
+    return 16 // np.dtype(dtype).itemsize if int(T) <= 2 else 1
 
 
 def _kernel(name, T, dtype, per_thread=None):
