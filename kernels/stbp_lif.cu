@@ -53,6 +53,17 @@ __device__ __forceinline__ void store_pack(F* p, long long i, long long M, const
     }
 }
 
+// one step of the forward recurrence for each of a thread's V neurons (forward, and the backward's
+// recomputation of u, which must round the same)
+template <typename F>
+__device__ __forceinline__ void lif_step(F (&u)[V], F (&o_prev)[V], const F (&xt)[V], F tau, F vth) {
+#pragma unroll
+    for (int k = 0; k < V; ++k) {
+        u[k] = tau * u[k] * (F(1) - o_prev[k]) + xt[k];
+        o_prev[k] = u[k] >= vth ? F(1) : F(0);
+    }
+}
+
 template <typename F, bool VEC>
 __device__ __forceinline__ void lif_forward_pack(const F* __restrict__ x, F* __restrict__ o, long long i,
                                                  long long M, F tau, F vth) {
@@ -63,11 +74,7 @@ __device__ __forceinline__ void lif_forward_pack(const F* __restrict__ x, F* __r
     for (int t = 0; t < STBP_T; ++t) {
         F xt[V];
         load_pack<F, VEC>(x + t * M, i, M, xt);
-#pragma unroll
-        for (int k = 0; k < V; ++k) {
-            u[k] = tau * u[k] * (F(1) - o_prev[k]) + xt[k];
-            o_prev[k] = u[k] >= vth ? F(1) : F(0);
-        }
+        lif_step<F>(u, o_prev, xt, tau, vth);
         store_pack<F, VEC>(o + t * M, i, M, o_prev);
     }
 }
@@ -93,12 +100,9 @@ __device__ __forceinline__ void lif_backward_pack(const F* __restrict__ x, const
     for (int t = 0; t < STBP_T; ++t) {
         F xt[V];
         load_pack<F, VEC>(x + t * M, i, M, xt);
+        lif_step<F>(u, o_prev, xt, tau, vth);
 #pragma unroll
-        for (int k = 0; k < V; ++k) {
-            u[k] = tau * u[k] * (F(1) - o_prev[k]) + xt[k];
-            o_prev[k] = u[k] >= vth ? F(1) : F(0);
-            u_all[t][k] = u[k];
-        }
+        for (int k = 0; k < V; ++k) u_all[t][k] = u[k];
     }
     const F h_height = F(1) / (F(2) * aa);
     F delta[V];                                         // delta[t+1]
