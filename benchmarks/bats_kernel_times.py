@@ -73,6 +73,13 @@ def micro(B, reps=20):
     keep, G._W_STAGE_BYTES = G._W_STAGE_BYTES, 0
     print(f"  staged, weights global  {timed(lambda: G.simulate_staged(*args)):8.1f} us")
     G._W_STAGE_BYTES = keep
+    # one staged launch between cudaProfilerStart/Stop, for a source-level profile of it alone:
+    #   ncu --profile-from-start off --set full --import-source yes -o out python3 ... --micro
+    cp.cuda.Device().synchronize()
+    cp.cuda.profiler.start()
+    G.simulate_staged(*args)
+    cp.cuda.Device().synchronize()
+    cp.cuda.profiler.stop()
 
 
 def main():

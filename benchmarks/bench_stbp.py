@@ -1,7 +1,7 @@
 """STBP + tdBN benchmarks (GPU): the fused multi-step LIF against the memory-bandwidth floor, and one
 ResNet-19 training step (MNIST 28x28, T = 2, batch 64, Adam) -- each beside PyTorch on the same GPU.
 
-    python benchmarks/bench_stbp.py [--lif] [--resnet] [--json out.json]
+    python benchmarks/bench_stbp.py [--lif [--lif-variants]] [--resnet] [--json out.json]
 
 LIF: forward + backward of 2^22 neurons for T in {2, 4, 8, 32}. The floor is 5 passes of T*N float32
 (read x, write o; read x, read dL/do, write dL/dx) at the measured device-to-device copy bandwidth.
@@ -35,9 +35,11 @@ def copy_bandwidth(cp, nbytes=1 << 30):
     return 2 * nbytes / (ms * 1e-3)                       # bytes read + written per second
 
 
-def bench_lif(Ts=(2, 4, 8, 32), N=1 << 22):
+def bench_lif(Ts=(2, 4, 8, 32), N=1 << 22, variants=False):
+    """``variants``: also time the two kernels for every neurons-per-thread V in {1, 2, 4, 8} (T <= 4;
+    V = 1 beyond) and block size in {128, 256} (the launcher's rule is snnkit.stbp.lif._per_thread
+    with 256 threads)."""
     import cupy as cp
-    from snnkit.kernels import launch_1d
     from snnkit.stbp import lif as L
     bw = copy_bandwidth(cp)
     rows = []
@@ -50,23 +52,35 @@ def bench_lif(Ts=(2, 4, 8, 32), N=1 << 22):
             L.lif_forward(x)
             L.lif_backward(g, x)
         api_ms = gpu_ms(cp, api, 50)
-        fk, bk = L._kernel("forward", T, cp.float32), L._kernel("backward", T, cp.float32)
         o, gx = cp.empty_like(x), cp.empty_like(x)
-        args_f = (x, o, np.int64(N), np.float32(0.25), np.float32(0.4))
-        args_b = (x, g, gx, np.int64(N), np.float32(0.25), np.float32(0.4), np.float32(0.5), np.int32(0))
+        scal_f = (np.float32(0.25), np.float32(0.4))
+        scal_b = (*scal_f, np.float32(0.5), np.int32(0))
 
-        def kernels():
-            launch_1d(fk, N, args_f)
-            launch_1d(bk, N, args_b)
-        kern_ms = gpu_ms(cp, kernels, 50)
+        def kernels_ms(per_thread=None, block=256):
+            (fk, V), (bk, _) = L._kernel("forward", T, cp.float32, per_thread), L._kernel("backward", T, cp.float32, per_thread)
+
+            def kernels():
+                L._launch(fk, V, N, (x, o), scal_f, block)
+                L._launch(bk, V, N, (x, g, gx), scal_b, block)
+            return gpu_ms(cp, kernels, 50), V
+        kern_ms, V = kernels_ms()
         floor_ms = 5 * T * N * 4 / bw * 1e3
-        row = dict(T=T, N=N, floor_ms=floor_ms, kernels_ms=kern_ms, api_ms=api_ms,
+        row = dict(T=T, N=N, per_thread=V, floor_ms=floor_ms, kernels_ms=kern_ms, api_ms=api_ms,
                    kernels_share=floor_ms / kern_ms, api_share=floor_ms / api_ms)
+        if variants:
+            widths = (1, 2, 4, 8) if T <= 4 else (1,)   # wider threads at T >= 8 spill registers
+            row["variants"] = [dict(per_thread=v, block=blk, kernels_ms=kernels_ms(v, blk)[0])
+                               for v in widths for blk in (128, 256)]
+            for d in row["variants"]:
+                d["share"] = floor_ms / d["kernels_ms"]
         row["torch_ms"] = _torch_lif(T, N)
         rows.append(row)
-        print(f"LIF T={T:2d} N=2^22: floor {floor_ms:.3f} ms | kernels {kern_ms:.3f} ms "
+        print(f"LIF T={T:2d} N=2^22: floor {floor_ms:.3f} ms | kernels (V={V}) {kern_ms:.3f} ms "
               f"({100 * row['kernels_share']:.0f}% of floor) | API {api_ms:.3f} ms ({100 * row['api_share']:.0f}%) "
               f"| PyTorch eager {row['torch_ms'] or float('nan'):.3f} ms", flush=True)
+        for d in row.get("variants", ()):
+            print(f"    V={d['per_thread']} block={d['block']:3d}: {d['kernels_ms']:.4f} ms "
+                  f"({100 * d['share']:.1f}% of floor)", flush=True)
     return dict(copy_bandwidth_TBs=bw / 1e12, rows=rows)
 
 
@@ -242,6 +256,8 @@ def bench_torch_resnet(batch=64, T=2, reps=10):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lif", action="store_true")
+    ap.add_argument("--lif-variants", action="store_true",
+                    help="with --lif: also time every neurons-per-thread / block-size variant of the kernels")
     ap.add_argument("--resnet", action="store_true")
     ap.add_argument("--resnet-only-here", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--json")
@@ -257,7 +273,7 @@ def main():
     res["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     res["cupy"] = cp.__version__
     if a.lif or both:
-        res["lif"] = bench_lif()
+        res["lif"] = bench_lif(variants=a.lif_variants)
     if a.resnet or both:
         res["resnet"] = {}
         for tf32 in ("0", "1"):

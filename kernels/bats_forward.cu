@@ -37,7 +37,7 @@ __device__ __forceinline__ bool bats_try_spike(T a, T bb, T lower, T limit, T la
 
 // bats_try_spike's decision without branches: the same expressions (so the same bits and the
 // same answer; a NaN fails a comparison in both), all evaluated, so that the compiler can
-// interleave several such tests (bats_graph.cu tests FWD_SPEC events at once; with branches the
+// interleave several such tests (bats_graph.cu tests 32 events at once, one per lane; with branches the
 // tests ran one after the other).
 template <typename T>
 __device__ __forceinline__ bool bats_fires(T a, T bb, T lower, T limit, T last_d, T tau, T c, T dt) {

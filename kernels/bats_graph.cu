@@ -1,6 +1,6 @@
 // BATS event list for a training step captured as a CUDA graph (snnkit/bats/graph.py).
 // Twin: snnkit/bats/simulate.py::sort_events (NumPy path: a stable argsort of each sample's times).
-// compile-options: -DBATS_SORT_CAP=4000
+// compile-options: -DBATS_SORT_CAP=4000 -DBATS_FWD_WARPS=4
 //
 // Why a kernel of its own: the eager path sorts with CuPy's argsort (thrust), which allocates its
 // temporary storage and synchronizes with the host, so it cannot be recorded into a graph, and it
@@ -121,19 +121,33 @@ extern "C" __global__ void bats_sort_events_block_f64(const double* flat, int NS
     sort_events_block<double>(flat, NS, S_in, tau_s, g_key, g_idx, ev_t, ev_i, ev_a, ev_b);
 }
 
-// --- forward with the event list staged in shared memory ----------------------------------------
+// --- forward with the event list staged in shared memory, one warp per neuron ----------------
 // Twin: snnkit/bats/simulate.py::_simulate_numpy; the same arithmetic as bats_forward (both call
 // bats_event with the same values in the same order), so the outputs are bit-identical.
-// Why: in bats_forward each (sample, neuron) thread walks its sample's event list alone, one
-// dependent chain of global loads per event (ev_i, then the weight it selects). A layer with few
-// neurons (the 10 outputs) has only B * N threads, so nothing hides that latency and the loop over
-// ~600 hidden spikes is the longest kernel of a step. Here a block owns one sample and a tile of
-// its neurons: it loads FWD_CHUNK events at a time into shared memory with all its threads (the
-// loads overlap), and, when the tile's weights fit (stage_w: N_in x tile_width values, given as
-// dynamic shared memory), those too, so the per-event chain reads shared memory only.
-// Grid: (B, ceil(N / blockDim.x)); outputs are written as bats_forward writes them.
-#define FWD_CHUNK 128
-#define FWD_SPEC 8                      // events tested together (see below)
+// Why: a layer with few neurons (the 10 outputs) has only B * N (sample, neuron) chains, each a
+// walk over its sample's whole event list (thousands of hidden spikes), so one thread per neuron
+// leaves most of the GPU idle and each thread pays every event's crossing test (sqrt, division,
+// log) itself. Here a warp owns one (sample, neuron) and takes its events 32 at a time:
+//   1. the running sums a, b after each of the 32 events, added in event order exactly as the
+//      one-by-one loop adds them (every lane runs the same short chain of multiply-adds over
+//      shared-memory broadcasts; lane q keeps the sums after event q);
+//   2. each lane tests its own event's first crossing (bats_fires: bats_try_spike's decision,
+//      branch-free) -- 32 tests side by side instead of one after another;
+//   3. a ballot finds the first event that fires; the state before it comes from its left
+//      neighbour lane, bats_event runs it (all lanes alike, so the state stays warp-uniform) and
+//      the next group starts right after it.
+// Until the neuron's first spike in a group nothing resets b, so the tests before it are exactly
+// the loop's. A block is FWD_WARPS warps (neurons) of one sample; its threads load FWD_CHUNK
+// events at a time into shared memory (all loads in flight at once) and, when the tile's weights
+// fit (stage_w: N_in x tile_width values, given as dynamic shared memory), those too.
+// Grid: (B, ceil(N / FWD_WARPS)), block 32 * FWD_WARPS; outputs written as bats_forward writes them.
+#define FWD_CHUNK 256
+#ifndef BATS_FWD_WARPS
+#error "BATS_FWD_WARPS (neurons per block of bats_forward_staged) comes from snnkit/bats/graph.py as -D"
+#endif
+#define FWD_WARPS BATS_FWD_WARPS        // neurons (warps) per block
+#define FWD_THREADS (32 * FWD_WARPS)
+#define FWD_LOADS ((FWD_CHUNK + FWD_THREADS) / FWD_THREADS)   // FWD_CHUNK + 1 slots per thread group
 
 template <typename T>
 __device__ void bats_forward_staged(const T* __restrict__ ev_t, const int* __restrict__ ev_i,
@@ -146,25 +160,27 @@ __device__ void bats_forward_staged(const T* __restrict__ ev_t, const int* __res
     __shared__ T s_t[FWD_CHUNK + 1], s_a[FWD_CHUNK], s_b[FWD_CHUNK];
     __shared__ int s_i[FWD_CHUNK];
     __shared__ int s_stop;
+    const unsigned FULL = 0xffffffffu;
     const long long b = blockIdx.x;
-    const int n0 = blockIdx.y * blockDim.x;
-    const int width = min((int)blockDim.x, N - n0);  // neurons of this tile
-    const int n = n0 + threadIdx.x;
-    const bool active = threadIdx.x < width;
+    const int n0 = blockIdx.y * FWD_WARPS;
+    const int width = min(FWD_WARPS, N - n0);         // neurons of this tile
+    const int lane = threadIdx.x & 31, wn = threadIdx.x >> 5;
+    const int n = n0 + wn;
+    const bool active = wn < width;                   // warp-uniform
     const T INF = (T)1.0 / (T)0.0;
     if (stage_w) {                                    // 8 loads in flight per thread, then 8 stores
         const int total = N_in * width;
-        for (int q0 = threadIdx.x; q0 < total; q0 += 8 * blockDim.x) {
+        for (int q0 = threadIdx.x; q0 < total; q0 += 8 * FWD_THREADS) {
             T v[8];
 #pragma unroll
             for (int u = 0; u < 8; ++u) {
-                const int q = q0 + u * blockDim.x;
+                const int q = q0 + u * FWD_THREADS;
                 const int i = q / width;
                 v[u] = q < total ? wT[(long long)i * N + n0 + (q - i * width)] : (T)0;
             }
 #pragma unroll
             for (int u = 0; u < 8; ++u) {
-                const int q = q0 + u * blockDim.x;
+                const int q = q0 + u * FWD_THREADS;
                 if (q < total) s_w[q] = v[u];
             }
         }
@@ -174,84 +190,80 @@ __device__ void bats_forward_staged(const T* __restrict__ ev_t, const int* __res
     T a = 0, bb = 0;
     T last = -INF, last_d = -INF;
     int cnt = 0;
+    // every lane of the warp holds the same state and writes the same spikes (same values to the
+    // same addresses: one transaction)
     T* o_t = times + tid * S;
     T* o_c = t_cont + tid * S;
     T* o_x = x_out + tid * S;
     for (int k0 = 0; k0 < K; k0 += FWD_CHUNK) {
         const int m = min(FWD_CHUNK, K - k0);
         __syncthreads();                              // the previous chunk is consumed
-        for (int j = threadIdx.x; j <= m; j += blockDim.x) {
+        T lt[FWD_LOADS], la[FWD_LOADS], lb[FWD_LOADS];
+        int li[FWD_LOADS];
+#pragma unroll
+        for (int u = 0; u < FWD_LOADS; ++u) {         // all of a thread's loads in flight, then stores
+            const int j = threadIdx.x + u * FWD_THREADS;
             const long long g = b * K + k0 + j;
-            T t;
+            lt[u] = INF; la[u] = lb[u] = 0; li[u] = 0;
             if (j < m) {
-                t = ev_t[g];
-                s_t[j] = t; s_i[j] = ev_i[g]; s_a[j] = ev_a[g]; s_b[j] = ev_b[g];
-            } else {                                  // the next event's time: t_next of the last
-                t = (k0 + m < K) ? ev_t[g] : INF;
-                s_t[m] = t;
+                lt[u] = ev_t[g]; li[u] = ev_i[g]; la[u] = ev_a[g]; lb[u] = ev_b[g];
+            } else if (j == m && k0 + m < K) {        // the next event's time: t_next of the last
+                lt[u] = ev_t[g];
             }
-            if (!(t < INF)) s_stop = 1;               // the list ends in or right after this chunk
+        }
+#pragma unroll
+        for (int u = 0; u < FWD_LOADS; ++u) {
+            const int j = threadIdx.x + u * FWD_THREADS;
+            if (j < m) { s_t[j] = lt[u]; s_i[j] = li[u]; s_a[j] = la[u]; s_b[j] = lb[u]; }
+            else if (j == m) s_t[m] = lt[u];
+            if (j <= m && !(lt[u] < INF)) s_stop = 1; // the list ends in or right after this chunk
         }
         __syncthreads();
         if (active) {
-            // Groups of FWD_SPEC events: their running sums a, b (added in event order, the same
-            // bits as the one-by-one loop) and, independently of one another, whether each one's
-            // first crossing test fires. Until a neuron's first spike in the group nothing resets
-            // b, so those tests are exactly the loop's; the tests are independent chains of
-            // sqrt / div / log that the SM overlaps, instead of one chain per event. The first
-            // event that fires is then run by bats_event from the state before it, and the next
-            // group starts after it.
             int j = 0;
-            while (j < m) {
-                T A[FWD_SPEC], Bq[FWD_SPEC];
+            while (j < m) {                           // warp-uniform loop: j, a, bb, last are the same in all lanes
+                T ca = a, cb = bb, la_ = a, lb_ = bb; // running sums; this lane's after event j + lane
                 int nv = 0;                           // events of the group before +inf / chunk end
                 bool v = true;
-                T ca = a, cb = bb;
 #pragma unroll
-                for (int q = 0; q < FWD_SPEC; ++q) {  // branch-free: the four loads overlap
+                for (int q = 0; q < 32; ++q) {        // branch-free: the loads do not wait on the sums
                     const int jq = min(j + q, m - 1);
                     v = v & (j + q < m) & (s_t[jq] < INF);
                     const int i = v ? s_i[jq] : 0;    // slots past the sentinel may hold anything
-                    const T w = stage_w ? s_w[i * width + threadIdx.x] : wT[(long long)i * N + n];
+                    const T w = stage_w ? s_w[i * width + wn] : wT[(long long)i * N + n];
                     const T na = ca + w * s_a[jq], nb = cb + w * s_b[jq];
                     ca = v ? na : ca;
                     cb = v ? nb : cb;
                     nv += v;
-                    A[q] = ca;
-                    Bq[q] = cb;
+                    if (q == lane) { la_ = ca; lb_ = cb; }
                 }
-                bool fires[FWD_SPEC];                 // independent tests, interleaved by the compiler
-#pragma unroll
-                for (int q = 0; q < FWD_SPEC; ++q) {
-                    const int jq = min(j + q, m);     // past nv: any in-range slot, masked below
-                    const T tk = s_t[jq], tn = s_t[min(jq + 1, m)];
-                    const T limit = tn < t_max ? tn : t_max;
-                    const T lower = tk > last ? tk : last;
-                    fires[q] = (q < nv) & bats_fires<T>(A[q], Bq[q], lower, limit, last_d, tau, c, dt);
+                const int jq = min(j + lane, m);      // past nv: any in-range slot, masked below
+                const T tk = s_t[jq], tn = s_t[min(jq + 1, m)];
+                const T limit = tn < t_max ? tn : t_max;
+                const T lower = tk > last ? tk : last;
+                const bool fires = (lane < nv) && bats_fires<T>(la_, lb_, lower, limit, last_d, tau, c, dt);
+                const unsigned mask = __ballot_sync(FULL, fires);
+                const int f = mask ? __ffs(mask) - 1 : nv;   // the first event of the group that fires
+                if (f > 0) {                          // the state after the events before f
+                    a = __shfl_sync(FULL, la_, f - 1);
+                    bb = __shfl_sync(FULL, lb_, f - 1);
                 }
-                int f = nv;                           // the first event of the group that fires
-#pragma unroll
-                for (int q = FWD_SPEC - 1; q >= 0; --q)
-                    if (fires[q]) f = q;
-#pragma unroll
-                for (int q = 0; q < FWD_SPEC; ++q)    // the state after the events before f
-                    if (q + 1 == f) { a = A[q]; bb = Bq[q]; }
                 if (f < nv) {
                     const int jj = j + f;
                     const int i = s_i[jj];
-                    const T w = stage_w ? s_w[i * width + threadIdx.x] : wT[(long long)i * N + n];
+                    const T w = stage_w ? s_w[i * width + wn] : wT[(long long)i * N + n];
                     bats_event<T>(w, s_t[jj], s_a[jj], s_b[jj], s_t[jj + 1], tau, c, r, t_max, dt, S,
                                   a, bb, last, last_d, cnt, o_t, o_c, o_x);
                     j = jj + 1;
                 } else {
                     j += nv;
-                    if (nv < FWD_SPEC && j < m) break;  // +inf: sorted, only padding follows
+                    if (nv < 32 && j < m) break;      // +inf: sorted, only padding follows
                 }
             }
         }
         if (s_stop) break;                            // block-uniform: read after the barrier
     }
-    if (active) {
+    if (active && lane == 0) {
         const int stored = cnt < S ? cnt : S;
         counts[tid] = stored;
         overflow[tid] = cnt - stored;

@@ -58,8 +58,9 @@ def test_capturable_sort_equals_numpy_twin_and_eager_cuda(cp, B, n_in, s_in, p, 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("B,n_in,s_in,N,S,dt,p", [
     (9, 800, 30, 10, 30, None, 0.03),      # the output layer: weights staged, ~700 events, many chunks
-    (6, 120, 2, 200, 5, None, 0.4),        # two tiles, weights read from global memory
-    (5, 50, 3, 300, 4, 0.002, 0.5),        # three tiles (the last 44 wide), weights staged, on a grid
+    (6, 120, 2, 200, 5, None, 0.4),        # 50 tiles of 4 neurons, weights staged
+    (5, 50, 3, 301, 4, 0.002, 0.5),        # 76 tiles (the last one neuron wide), weights staged, on a grid
+    (4, 2100, 1, 6, 5, None, 0.4),         # weights read from global memory (2100 x 4 values > 32 KiB)
     (4, 784, 1, 800, 30, None, 0.19),      # the hidden layer
 ])
 def test_staged_forward_equals_plain_forward(cp, B, n_in, s_in, N, S, dt, p, dtype):
@@ -179,7 +180,7 @@ def test_graph_step_refuses_what_it_cannot_capture(numpy_backend):
 
 
 def test_sort_cap_declared_for_the_nvcc_check_matches_python():
-    """kernels/bats_graph.cu gets SORT_CAP from Python as -D; the value its compile-options line
+    """kernels/bats_graph.cu gets SORT_CAP and FWD_WARPS from Python as -D; the values its compile-options line
     declares (for tests/test_kernels.py's nvcc check) must be the same."""
     from pathlib import Path
 
@@ -190,3 +191,5 @@ def test_sort_cap_declared_for_the_nvcc_check_matches_python():
     src = src if src.is_file() else kernel_path("bats_graph.cu")                      # an installed wheel's
     line = next(l for l in src.read_text().splitlines() if "compile-options:" in l)
     assert f"-DBATS_SORT_CAP={SORT_CAP}" in line.split()
+    from snnkit.bats.graph import FWD_WARPS
+    assert f"-DBATS_FWD_WARPS={FWD_WARPS}" in line.split()

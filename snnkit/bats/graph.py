@@ -66,7 +66,8 @@ SORT_CAP = 4000          # spikes per sample sorted in shared memory (12 bytes e
 _SORT_THREADS = 1024
 _W_STAGE_BYTES = 32768   # a forward tile's weights staged in shared memory up to this size
 _STAGED_BELOW = 128      # GraphStep's default: the staged forward for layers of fewer neurons than this
-_DEFINES = {**KERNEL_DEFINES, "BATS_SORT_CAP": SORT_CAP}
+FWD_WARPS = 4            # bats_forward_staged: neurons per block, one warp each (4 x 32 threads)
+_DEFINES = {**KERNEL_DEFINES, "BATS_SORT_CAP": SORT_CAP, "BATS_FWD_WARPS": FWD_WARPS}
 
 
 def _kernel(name, dtype):
@@ -107,8 +108,9 @@ def sort_events_capturable(in_times, tau_s):
 
 def simulate_staged(weight, ev_t, ev_i, ev_a, ev_b, tau_s, theta, delta_theta, S, t_max, dt):
     """``simulate``'s CUDA launch (``_simulate_cuda``: same arguments, same outputs, the same bits)
-    through ``bats_forward_staged`` (kernels/bats_graph.cu): one block per (sample, tile of
-    neurons) with the event list staged in shared memory, for layers with few neurons."""
+    through ``bats_forward_staged`` (kernels/bats_graph.cu): one warp per (sample, neuron), its 32
+    lanes testing 32 events side by side, FWD_WARPS neurons of one sample per block with the event
+    list staged in shared memory, for layers with few neurons."""
     import cupy as cp
     B, K = ev_t.shape
     N, N_in = weight.shape
@@ -116,12 +118,11 @@ def simulate_staged(weight, ev_t, ev_i, ev_a, ev_b, tau_s, theta, delta_theta, S
     f = np.dtype(dtype).type
     wT = cp.ascontiguousarray(weight.T)
     times, t_cont, x_out, counts, overflow = cuda_outputs(B, N, S, dtype, dt)
-    tile = min(128, 32 * -(-N // 32))
-    w_bytes = N_in * min(tile, N) * dtype.itemsize
+    w_bytes = N_in * min(FWD_WARPS, N) * dtype.itemsize
     stage_w = w_bytes <= _W_STAGE_BYTES
     tau = 2.0 * tau_s
     _kernel("bats_forward_staged", dtype)(
-        (B, -(-N // tile)), (tile,),
+        (B, -(-N // FWD_WARPS)), (32 * FWD_WARPS,),
         (ev_t, ev_i, ev_a, ev_b, wT, np.int32(N), np.int32(K), np.int32(S), np.int32(N_in), np.int32(stage_w),
          f(tau), f(theta / tau), f(delta_theta / tau), f(t_max), f(dt or 0.0), times, t_cont, x_out, counts,
          overflow), shared_mem=w_bytes if stage_w else 0)

@@ -155,34 +155,52 @@ def lif_backward_reference(grad_o, x, neuron=STBP):
 
 
 # ---- CUDA kernel launchers (kernels/stbp_lif.cu) -------------------------------------------------
-def _kernel(name, T, dtype):
+def _per_thread(T, dtype):
+    """Neurons per thread of the LIF kernels. At T <= 2 a thread has only two loads per array in
+    flight, too few bytes to keep the memory system busy, so it takes 16 bytes of neurons (4 floats,
+    2 doubles) as one vector load; from T = 3 on its T scalar loads already do. Measured on an H200
+    at T = 2 (benchmarks/RESULTS.md, STBP, ``bench_stbp.py --lif --lif-variants``): 4 floats per
+    thread 85% of the bandwidth floor, 2: 83%, 8: 74%; 4 or 8 at T = 4 stayed below one."""
+    return 16 // np.dtype(dtype).itemsize if int(T) <= 2 else 1
+
+
+def _kernel(name, T, dtype, per_thread=None):
     from ..kernels import function
     # T is a compile-time constant so the backward keeps u[0..T-1] in registers; no fused
     # multiply-add, so the kernel rounds exactly like the NumPy twin (spikes match bit for bit).
-    return function("stbp_lif.cu", f"lif_{name}", dtype, {"STBP_T": int(T)}, ("--fmad=false",))
+    V = _per_thread(T, dtype) if per_thread is None else int(per_thread)
+    return function("stbp_lif.cu", f"lif_{name}", dtype, {"STBP_T": int(T), "STBP_V": V}, ("--fmad=false",)), V
 
 
-def _lif_forward_cuda(x, neuron):
+def _launch(kernel, V, M, arrays, scalars, block=256):
+    """One thread per V neurons; ``aligned`` (vector loads) when M is a multiple of V and every
+    array starts on a V-element boundary, so that every row t * M does too."""
     from ..kernels import launch_1d
+    itemsize = arrays[0].dtype.itemsize
+    aligned = M % V == 0 and all(a.data.ptr % (V * itemsize) == 0 for a in arrays)
+    launch_1d(kernel, -(-M // V), (*arrays, np.int64(M), *scalars, np.int32(aligned)), block=block)
+
+
+def _lif_forward_cuda(x, neuron, per_thread=None):
     xc = x if x.flags.c_contiguous else x.copy()
     T, M = x.shape[0], x.size // x.shape[0]
     o = xp_of(x).empty_like(xc)
     s = xc.dtype.type
-    launch_1d(_kernel("forward", T, xc.dtype), M, (xc, o, np.int64(M), s(neuron.decay), s(neuron.v_th)))
+    kernel, V = _kernel("forward", T, xc.dtype, per_thread)
+    _launch(kernel, V, M, (xc, o), (s(neuron.decay), s(neuron.v_th)))
     return o
 
 
-def _lif_backward_cuda(grad_o, x, neuron):
-    from ..kernels import launch_1d
+def _lif_backward_cuda(grad_o, x, neuron, per_thread=None):
     xp = xp_of(x)
     xc = xp.ascontiguousarray(x)
     gc = xp.ascontiguousarray(grad_o, dtype=xc.dtype)
     T, M = x.shape[0], x.size // x.shape[0]
     gx = xp.empty_like(xc)
     s = xc.dtype.type
-    launch_1d(_kernel("backward", T, xc.dtype), M,
-              (xc, gc, gx, np.int64(M), s(neuron.decay), s(neuron.v_th), s(neuron.half_width),
-               np.int32(neuron.detach_reset)))
+    kernel, V = _kernel("backward", T, xc.dtype, per_thread)
+    _launch(kernel, V, M, (xc, gc, gx),
+            (s(neuron.decay), s(neuron.v_th), s(neuron.half_width), np.int32(neuron.detach_reset)))
     return gx
 
 
