@@ -15,9 +15,9 @@ branch a block's last LIF adds (the shortcut's output, or the block input). y is
 Gradients: dL/dy is also the residual branch's gradient; dgamma = alpha Vth S_gx, dbeta = S_g,
 exactly as :func:`snnkit.stbp.tdbn.tdbn_backward` computes them.
 
-The NumPy twins compose the existing twins (tdbn.affine, lif.lif_forward_reference,
-lif.lif_backward_reference, tdbn.channel_grad_means): the fused kernels compute the same formulas
-in one pass. :class:`NormLIF` runs a (TDBatchNorm, LIF) pair of a model through them, keeping both
+The NumPy twins of kernels/stbp_lif.cu (norm_lif_forward, norm_lif_backward) are the existing
+twins composed (tdbn.affine, lif.lif_forward_reference, lif.lif_backward_reference,
+tdbn.channel_grad_means): the fused kernels compute the same formulas in one pass. :class:`NormLIF` runs a (TDBatchNorm, LIF) pair of a model through them, keeping both
 layers' parameters and gradients where the optimizer finds them (the layers stay in the model's
 ``layers`` list; only the order of the work changes).
 """
