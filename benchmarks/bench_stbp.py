@@ -333,7 +333,7 @@ def bench_levers(batch=64, T=2, reps=20, out_dir=None):
     from snnkit import backend
     from snnkit.nn import Adam
     from snnkit.stbp import CrossEntropy, resnet19
-    from snnkit.stbp.graph import GraphStep
+    from snnkit.stbp import conv as conv_mod
     backend.use("cupy")
     res = dict(cudnn=cudnn_probe(), tf32=os.environ.get("CUPY_TF32", "0") != "0", batch=batch, T=T, reps=reps)
     print("cuDNN in CuPy:", res["cudnn"], flush=True)
@@ -342,8 +342,7 @@ def bench_levers(batch=64, T=2, reps=20, out_dir=None):
     loss = CrossEntropy()
     r = np.random.default_rng(0)
     x = cp.asarray(r.random((batch, 784), dtype=np.float32))
-    y_host = r.integers(0, 10, batch)
-    y = cp.asarray(y_host)
+    y = cp.asarray(r.integers(0, 10, batch))
 
     def read_step():                                 # bench_resnet's step: the loss read every step
         out = m.forward(x)
@@ -351,27 +350,25 @@ def bench_levers(batch=64, T=2, reps=20, out_dir=None):
         m.backward(g)
         opt.step()
 
-    eager = GraphStep(m, opt, graphs=False)          # the same code as the graph, run eagerly
-    graphs = {}
+    def step():                                      # the loss stays on the device, as PyTorch's step
+        out = m.forward(x)
+        _, g = loss.value_and_grad(out, y)
+        m.backward(g)
+        opt.step()
 
-    def graph_step(fused):
-        g = graphs.get(fused)
-        if g is None:
-            g = graphs[fused] = GraphStep(m, opt)
-        return g(x, y_host)
-
+    # (name, fused tdBN+LIF, vector im2col/col2im, step)
     variants = [
-        ("eager, loss read each step (as --resnet)", False, read_step),
-        ("eager, loss on the device", False, lambda: eager(x, y_host)),
-        ("eager + fused tdBN+LIF, loss read each step", True, read_step),
-        ("eager + fused tdBN+LIF, loss on the device", True, lambda: eager(x, y_host)),
-        ("CUDA graph", False, lambda: graph_step(False)),
-        ("CUDA graph + fused tdBN+LIF", True, lambda: graph_step(True)),
+        ("eager, loss read each step (as --resnet)", False, False, read_step),
+        ("baseline: loss on the device", False, False, step),
+        ("+ fused tdBN+LIF", True, False, step),
+        ("+ vector im2col/col2im", False, True, step),
+        ("+ fused tdBN+LIF + vector im2col/col2im", True, True, step),
     ]
     res["variants"] = {}
     pool = cp.get_default_memory_pool()
-    for name, fused, fn in variants:
+    for name, fused, vec, fn in variants:
         m.set_fused(fused)
+        conv_mod.VECTOR_KERNELS = vec
         try:
             ms = gpu_ms(cp, fn, reps, warmup=3)
             t0 = time.perf_counter()
@@ -388,18 +385,16 @@ def bench_levers(batch=64, T=2, reps=20, out_dir=None):
             row = dict(error=f"{type(e).__name__}: {e}"[:300])
             print(f"  {name}: FAILED {row['error']}", flush=True)
         res["variants"][name] = row
-        if name == "CUDA graph":                     # its workspace is not needed any more
-            graphs.pop(False, None)
-            pool.free_all_blocks()
     # the breakdowns: the baseline eager step (loss on the device, no per-step read) and the best lever
     try:
         import torch  # noqa: F401  (the profiler)
-        for name, fused, fn in (variants[1], variants[3], variants[5]):
+        for name, fused, vec, fn in (variants[1], variants[4]):
             if "error" in res["variants"][name]:
                 continue
             m.set_fused(fused)
+            conv_mod.VECTOR_KERNELS = vec
             fn()
-            tag = name.split(",")[0].replace(" ", "_").replace("+", "")
+            tag = "".join(ch if ch.isalnum() else "_" for ch in name)[:40]
             b = kernel_breakdown(fn, 5, os.path.join(out_dir, f"trace_{tag}.json") if out_dir else None)
             b["step_ms"] = res["variants"][name]["step_ms"]
             res.setdefault("breakdown", {})[name] = b

@@ -1,13 +1,13 @@
-"""The fused tdBN + LIF kernels (kernels/stbp_lif.cu: norm_lif_forward, norm_lif_backward) against
-their NumPy twins (snnkit/stbp/fused.py) on fresh random inputs, the fused ResNet against the unfused
-one on the GPU, and the CUDA-graph training step (snnkit/stbp/graph.py) against the eager step (GPU
-only)."""
+"""The kernels of the STBP round 2 (issue 17) on the GPU, on fresh random inputs: the fused tdBN + LIF
+kernels (kernels/stbp_lif.cu: norm_lif_forward, norm_lif_backward) against their NumPy twins
+(snnkit/stbp/fused.py), the fused ResNet against the unfused one, and the 16-byte-vector im2col /
+col2im (kernels/stbp_im2col.cu: im2col_vec, col2im_vec) against the NumPy twins and the scalar kernels."""
 import numpy as np
 import pytest
 
 from snnkit import backend
-from snnkit.nn import Adam
 from snnkit.stbp import CrossEntropy, LIFParameters, resnet19
+from snnkit.stbp import conv as conv_mod
 from snnkit.stbp import fused as fused_mod
 
 pytestmark = pytest.mark.gpu
@@ -76,29 +76,23 @@ def test_fused_resnet_matches_unfused_on_the_gpu(cp):
     assert errs[worst] < 1e-8, errs
 
 
-@pytest.mark.parametrize("fused", [False, True])
-def test_graph_step_matches_eager_steps(cp, fused):
-    from snnkit.stbp.graph import GraphStep
-    kw = dict(in_shape=(8, 8), width=16, blocks=(1, 1, 1), fc=16, n_steps=2, seed=7)
-    r = np.random.default_rng(2)
-    batches = [(cp.asarray(r.random((96, 64), dtype=np.float32)), r.integers(0, 10, 96)) for _ in range(5)]
-    m_e, m_g = resnet19(**kw).set_fused(fused), resnet19(**kw).set_fused(fused)
-    opt_e, opt_g = Adam(m_e, 1e-3), Adam(m_g, 1e-3)
-    step = GraphStep(m_g, opt_g)
-    losses_e, losses_g = [], []
-    for x, y in batches:                               # step 1 eager, 2 captured (and launched), 3.. replays
-        loss, g = CrossEntropy()(m_e.forward(x), y)
-        m_e.backward(g)
-        opt_e.step()
-        losses_e.append(loss)
-        losses_g.append(step(x, y))
-    losses_g = [float(v) for v in losses_g]
-    assert step.captures == 1 and step.replays == 4 and step.eager == 1   # 2nd call captured and launched
-    werr = max(_rel(cp.asnumpy(pg), cp.asnumpy(pe)) for le, lg in zip(m_e.layers, m_g.layers)
-               for pe, pg in zip(le.params.values(), lg.params.values()))
-    rerr = max(_rel(cp.asnumpy(lg.buffers[k]), cp.asnumpy(le.buffers[k])) for le, lg in zip(m_e.layers, m_g.layers)
-               if hasattr(le, "buffers") for k in le.buffers)
-    print(f"GraphStep (fused={fused}) vs eager, 5 steps: losses {losses_g} vs {losses_e}; worst weight rel err "
-          f"{werr:.1e}, running stats {rerr:.1e}")
-    np.testing.assert_allclose(losses_g, losses_e, rtol=1e-5)
-    assert werr < 1e-5 and rerr < 1e-5
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("N, H, W, C, k, s, p", [(20, 28, 28, 128, 3, 1, 1), (6, 14, 14, 256, 3, 2, 1),
+                                                  (5, 7, 9, 132, 1, 2, 0), (3, 8, 8, 6, 3, 1, 0),
+                                                  (2, 9, 9, 4, 2, 2, 0), (1100, 5, 5, 3, 3, 1, 1)])
+def test_vector_im2col_col2im_match_numpy_and_the_scalar_kernels(cp, monkeypatch, N, H, W, C, k, s, p, dtype):
+    r = np.random.default_rng(N + C + k)
+    x = r.normal(size=(N, H, W, C)).astype(dtype)
+    col_ref = conv_mod.im2col(x, k, s, p)
+    d = r.normal(size=col_ref.shape).astype(dtype)
+    dx_ref = conv_mod.col2im(d, x.shape, k, s, p)
+    out = {}
+    for vec in (False, True):
+        monkeypatch.setattr(conv_mod, "VECTOR_KERNELS", vec)
+        out[vec] = (cp.asnumpy(conv_mod.im2col(cp.asarray(x), k, s, p)),
+                    cp.asnumpy(conv_mod.col2im(cp.asarray(d), x.shape, k, s, p)))
+    np.testing.assert_array_equal(out[True][0], col_ref)                  # a copy: exact
+    np.testing.assert_array_equal(out[True][1], out[False][1])            # the same sums in the same order
+    assert _rel(out[True][1], dx_ref) < (1e-6 if dtype == np.float32 else 1e-14)
+    print(f"vector im2col/col2im N={N} {H}x{W}x{C} k={k} s={s} p={p} {np.dtype(dtype).name}: im2col exact, col2im "
+          f"equal to the scalar kernel, rel err vs NumPy {_rel(out[True][1], dx_ref):.1e}")

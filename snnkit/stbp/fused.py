@@ -53,8 +53,9 @@ def norm_lif_backward_reference(grad_o, x, a, b, mean, invstd, neuron, residual=
 
 # ---- CUDA launchers --------------------------------------------------------------------------------
 def _kernel(name, T, dtype):
-    from .lif import _kernel as lif_kernel
-    return lif_kernel(name, T, dtype)
+    # the LIF kernels' module and options (STBP_T, --fmad=false: spikes round like the twin)
+    from ..kernels import function
+    return function("stbp_lif.cu", name, dtype, {"STBP_T": int(T)}, ("--fmad=false",))
 
 
 def _norm_lif_forward_cuda(x, a, b, neuron, residual):
