@@ -2,6 +2,7 @@
 ResNet-19 training step (MNIST 28x28, T = 2, batch 64, Adam) -- each beside PyTorch on the same GPU.
 
     python benchmarks/bench_stbp.py [--lif] [--resnet] [--json out.json]
+    python benchmarks/bench_stbp.py --levers --json levers.json      # issue 17, see bench_levers
 
 LIF: forward + backward of 2^22 neurons for T in {2, 4, 8, 32}. The floor is 5 passes of T*N float32
 (read x, write o; read x, read dL/do, write dL/dx) at the measured device-to-device copy bandwidth.

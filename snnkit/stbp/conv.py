@@ -78,8 +78,10 @@ def _check_int32(n_elements, what):
 
 
 # Use the 16-byte-vector kernels (im2col_vec, col2im_vec: the same results, bit for bit) where C and
-# the arrays allow. A switch, not a fixed choice, so that benchmarks/bench_stbp.py --levers can time both.
-VECTOR_KERNELS = False
+# the arrays allow. A switch, not a fixed choice, so that benchmarks/bench_stbp.py --levers can time
+# both: on an H200 col2im went from 4.17 to 1.43 ms per ResNet-19 step, im2col stayed at 2.5 ms
+# (benchmarks/RESULTS.md, STBP round 2).
+VECTOR_KERNELS = True
 
 
 def _vector_ok(C, *arrays):
