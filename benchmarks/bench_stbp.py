@@ -114,19 +114,25 @@ def _torch_lif(T, N):
     return a.elapsed_time(b) / 20
 
 
-def bench_resnet(batch=64, T=2, reps=10):
-    """One training step of snnkit's ResNet-19 on random MNIST-shaped data; time per phase."""
+def resnet_setup(batch, T):
+    """(model, Adam, loss, x, y): the published ResNet-19 on CuPy and one random MNIST-shaped batch,
+    the same for every ResNet benchmark of this script."""
     import cupy as cp
     from snnkit import backend
     from snnkit.nn import Adam
     from snnkit.stbp import CrossEntropy, resnet19
     backend.use("cupy")
     m = resnet19(n_steps=T, in_shape=(28, 28, 1), seed=0)
-    opt = Adam(m, 1e-3)
-    loss = CrossEntropy()
     r = np.random.default_rng(0)
     x = cp.asarray(r.random((batch, 784), dtype=np.float32))
     y = cp.asarray(r.integers(0, 10, batch))
+    return m, Adam(m, 1e-3), CrossEntropy(), x, y
+
+
+def bench_resnet(batch=64, T=2, reps=10):
+    """One training step of snnkit's ResNet-19 on random MNIST-shaped data; time per phase."""
+    import cupy as cp
+    m, opt, loss, x, y = resnet_setup(batch, T)
     phases = {"forward": 0.0, "loss+backward": 0.0, "adam": 0.0}
     ev = [cp.cuda.Event() for _ in range(4)]
 
@@ -331,19 +337,10 @@ def bench_levers(batch=64, T=2, reps=20, out_dir=None):
     back-to-back steps after warm-ups (the GPU's time per step, idle gaps while Python launches
     included)."""
     import cupy as cp
-    from snnkit import backend
-    from snnkit.nn import Adam
-    from snnkit.stbp import CrossEntropy, resnet19
     from snnkit.stbp import conv as conv_mod
-    backend.use("cupy")
     res = dict(cudnn=cudnn_probe(), tf32=os.environ.get("CUPY_TF32", "0") != "0", batch=batch, T=T, reps=reps)
     print("cuDNN in CuPy:", res["cudnn"], flush=True)
-    m = resnet19(n_steps=T, in_shape=(28, 28, 1), seed=0)
-    opt = Adam(m, 1e-3)
-    loss = CrossEntropy()
-    r = np.random.default_rng(0)
-    x = cp.asarray(r.random((batch, 784), dtype=np.float32))
-    y = cp.asarray(r.integers(0, 10, batch))
+    m, opt, loss, x, y = resnet_setup(batch, T)
 
     def read_step():                                 # bench_resnet's step: the loss read every step
         out = m.forward(x)

@@ -1,15 +1,14 @@
 """tdBN + LIF fused (snnkit/stbp/fused.py) on the CPU: the fused model computes what the unfused one
 does (outputs, every gradient, running statistics, firing rates), in train and eval mode, for both
-norms and both surrogates; gradients against finite differences in smooth mode; argument errors."""
+norms and both surrogates; argument errors. (Finite differences through the fused residual block:
+tests/test_stbp_layers.py, test_residual_block_gradients_in_smooth_mode.)"""
 import numpy as np
 import pytest
 
-from snnkit.stbp import BasicBlock, CrossEntropy, LIFParameters, resnet19
+from snnkit.stbp import CrossEntropy, LIFParameters, resnet19
 from snnkit.stbp import fused as fused_mod
 from snnkit.stbp.lif import lif_forward_reference
 from snnkit.stbp.tdbn import TDBatchNorm
-
-from gradcheck import fd_check
 
 
 def _run(fused, norm="tdbn", neuron=None, train=True, steps=2):
@@ -61,32 +60,6 @@ def test_set_fused_off_restores_the_layers_path_and_norm_none_has_nothing_to_fus
     assert m.blocks[0].fused is None and m._stem_fused is None and m.blocks[0].lif1._x is not None
     plain = resnet19(n_steps=2, in_shape=(4, 4), width=2, blocks=(1,), fc=4, seed=0, norm=None).set_fused(True)
     assert plain.blocks[0].fused is None and plain._stem_fused is None
-
-
-@pytest.mark.parametrize("c_in, c_out, stride", [(3, 3, 1), (3, 4, 2)])
-def test_fused_block_gradients_in_smooth_mode(c_in, c_out, stride):
-    """Identity and 1x1-downsample shortcuts through the fused path, reset path included."""
-    r = np.random.default_rng(4)
-    blk = BasicBlock(c_in, c_out, stride, seed=1, dtype=np.float64,
-                     neuron=LIFParameters(v_th=0.4, half_width=0.5, surrogate="sigmoid")).set_fused(True)
-    x = r.random((3, 2, 4, 4, c_in))
-    R = r.normal(size=blk.forward(x).shape)
-    saved = [(l, {k: v.copy() for k, v in l.buffers.items()}) for l in blk.layers if hasattr(l, "buffers")]
-
-    def f():
-        for l, b in saved:
-            for k, v in b.items():
-                l.buffers[k][:] = v
-        return float((blk.forward(x) * R).sum())
-
-    f()
-    gx = blk.backward(R)
-    arrays, grads = [x], [gx]
-    for l in blk.layers:
-        for k in l.params:
-            arrays.append(l.params[k])
-            grads.append(l.grads[k])
-    fd_check(f, arrays, grads, max_entries=12)
 
 
 def test_twins_compose_the_existing_twins():

@@ -90,6 +90,11 @@ def _vector_ok(C, *arrays):
     return VECTOR_KERNELS and C % n == 0 and all(a.data.ptr % 16 == 0 for a in arrays)
 
 
+def _dims(*values):
+    """The kernels' int arguments (N, H, W, C, Ho, Wo, k, s, p) as int32."""
+    return tuple(np.int32(v) for v in values)
+
+
 def _vector_launch(name, dtype, n_items, args):
     from ..kernels import launch_1d
     launch_1d(_fn(name, dtype), n_items, args)
@@ -104,12 +109,10 @@ def _im2col_cuda(x, k, s, p):
     col = xp.empty((N * Ho * Wo, k * k * C), x.dtype)
     if _vector_ok(C, x, col):                                               # a thread per 16 bytes of col
         _vector_launch("im2col_vec", x.dtype, col.size // (16 // x.itemsize),
-                       (x, col, np.int32(N), np.int32(H), np.int32(W), np.int32(C), np.int32(Ho),
-                        np.int32(Wo), np.int32(k), np.int32(s), np.int32(p)))
+                       (x, col, *_dims(N, H, W, C, Ho, Wo, k, s, p)))
         return col
     _fn("im2col", x.dtype)((N * Ho * Wo,), (_threads(C),),                  # a block per output pixel
-                           (x, col, np.int32(N), np.int32(H), np.int32(W), np.int32(C), np.int32(Ho),
-                            np.int32(Wo), np.int32(k), np.int32(s), np.int32(p)))
+                           (x, col, *_dims(N, H, W, C, Ho, Wo, k, s, p)))
     return col
 
 
@@ -122,12 +125,10 @@ def _col2im_cuda(dcol, shape, k, s, p):
     dx = xp.empty((N, H, W, C), dcol.dtype)
     if _vector_ok(C, dcol, dx):                                             # a thread per 16 bytes of dx
         _vector_launch("col2im_vec", dcol.dtype, dx.size // (16 // dx.itemsize),
-                       (dcol, dx, np.int32(N), np.int32(H), np.int32(W), np.int32(C), np.int32(Ho),
-                        np.int32(Wo), np.int32(k), np.int32(s), np.int32(p)))
+                       (dcol, dx, *_dims(N, H, W, C, Ho, Wo, k, s, p)))
         return dx
     _fn("col2im", dcol.dtype)((N * H * W,), (_threads(C),),                 # a block per input pixel
-                              (dcol, dx, np.int32(N), np.int32(H), np.int32(W), np.int32(C), np.int32(Ho),
-                               np.int32(Wo), np.int32(k), np.int32(s), np.int32(p)))
+                              (dcol, dx, *_dims(N, H, W, C, Ho, Wo, k, s, p)))
     return dx
 
 
