@@ -45,10 +45,74 @@ __device__ void col2im(const F* __restrict__ dcol, F* __restrict__ dx, int N, in
     }
 }
 
+// ---- vectorized versions (same results, bit for bit): 16-byte loads and stores (float4 / double2)
+// when C is a multiple of the vector width and the arrays are 16-byte aligned (the launchers check).
+// One thread per (output pixel, a, b, vector of channels) for im2col and per (input pixel, vector)
+// for col2im, on a flat 1-D grid: the one-block-per-pixel kernels above start N*Ho*Wo blocks of
+// C threads doing 4-byte accesses, and measured at 2-3x the copy time of the bytes they move
+// (benchmarks/RESULTS.md, STBP round 2). col2im adds in the same (a, b) order: the same sums.
+template <typename F> struct Vec16;
+template <> struct Vec16<float> { typedef float4 T; enum { n = 4 };
+    __device__ static T zero() { return make_float4(0.f, 0.f, 0.f, 0.f); }
+    __device__ static void add(T& a, const T& b) { a.x += b.x; a.y += b.y; a.z += b.z; a.w += b.w; } };
+template <> struct Vec16<double> { typedef double2 T; enum { n = 2 };
+    __device__ static T zero() { return make_double2(0.0, 0.0); }
+    __device__ static void add(T& a, const T& b) { a.x += b.x; a.y += b.y; } };
+
+template <typename F>
+__device__ void im2col_vec(const F* __restrict__ x, F* __restrict__ col, int N, int H, int W, int C,
+                           int Ho, int Wo, int k, int s, int p) {
+    typedef typename Vec16<F>::T V;
+    const int Cv = C / Vec16<F>::n;
+    const long long total = (long long)N * Ho * Wo * k * k * Cv;
+    const long long item = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (item >= total) return;
+    const int cv = (int)(item % Cv);
+    const long long t = item / Cv;                       // (row, a, b)
+    const int ab = (int)(t % (k * k));
+    const int row = (int)(t / (k * k));
+    const int a = ab / k, b = ab % k;
+    const int j = row % Wo, i = (row / Wo) % Ho, n = row / (Wo * Ho);
+    const int h = i * s + a - p, w = j * s + b - p;
+    V v = Vec16<F>::zero();
+    if (h >= 0 && h < H && w >= 0 && w < W)
+        v = reinterpret_cast<const V*>(x + ((long long)(n * H + h) * W + w) * C)[cv];
+    reinterpret_cast<V*>(col + t * C)[cv] = v;
+}
+
+template <typename F>
+__device__ void col2im_vec(const F* __restrict__ dcol, F* __restrict__ dx, int N, int H, int W, int C,
+                           int Ho, int Wo, int k, int s, int p) {
+    typedef typename Vec16<F>::T V;
+    const int Cv = C / Vec16<F>::n;
+    const long long total = (long long)N * H * W * Cv;
+    const long long item = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (item >= total) return;
+    const int cv = (int)(item % Cv);
+    const int pix = (int)(item / Cv);
+    const int w = pix % W, h = (pix / W) % H, n = pix / (W * H);
+    V acc = Vec16<F>::zero();
+    for (int a = 0; a < k; ++a) {
+        const int hi = h + p - a;
+        if (hi < 0 || hi % s != 0 || hi / s >= Ho) continue;
+        for (int b = 0; b < k; ++b) {
+            const int wj = w + p - b;
+            if (wj < 0 || wj % s != 0 || wj / s >= Wo) continue;
+            const long long r = ((long long)(n * Ho + hi / s) * Wo + wj / s) * k * k + a * k + b;
+            Vec16<F>::add(acc, reinterpret_cast<const V*>(dcol + r * C)[cv]);
+        }
+    }
+    reinterpret_cast<V*>(dx + (long long)pix * C)[cv] = acc;
+}
+
 #define STBP_IM2COL(SFX, F)                                                                        \
 extern "C" __global__ void im2col_##SFX(const F* x, F* col, int N, int H, int W, int C, int Ho,     \
     int Wo, int k, int s, int p) { im2col<F>(x, col, N, H, W, C, Ho, Wo, k, s, p); }                \
 extern "C" __global__ void col2im_##SFX(const F* dcol, F* dx, int N, int H, int W, int C, int Ho,   \
-    int Wo, int k, int s, int p) { col2im<F>(dcol, dx, N, H, W, C, Ho, Wo, k, s, p); }
+    int Wo, int k, int s, int p) { col2im<F>(dcol, dx, N, H, W, C, Ho, Wo, k, s, p); }                \
+extern "C" __global__ void im2col_vec_##SFX(const F* x, F* col, int N, int H, int W, int C, int Ho, \
+    int Wo, int k, int s, int p) { im2col_vec<F>(x, col, N, H, W, C, Ho, Wo, k, s, p); }            \
+extern "C" __global__ void col2im_vec_##SFX(const F* dcol, F* dx, int N, int H, int W, int C, int Ho,\
+    int Wo, int k, int s, int p) { col2im_vec<F>(dcol, dx, N, H, W, C, Ho, Wo, k, s, p); }
 STBP_IM2COL(f32, float)
 STBP_IM2COL(f64, double)

@@ -134,11 +134,115 @@ __device__ void lif_backward(const F* __restrict__ x, const F* __restrict__ grad
     else lif_backward_pack<F, false>(x, grad_o, grad_x, i, M, tau, vth, aa, detach_reset);
 }
 
+// ---- tdBN's apply fused with the LIF that follows it. Twin: snnkit/stbp/fused.py
+// (norm_lif_forward_reference, norm_lif_backward_reference): the existing twins composed.
+// The LIF input is y[t, i] = x[t, i] * a[c] + b[c] (+ r[t, i] where a residual branch adds),
+// c = i % C (channels last); one pass reads x (and r) and writes o, where the unfused layers
+// read x, write y, read y, write o. y is recomputed in the backward, never stored.
+__device__ __forceinline__ int lif_channel_of(long long i, long long M, int C) {
+    return M < 2147483647LL ? (int)((unsigned)i % (unsigned)C) : (int)(i % C);
+}
+
+template <typename F>
+__device__ void norm_lif_forward(const F* __restrict__ x, const F* __restrict__ a, const F* __restrict__ b,
+                                 const F* __restrict__ r, int has_r, F* __restrict__ o, long long M, int C,
+                                 F tau, F vth) {
+    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= M) return;
+    const int c = lif_channel_of(i, M, C);
+    const F ac = a[c], bc = b[c];
+    F u = 0, o_prev = 0;
+    #pragma unroll 4
+    for (int t = 0; t < STBP_T; ++t) {
+        F y = x[t * M + i] * ac + bc;                  // no FMA (--fmad=false): rounds as x * a + b in NumPy
+        if (has_r) y = y + r[t * M + i];
+        u = tau * u * (F(1) - o_prev) + y;
+        o_prev = u >= vth ? F(1) : F(0);
+        o[t * M + i] = o_prev;
+    }
+}
+
+// The LIF backward of norm_lif_forward, writing grad_y = dL/dy, and in the same pass the per-chunk
+// partial sums of tdBN's backward: sum g and sum g * x^ (x^ = (x - mean) invstd) per channel,
+// over the rows of the chunk and over t. The layout is stbp_tdbn.cu's: a block is 32 channels
+// (threadIdx.x) x 8 row lanes (threadIdx.y); a row is one pixel (M / C of them per step);
+// blockIdx.y picks a chunk of rows; tdbn_reduce_chunks then adds the chunks in a fixed order.
+#define NL_TILE_C 32
+#define NL_TILE_R 8
+template <typename F>
+__device__ void norm_lif_backward(const F* __restrict__ x, const F* __restrict__ a, const F* __restrict__ b,
+                                  const F* __restrict__ r, int has_r, const F* __restrict__ grad_o,
+                                  const F* __restrict__ mean, const F* __restrict__ invstd,
+                                  F* __restrict__ grad_y, F* __restrict__ part_g, F* __restrict__ part_gx,
+                                  long long M, int C, long long rows, F tau, F vth, F aa, int detach_reset) {
+    __shared__ F sh[NL_TILE_R][NL_TILE_C];
+    const int c = blockIdx.x * NL_TILE_C + threadIdx.x;
+    const long long R = M / C;                          // pixels per step
+    const long long r0 = (long long)blockIdx.y * rows;
+    const long long r1 = min(r0 + rows, R);
+    F acc_g = 0, acc_gx = 0;
+    if (c < C) {
+        const F ac = a[c], bc = b[c], m = mean[c], is = invstd[c];
+        const F h_height = F(1) / (F(2) * aa);
+        for (long long row = r0 + threadIdx.y; row < r1; row += NL_TILE_R) {
+            const long long i = row * C + c;
+            F u_all[STBP_T], x_all[STBP_T];
+            F u = 0, o_prev = 0;
+            #pragma unroll
+            for (int t = 0; t < STBP_T; ++t) {
+                const F xv = x[t * M + i];
+                F y = xv * ac + bc;
+                if (has_r) y = y + r[t * M + i];
+                u = tau * u * (F(1) - o_prev) + y;
+                o_prev = u >= vth ? F(1) : F(0);
+                u_all[t] = u;
+                x_all[t] = xv;
+            }
+            F delta = 0;
+            #pragma unroll
+            for (int t = STBP_T - 1; t >= 0; --t) {
+                const F ut = u_all[t];
+                const F ot = ut >= vth ? F(1) : F(0);
+                F g = grad_o[t * M + i];
+                if (!detach_reset) g -= tau * ut * delta;
+                const F h = fabs(ut - vth) < aa ? h_height : F(0);
+                delta = g * h + tau * (F(1) - ot) * delta;
+                grad_y[t * M + i] = delta;
+                acc_g += delta;
+                acc_gx += delta * ((x_all[t] - m) * is);
+            }
+        }
+    }
+    sh[threadIdx.y][threadIdx.x] = acc_g;
+    __syncthreads();
+    F sg = 0;
+    if (threadIdx.y == 0)
+        for (int k = 0; k < NL_TILE_R; ++k) sg += sh[k][threadIdx.x];
+    __syncthreads();
+    sh[threadIdx.y][threadIdx.x] = acc_gx;
+    __syncthreads();
+    F sgx = 0;
+    if (threadIdx.y == 0)
+        for (int k = 0; k < NL_TILE_R; ++k) sgx += sh[k][threadIdx.x];
+    if (threadIdx.y == 0 && c < C) {
+        part_g[(long long)blockIdx.y * C + c] = sg;
+        part_gx[(long long)blockIdx.y * C + c] = sgx;
+    }
+}
+
 #define STBP_LIF(SFX, F)                                                                           \
 extern "C" __global__ void lif_forward_##SFX(const F* x, F* o, long long M, F tau, F vth, int aligned) { \
     lif_forward<F>(x, o, M, tau, vth, aligned); }                                                   \
 extern "C" __global__ void lif_backward_##SFX(const F* x, const F* grad_o, F* grad_x, long long M,  \
     F tau, F vth, F aa, int detach_reset, int aligned) {                                            \
-    lif_backward<F>(x, grad_o, grad_x, M, tau, vth, aa, detach_reset, aligned); }
+    lif_backward<F>(x, grad_o, grad_x, M, tau, vth, aa, detach_reset, aligned); }                   \
+extern "C" __global__ void norm_lif_forward_##SFX(const F* x, const F* a, const F* b, const F* r,     \
+    int has_r, F* o, long long M, int C, F tau, F vth) {                                            \
+    norm_lif_forward<F>(x, a, b, r, has_r, o, M, C, tau, vth); }                                    \
+extern "C" __global__ void norm_lif_backward_##SFX(const F* x, const F* a, const F* b, const F* r,    \
+    int has_r, const F* grad_o, const F* mean, const F* invstd, F* grad_y, F* part_g, F* part_gx,   \
+    long long M, int C, long long rows, F tau, F vth, F aa, int detach_reset) {                     \
+    norm_lif_backward<F>(x, a, b, r, has_r, grad_o, mean, invstd, grad_y, part_g, part_gx, M, C,    \
+                         rows, tau, vth, aa, detach_reset); }
 STBP_LIF(f32, float)
 STBP_LIF(f64, double)

@@ -98,11 +98,13 @@ def test_pooling_and_readout_values():
 
 @pytest.mark.parametrize("c_in, c_out, stride", [(3, 3, 1), (3, 4, 2)])
 @pytest.mark.parametrize("norm", ["tdbn", "bn", None])
-def test_residual_block_gradients_in_smooth_mode(c_in, c_out, stride, norm):
-    """Identity and 1x1-downsample shortcuts, the LIF's reset path included (sigmoid surrogate)."""
+@pytest.mark.parametrize("fused", [False, True])
+def test_residual_block_gradients_in_smooth_mode(c_in, c_out, stride, norm, fused):
+    """Identity and 1x1-downsample shortcuts, the LIF's reset path included (sigmoid surrogate);
+    ``fused``: tdBN + LIF through snnkit.stbp.fused (the residual add inside)."""
     r = np.random.default_rng(4)
     blk = BasicBlock(c_in, c_out, stride, norm=norm, seed=1, dtype=np.float64,
-                     neuron=LIFParameters(v_th=0.4, half_width=0.5, surrogate="sigmoid"))
+                     neuron=LIFParameters(v_th=0.4, half_width=0.5, surrogate="sigmoid")).set_fused(fused)
     x = r.random((3, 2, 4, 4, c_in))
     R = r.normal(size=blk.forward(x).shape)
     saved = [(l, {k: v.copy() for k, v in l.buffers.items()}) for l in blk.layers if hasattr(l, "buffers")]

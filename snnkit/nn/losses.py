@@ -25,6 +25,12 @@ class SoftmaxCrossEntropy:
     """``loss(logits [B, C], labels [B]) -> (mean loss, dL/dlogits)``; ``predict`` is argmax."""
 
     def __call__(self, logits, labels):
+        loss, grad = self.value_and_grad(logits, labels)
+        return float(loss), grad
+
+    def value_and_grad(self, logits, labels):
+        """(mean loss as a 0-d array on the logits' device, dL/dlogits): no host read, so a GPU
+        training step can run ahead of the host (``__call__`` reads the value: one sync per step)."""
         xp = xp_of(logits)
         if getattr(logits, "ndim", 0) != 2 or logits.shape[0] < 1 or logits.shape[1] < 1:
             raise ValueError(f"logits must be [batch, classes] with batch >= 1 and classes >= 1; got shape "
@@ -36,7 +42,7 @@ class SoftmaxCrossEntropy:
         loss = -lp[rows, labels].mean()
         grad = xp.exp(lp)
         grad[rows, labels] -= 1.0
-        return float(loss), grad / B
+        return loss, grad / B
 
     def predict(self, logits):
         return logits.argmax(axis=1)

@@ -69,16 +69,34 @@ class BasicBlock(Sequential):
             self.shortcut = None                                  # identity
         self.lif2 = LIF(neuron, name=f"{name}.lif2")
         super().__init__(self.main.layers + (self.shortcut.layers if self.shortcut else []) + [self.lif2])
+        self.fused = None                # (NormLIF(bn1, lif1), NormLIF(bn2, lif2)) while set_fused(True)
+
+    def set_fused(self, on=True):
+        """Run bn1 + lif1 and bn2 + (shortcut) + lif2 through the fused kernels (snnkit.stbp.fused):
+        the same numbers, fewer passes over memory. Needs a norm (tdbn or bn)."""
+        from .fused import NormLIF
+        self.fused = (NormLIF(self.bn1, self.lif1), NormLIF(self.bn2, self.lif2)) if on and self.bn1 is not None else None
+        return self
 
     def forward(self, x):
+        if self.fused:
+            f1, f2 = self.fused
+            h = self.conv2.forward(f1.forward(self.conv1.forward(x)))
+            return f2.forward(h, self.shortcut.forward(x) if self.shortcut else x)
         z = self.main.forward(x) + (self.shortcut.forward(x) if self.shortcut else x)
         return self.lif2.forward(z)
 
     __call__ = forward
 
     def backward(self, g, need_input_grad=True):
-        g = self.lif2.backward(g)
-        gx = self.main.backward(g, need_input_grad)
+        if self.fused:
+            f1, f2 = self.fused
+            d2, g = f2.backward(g)                # d2 = dL/d(conv2's output); g = dL/dz, the shortcut's too
+            d1, _ = f1.backward(self.conv2.backward(d2))
+            gx = self.conv1.backward(d1, need_input_grad)
+        else:
+            g = self.lif2.backward(g)
+            gx = self.main.backward(g, need_input_grad)
         if not need_input_grad:
             if self.shortcut:
                 self.shortcut.backward(g, need_input_grad=False)   # its weights still learn
@@ -133,10 +151,26 @@ class SpikingResNet(Sequential):
                                Linear(fc, num_classes, seed=s(), dtype=dtype, name="fc2"),
                                Readout())
         super().__init__(self.stem.layers + [l for b in self.blocks for l in b.layers] + self.head.layers)
+        self._stem_fused = None                                   # NormLIF(stem bn, stem LIF) while set_fused(True)
+
+    def set_fused(self, on=True):
+        """Run every conv's tdBN + LIF (stem and blocks; with the residual add before a block's last
+        LIF) through the fused kernels of :mod:`snnkit.stbp.fused`: the same numbers, fewer passes
+        over memory. Off by default; ``norm=None`` has nothing to fuse."""
+        from .fused import NormLIF
+        conv, bn, lif = self.stem.layers if len(self.stem.layers) == 3 else (None, None, None)
+        self._stem_fused = NormLIF(bn, lif) if on and bn is not None else None
+        for block in self.blocks:
+            block.set_fused(on)
+        return self
 
     # -- the Trainer's protocol --
     def forward(self, x):
-        h = self.stem.forward(self.input.forward(x))
+        h = self.input.forward(x)
+        if self._stem_fused:
+            h = self._stem_fused.forward(self.stem.layers[0].forward(h))
+        else:
+            h = self.stem.forward(h)
         for block in self.blocks:
             h = block.forward(h)
         return self.head.forward(h)
@@ -149,7 +183,10 @@ class SpikingResNet(Sequential):
         g = self.head.backward(g)
         for block in reversed(self.blocks):
             g = block.backward(g)
-        g = self.stem.backward(g, need_input_grad)
+        if self._stem_fused:
+            g = self.stem.layers[0].backward(self._stem_fused.backward(g)[0], need_input_grad)
+        else:
+            g = self.stem.backward(g, need_input_grad)
         return self.input.backward(g) if need_input_grad else None
 
     # -- firing-rate monitors --

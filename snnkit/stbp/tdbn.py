@@ -140,7 +140,10 @@ class TDBatchNorm(TrainingMode):
     def scale(self):
         return self.alpha * self.v_th
 
-    def forward(self, x):
+    def statistics(self, x):
+        """(mean, invstd, a, shift) with y = a x + shift per channel: this batch's statistics in
+        training mode (the running buffers updated), the running ones in eval mode. ``forward``
+        and the fused tdBN + LIF (:class:`snnkit.stbp.fused.NormLIF`) both start here."""
         if getattr(x, "ndim", 0) < 2 or x.shape[-1] != self.C:
             raise ValueError(f"{self!r} expects [T, B, ..., {self.C}] (channels last), got shape "
                              f"{getattr(x, 'shape', None)}")
@@ -163,8 +166,12 @@ class TDBatchNorm(TrainingMode):
         else:
             mean = self.buffers["running_mean"]
             invstd, a, shift = fold_stats(mean, self.buffers["running_var"], g, b, self.scale, self.eps)
+        return mean, invstd, a, shift
+
+    def forward(self, x):
+        mean, invstd, a, shift = self.statistics(x)
         self._cache = (x, mean, invstd, a, self.training)
-        return affine(x2d, a, shift).reshape(x.shape)
+        return affine(x.reshape(-1, self.C), a, shift).reshape(x.shape)
 
     __call__ = forward
 
