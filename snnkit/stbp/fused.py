@@ -53,9 +53,11 @@ def norm_lif_backward_reference(grad_o, x, a, b, mean, invstd, neuron, residual=
 
 # ---- CUDA launchers --------------------------------------------------------------------------------
 def _kernel(name, T, dtype):
-    # the LIF kernels' module and options (STBP_T, --fmad=false: spikes round like the twin)
+    # the LIF kernels' module and options (STBP_T; STBP_V = 1: the fused kernels take one neuron per
+    # thread, but the file's plain LIF kernels need a V to compile; --fmad=false: spikes round like
+    # the twin)
     from ..kernels import function
-    return function("stbp_lif.cu", name, dtype, {"STBP_T": int(T)}, ("--fmad=false",))
+    return function("stbp_lif.cu", name, dtype, {"STBP_T": int(T), "STBP_V": 1}, ("--fmad=false",))
 
 
 def _norm_lif_forward_cuda(x, a, b, neuron, residual):
