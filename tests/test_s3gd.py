@@ -378,3 +378,22 @@ def test_lif_parameters_one_object():
     net.delta = 0.3
     assert net.neuron == p.replace(delta=0.3) and p.delta == 0.1          # frozen: replaced, not changed
     assert s3gd.LeakyReadout(3, 2).beta == s3gd.BETA == pytest.approx(np.exp(-1 / 10))
+
+
+def test_loss_value_and_grad_include_the_regularizer_as_call_does():
+    # the Trainer's device path calls value_and_grad, the host path __call__: both must report
+    # NLL + the regularizer's value (a value_and_grad inherited from SoftmaxCrossEntropy did not)
+    rng = np.random.default_rng(3)
+    net = Network(12, 8, 3, sparse=False, seed=0, weight_scale=7.0, readout_scale=5.0,
+                  regularizer=ActivityRegularizer(f_up=0.01))
+    x = (rng.random((4, 15, 12)) < 0.3).astype(np.float64)
+    y = np.array([0, 1, 2, 0])
+    out = net.forward(x)
+    loss = net.loss()
+    assert float(net.reg_value) > 1e-3          # far above float32 rounding of the NLL
+    v_call, g_call = loss(out, y)
+    v, g = loss.value_and_grad(out, y)
+    nll, g_nll = SoftmaxCrossEntropy()(out, y)
+    assert float(v) == v_call == pytest.approx(nll + float(net.reg_value), rel=1e-6)   # float32 sum
+    np.testing.assert_array_equal(g, g_call)
+    np.testing.assert_array_equal(g, g_nll)

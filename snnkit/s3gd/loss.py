@@ -61,6 +61,12 @@ class S3GDLoss(SoftmaxCrossEntropy):
     def __init__(self, net):
         self.net = net
 
-    def __call__(self, logits, labels):
-        value, grad = super().__call__(logits, labels)
+    def value_and_grad(self, logits, labels):
+        """(NLL + regularizer value, dNLL/dlogits), the value left on the logits' device (no host
+        read; the Trainer's device path calls this, as it does for SoftmaxCrossEntropy)."""
+        value, grad = super().value_and_grad(logits, labels)
         return value + self.net.reg_value, grad
+
+    def __call__(self, logits, labels):
+        value, grad = self.value_and_grad(logits, labels)
+        return float(value), grad
