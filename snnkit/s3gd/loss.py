@@ -66,7 +66,3 @@ class S3GDLoss(SoftmaxCrossEntropy):
         read; the Trainer's device path calls this, as it does for SoftmaxCrossEntropy)."""
         value, grad = super().value_and_grad(logits, labels)
         return value + self.net.reg_value, grad
-
-    def __call__(self, logits, labels):
-        value, grad = self.value_and_grad(logits, labels)
-        return float(value), grad

@@ -95,11 +95,6 @@ def _dims(*values):
     return tuple(np.int32(v) for v in values)
 
 
-def _vector_launch(name, dtype, n_items, args):
-    from ..kernels import launch_1d
-    launch_1d(_fn(name, dtype), n_items, args)
-
-
 def _im2col_cuda(x, k, s, p):
     xp = xp_of(x)
     x = xp.ascontiguousarray(x)
@@ -108,8 +103,9 @@ def _im2col_cuda(x, k, s, p):
     _check_int32(N * Ho * Wo * k * k * C, "col")
     col = xp.empty((N * Ho * Wo, k * k * C), x.dtype)
     if _vector_ok(C, x, col):                                               # a thread per 16 bytes of col
-        _vector_launch("im2col_vec", x.dtype, col.size // (16 // x.itemsize),
-                       (x, col, *_dims(N, H, W, C, Ho, Wo, k, s, p)))
+        from ..kernels import launch_1d
+        launch_1d(_fn("im2col_vec", x.dtype), col.size // (16 // x.itemsize),
+                  (x, col, *_dims(N, H, W, C, Ho, Wo, k, s, p)))
         return col
     _fn("im2col", x.dtype)((N * Ho * Wo,), (_threads(C),),                  # a block per output pixel
                            (x, col, *_dims(N, H, W, C, Ho, Wo, k, s, p)))
@@ -124,8 +120,9 @@ def _col2im_cuda(dcol, shape, k, s, p):
     _check_int32(max(dcol.size, N * H * W * C), "col")
     dx = xp.empty((N, H, W, C), dcol.dtype)
     if _vector_ok(C, dcol, dx):                                             # a thread per 16 bytes of dx
-        _vector_launch("col2im_vec", dcol.dtype, dx.size // (16 // dx.itemsize),
-                       (dcol, dx, *_dims(N, H, W, C, Ho, Wo, k, s, p)))
+        from ..kernels import launch_1d
+        launch_1d(_fn("col2im_vec", dcol.dtype), dx.size // (16 // dx.itemsize),
+                  (dcol, dx, *_dims(N, H, W, C, Ho, Wo, k, s, p)))
         return dx
     _fn("col2im", dcol.dtype)((N * H * W,), (_threads(C),),                 # a block per input pixel
                               (dcol, dx, *_dims(N, H, W, C, Ho, Wo, k, s, p)))

@@ -161,8 +161,7 @@ class NormLIF:
         gy, mean_g, mean_gx = norm_lif_backward(grad_o, x, a, shift, mean, invstd, self.lif.neuron, residual)
         C = x.shape[-1]
         R = x.size // C
-        bn.grads["gamma"][...] = (bn.scale * R) * mean_gx
-        bn.grads["beta"][...] = R * mean_g
+        bn.grads["gamma"][...], bn.grads["beta"][...] = _bn.param_grads(mean_g, mean_gx, R, bn.scale)
         dx = None
         if need_input_grad:
             dx = _bn.backward_dx(gy.reshape(-1, C), x.reshape(-1, C), mean, invstd, a, mean_g, mean_gx,

@@ -101,6 +101,12 @@ def normalize(x, scale=1.0, eps=1e-5):
     return tdbn_forward(x, xp.ones(C, x.dtype), xp.zeros(C, x.dtype), mean, var, scale, eps)[0]
 
 
+def param_grads(mean_g, mean_gx, R, scale=1.0):
+    """(dgamma, dbeta) = (scale R mean_r(g x^), R mean_r(g)) over the R rows (T and pixels) of
+    g = dL/dy: tdBN's y = scale gamma x^ + beta summed over rows."""
+    return (scale * R) * mean_gx, R * mean_g
+
+
 def tdbn_backward(grad_y, x, mean, invstd, a, scale=1.0, batch_statistics=True, need_dx=True):
     """(dx, dgamma, dbeta); ``batch_statistics`` False for eval mode (statistics are constants);
     dx is None with ``need_dx=False``."""
@@ -109,7 +115,7 @@ def tdbn_backward(grad_y, x, mean, invstd, a, scale=1.0, batch_statistics=True, 
     R = g2d.shape[0]
     mean_g, mean_gx = channel_grad_means(g2d, x2d, mean, invstd)
     dx = backward_dx(g2d, x2d, mean, invstd, a, mean_g, mean_gx, batch_statistics).reshape(x.shape) if need_dx else None
-    return dx, (scale * R) * mean_gx, R * mean_g
+    return (dx, *param_grads(mean_g, mean_gx, R, scale))
 
 
 # ---- the layer -------------------------------------------------------------------------------------
