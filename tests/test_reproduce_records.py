@@ -3,6 +3,7 @@ the paper's settings and the SHD stand-in pipeline check (reproductions/recorded
 registry, benchmarks/RESULTS.md and `snnkit reproduce --list`. A rerun that changes a record makes
 these fail until the text follows."""
 import json
+import os
 import math
 from pathlib import Path
 
@@ -126,3 +127,27 @@ def test_list_says_measured_or_estimated_for_every_entry():
     for name, line in lines.items():
         assert line.startswith(("measured", "estimate")), (name, line)
     assert [n for n, line in lines.items() if line.startswith("estimate")] == ["s3gd_shd_delta_sweep"]
+
+
+def test_epoch_protocol_script_records_every_epoch(tmp_path):
+    """reproductions/bats_epoch_protocol.py (the public code's protocol: the test set after every epoch)
+    on the embedded digits: one test accuracy per epoch per seed, best = their maximum, last = the final
+    one, and the seeds give different runs."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "p.json"
+    env = {**os.environ, "PYTHONPATH": str(root), "SNNKIT_BACKEND": "numpy"}
+    r = subprocess.run([sys.executable, str(root / "reproductions" / "bats_epoch_protocol.py"), "--dataset", "digits",
+                        "--epochs", "2", "--n-train", "300", "--seeds", "0", "3", "--out", str(out)],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(out.read_text())
+    assert [run["seed"] for run in res["runs"]] == [0, 3]
+    for run in res["runs"]:
+        acc = run["test_accuracy_by_epoch"]
+        assert len(acc) == 2 and run["last"] == acc[-1] and run["best"] == max(acc)
+        assert run["best_epoch"] == 1 + acc.index(max(acc)) and run["n_train"] == 300
+    assert res["runs"][0]["test_accuracy_by_epoch"] != res["runs"][1]["test_accuracy_by_epoch"]   # seeds differ
+    assert "not the paper's data set" in r.stdout
