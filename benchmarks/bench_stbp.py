@@ -7,7 +7,8 @@ ResNet-19 training step (MNIST 28x28, T = 2, batch 64, Adam) -- each beside PyTo
 LIF: forward + backward of 2^22 neurons for T in {2, 4, 8, 32}. The floor is 5 passes of T*N float32
 (read x, write o; read x, read dL/do, write dL/dx) at the measured device-to-device copy bandwidth.
 Reported: the pure functions lif_forward + lif_backward (Python dispatch included) and the two
-kernels launched back to back (device time), vs a PyTorch eager time loop with autograd.
+kernels launched back to back (device time), vs a PyTorch eager time loop with autograd and
+SpikingJelly 2.0's multi-step LIF (where installed; tools/gpu_carry.sh carries its wheel).
 
 ResNet-19: published widths (128/256/512, blocks 3/3/2, FC 256), tdBN, direct input, non-spiking
 readout, softmax cross-entropy, snnkit's Adam; GEMMs through cupy.matmul (cuBLAS), once in FP32
@@ -75,14 +76,59 @@ def bench_lif(Ts=(2, 4, 8, 32), N=1 << 22, variants=False):
             for d in row["variants"]:
                 d["share"] = floor_ms / d["kernels_ms"]
         row["torch_ms"] = _torch_lif(T, N)
+        row["spikingjelly_ms"], row["spikingjelly"] = _spikingjelly_lif(T, N)
+        if row["spikingjelly_ms"]:
+            row["spikingjelly_share"] = floor_ms / row["spikingjelly_ms"]
         rows.append(row)
         print(f"LIF T={T:2d} N=2^22: floor {floor_ms:.3f} ms | kernels (V={V}) {kern_ms:.3f} ms "
               f"({100 * row['kernels_share']:.0f}% of floor) | API {api_ms:.3f} ms ({100 * row['api_share']:.0f}%) "
-              f"| PyTorch eager {row['torch_ms'] or float('nan'):.3f} ms", flush=True)
+              f"| PyTorch eager {row['torch_ms'] or float('nan'):.3f} ms | SpikingJelly "
+              + (f"{row['spikingjelly_ms']:.3f} ms ({100 * row['spikingjelly_share']:.0f}% of floor)"
+                 if row["spikingjelly_ms"] else f"not run ({row['spikingjelly']})"), flush=True)
         for d in row.get("variants", ()):
             print(f"    V={d['per_thread']} block={d['block']:3d}: {d['kernels_ms']:.4f} ms "
                   f"({100 * d['share']:.1f}% of floor)", flush=True)
     return dict(copy_bandwidth_TBs=bw / 1e12, rows=rows)
+
+
+def _cuda_events_ms(torch, step, reps=20, warmup=3):
+    for _ in range(warmup):
+        step()
+    torch.cuda.synchronize()
+    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    a.record()
+    for _ in range(reps):
+        step()
+    b.record()
+    torch.cuda.synchronize()
+    return a.elapsed_time(b) / reps
+
+
+def _spikingjelly_lif(T, N):
+    """SpikingJelly 2.0's multi-step LIF (``functional.lif_multi_step``: its own CUDA/Triton kernels,
+    picked by the library) on the same neuron: decay_input=False and tau = 4/3 give
+    H = V (1 - 1/tau) + X = 0.25 V + X, hard reset to 0, threshold 0.4; its default sigmoid surrogate
+    (the surrogate's shape does not change the memory traffic). Returns (ms, version) or (None, why)."""
+    try:
+        import torch
+        import importlib.metadata as md
+        from spikingjelly.activation_based import functional as sjf, surrogate
+    except Exception as e:                      # not installed on this machine: say so, do not fail
+        return None, f"spikingjelly not importable: {type(e).__name__}: {e}"
+    x = (torch.randn(T, N, device="cuda") * 0.5 + 0.3).requires_grad_()
+    g = torch.randn(T, N, device="cuda")
+    v0 = torch.zeros(N, device="cuda")
+    sg = surrogate.Sigmoid()
+
+    def step():
+        s, _, _ = sjf.lif_multi_step(x, v0, tau=4.0 / 3.0, decay_input=False, v_threshold=0.4, v_reset=0.0,
+                                     surrogate_function=sg)
+        s.backward(g)
+        x.grad = None
+    try:
+        return _cuda_events_ms(torch, step), "spikingjelly " + md.version("spikingjelly")
+    except Exception as e:
+        return None, f"spikingjelly failed: {type(e).__name__}: {e}"
 
 
 def _torch_lif(T, N):
@@ -116,16 +162,7 @@ def _torch_lif(T, N):
         torch.stack(outs).backward(g)
         x.grad = None
 
-    for _ in range(3):
-        step()
-    torch.cuda.synchronize()
-    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    a.record()
-    for _ in range(20):
-        step()
-    b.record()
-    torch.cuda.synchronize()
-    return a.elapsed_time(b) / 20
+    return _cuda_events_ms(torch, step)
 
 
 def resnet_setup(batch, T):

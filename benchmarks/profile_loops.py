@@ -28,6 +28,7 @@ registry's settings (reproductions/registry.json: s3gd_fashion_mnist, s3gd_shd_d
     SNNKIT_BACKEND=cupy SNNKIT_DATA=/tmp/data PYTHONPATH=. python3 benchmarks/profile_loops.py --json out.json
     PYTHONPATH=. python3 benchmarks/profile_loops.py --stand-in --small     (CPU smoke run, stand-in data)
     ... profile_loops.py --configs s3gd_sparse s3gd_dense s3gd_shd --stand-in-for shd --peer-check   (issue 16, S3GD)
+    ... profile_loops.py --configs s3gd_sparse s3gd_dense --paired 5      (loop and step on the same weights)
 """
 from __future__ import annotations
 
@@ -120,8 +121,10 @@ def sync():
     backend.synchronize()
 
 
-def step_time(cfg, x, y, steps, warmup):
-    net, loss, opt = cfg["make"]()
+def _step_fn(cfg, model, x, y):
+    """One benchmark step of ``model = (net, loss, opt)`` on batches encoded once up front and resident
+    on the device: ``one(k)`` trains on batch k mod 16 and ends in one host read of the loss."""
+    net, loss, opt = model
     B, enc, xp = cfg["batch"], cfg["encoder"], backend.get_xp()
     n_pool = min(16, len(y) // B)
     if not hasattr(enc, "prepare"):      # no device encoder: batches made (SHD: binned) and uploaded up front
@@ -138,7 +141,37 @@ def step_time(cfg, x, y, steps, warmup):
         net.backward(g)
         opt.step()
         return float(v)
-    return seconds_per_call(one, steps, warmup)
+    return one
+
+
+def step_time(cfg, x, y, steps, warmup):
+    """Seconds per benchmark step of a fresh network (its initial weights)."""
+    return seconds_per_call(_step_fn(cfg, cfg["make"](), x, y), steps, warmup)
+
+
+def paired_passes(cfg, x, y, passes, steps):
+    """Loop and step timed on the same weights, ``passes`` times: one network trains through
+    ``Trainer.fit`` (device loop), and after each of its epochs over (x, y) the benchmark step is timed
+    on that network as it now is (``steps`` steps, which train it further). Why: the S3GD sparse
+    backward's cost depends on how many neurons sit near threshold, which changes as the weights
+    train, so a loop on trained weights against a step on initial weights compares two workloads.
+    Returns per pass the loop's and the step's seconds per step; the first epoch (the upload) is
+    warm-up and not counted."""
+    model = cfg["make"]()
+    net, loss, opt = model
+    B = cfg["batch"]
+    tr = Trainer(net, loss, opt, batch_size=B, encode=cfg["encoder"], seed=0, progress=False, device_data="auto")
+    tr.fit((x, y), None, epochs=1)                                    # upload, kernels, pools
+    one = _step_fn(cfg, model, x, y)
+    one(0)
+    loop, step = [], []
+    for k in range(passes):
+        sync()
+        h = tr.fit((x, y), None, epochs=k + 2)
+        sync()
+        loop.append(h["time"][-1] / -(-len(y) // B))
+        step.append(seconds_per_call(one, steps, 2))
+    return loop, step
 
 
 def loop_time(cfg, x, y, device_data, epochs):
@@ -198,6 +231,8 @@ def main():
     ap.add_argument("--peer-check", action="store_true",
                     help="also time the device loop with the previous per-step finiteness check (3 launches "
                          "per array instead of 1)")
+    ap.add_argument("--paired", type=int, default=0, metavar="N",
+                    help="also N passes of device loop and step timed on the same, training weights (paired_passes)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     info = backend.info()
@@ -231,6 +266,12 @@ def main():
             if args.peer_check:
                 r["device_previous_check_ms_per_step"] = 1e3 * device_loop_with_previous_check(cfg, x, y)
                 r["ratio_device_previous_check"] = r["device_previous_check_ms_per_step"] / r["step_ms"]
+            if args.paired:
+                loop, step = paired_passes(cfg, x, y, args.paired, args.steps)
+                ratios = [a / b for a, b in zip(loop, step)]
+                r["paired"] = dict(loop_ms=[1e3 * v for v in loop], step_ms=[1e3 * v for v in step], ratios=ratios,
+                                   ratio_median=float(np.median(ratios)), ratio_min=min(ratios),
+                                   ratio_max=max(ratios))
         r["profile_s"] = time.perf_counter() - t0
         res[name] = r
         print(f"{name}: step {r['step_ms']:.3f} ms | plain loop {r['plain_ms_per_step']:.3f} ms/step "
@@ -239,6 +280,12 @@ def main():
               + (f" | previous check {r['device_previous_check_ms_per_step']:.3f} ms/step "
                  f"({r['ratio_device_previous_check']:.2f}x)" if "ratio_device_previous_check" in r else "")
               + f" | {r['profile_s']:.1f} s", flush=True)
+        if "paired" in r:
+            q = r["paired"]
+            print(f"    paired ({len(q['ratios'])} passes, same weights): loop " +
+                  " ".join(f"{v:.3f}" for v in q["loop_ms"]) + " ms/step | step " +
+                  " ".join(f"{v:.3f}" for v in q["step_ms"]) + f" ms | ratio median {q['ratio_median']:.2f}x "
+                  f"(range {q['ratio_min']:.2f}-{q['ratio_max']:.2f})", flush=True)
         if args.json:                      # after each network: a run cut short keeps what it measured
             with open(args.json, "w") as f:
                 json.dump(res, f, indent=1)

