@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+import tempfile
 import sys
 import time
 from pathlib import Path
@@ -95,7 +96,8 @@ def main(argv=None) -> int:
         return 0
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    outs = [Path(a.out).with_name(f"{Path(a.out).stem}.seed{s}.json") for s in a.seeds]
+    work = Path(tempfile.mkdtemp(prefix="bats_protocol_"))          # one file per seed, merged into --out
+    outs = [work / f"seed{s}.json" for s in a.seeds]
     procs = [subprocess.Popen([sys.executable, __file__, "--entry", a.entry, "--epochs", str(epochs),
                                "--dataset", dataset, "--n-train", str(a.n_train), "--out", str(o),
                                "--one-seed", str(s)]) for s, o in zip(a.seeds, outs)]
