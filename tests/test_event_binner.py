@@ -92,12 +92,17 @@ def test_device_path_trains_like_the_plain_path(numpy_backend, mode):
         np.testing.assert_array_equal(a, b)
 
 
-def test_upload_cache_keeps_the_event_set(numpy_backend):
-    d = _events(n=12, n_steps=20, n_channels=12)
-    y = np.arange(len(d)) % 3
+def _small_run(n):
+    """``(events, labels, trainer)``: n samples of 20 steps x 12 channels, a dense S3GD network,
+    ``device_data=True``."""
+    d = _events(n=n, n_steps=20, n_channels=12)
     net = s3gd.Network(12, 8, 3, sparse=False, readout="sum", seed=0)
-    tr = Trainer(net, net.loss(), Adam(net, 1e-3), batch_size=4, encode=EventBinner(20), progress=False,
-                 device_data=True)
+    return d, np.arange(n) % 3, Trainer(net, net.loss(), Adam(net, 1e-3), batch_size=4, encode=EventBinner(20),
+                                        progress=False, device_data=True)
+
+
+def test_upload_cache_keeps_the_event_set(numpy_backend):
+    d, y, tr = _small_run(12)
     tr.fit((d, y), None, epochs=1)
     first = tr._uploads[id(d)][1]
     tr.fit((d, y), None, epochs=2)
@@ -134,11 +139,7 @@ def test_bad_input_names_the_argument_and_the_fix(numpy_backend):
 
 
 def test_trainer_device_data_true_needs_what_the_encoder_takes(numpy_backend):
-    d = _events(n=8, n_steps=20, n_channels=12)
-    y = np.arange(len(d)) % 3
-    net = s3gd.Network(12, 8, 3, sparse=False, readout="sum", seed=0)
-    tr = Trainer(net, net.loss(), Adam(net, 1e-3), batch_size=4, encode=EventBinner(20), progress=False,
-                 device_data=True)
+    d, y, tr = _small_run(8)
     with pytest.raises(ValueError, match=r"an EventData for snnkit.datasets.EventBinner\), got EventBinner and ndarray"):
         tr.fit((d[:], y), None, epochs=1)                 # a binned raster: not what prepare() takes
     tr.device_data = "auto"                               # ... which falls back to the per-batch path
