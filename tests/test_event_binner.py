@@ -171,3 +171,13 @@ def test_gpu_kernel_equals_the_twin_bit_for_bit(cp, mode, dtype):
         np.testing.assert_array_equal(got.get(), twin, err_msg=f"seed {seed}, B {B}")
         np.testing.assert_array_equal(twin, d[rows].astype(dtype), err_msg=f"seed {seed}, B {B}")
     np.testing.assert_array_equal(enc.on_device(dev[10:50]).get(), d[10:50].astype(dtype))   # a slice
+
+
+@pytest.mark.gpu
+def test_gpu_device_path_trains_like_the_plain_path(cp):
+    """On the GPU too: batches binned by the kernel train the network exactly as the host's rasters."""
+    (fast, h_dev, w_dev), (_, h_plain, w_plain) = _train(True, "count"), _train(False, "count")
+    assert any(isinstance(hit[1].cells, cp.ndarray) for hit in fast._uploads.values())
+    assert h_dev["train_loss"] == h_plain["train_loss"] and h_dev["val_acc"] == h_plain["val_acc"]
+    for a, b in zip(w_dev, w_plain):
+        np.testing.assert_array_equal(a, b)
