@@ -7,8 +7,9 @@ Networks (the registry's settings, reproductions/registry.json):
                     batch 256, Fashion-MNIST
 * ``s3gd_dense``    the same network with the fused dense backward
 * ``s3gd_shd``      S3GD 700-400-400-20, T 500 (2 ms), sum readout, sparse backward (delta 0.05),
-                    batch 128, SHD (``--stand-in``: no copy of SHD reaches the GPU machine); each
-                    batch binned from the events on the host and uploaded (no device path for events)
+                    batch 128, SHD (``--stand-in``: no copy of SHD reaches the GPU machine); encoder
+                    ``EventBinner``: plain loop = each batch binned on the host and uploaded, device
+                    loop = the events uploaded once, each batch binned on the GPU
 * ``stbp``          STBP-tdBN ResNet-19 (width 128, blocks 3/3/2, FC 256, T 2), batch 64, MNIST
 
 For each (as benchmarks/profile_bats_loop.py does for the dense BATS networks):
@@ -85,10 +86,11 @@ def _s3gd(sparse):
 
 def _s3gd_shd(small):
     """S3GD on SHD as notebook 04 trains it: 700-400-400-20, 500 steps of 2 ms binned from the events
-    on the host (``EventData[idx]``) and uploaded per batch (no device encoder for events yet), sum
-    readout, f_up 10, sparse backward at delta 0.05 (the paper's b_th 0.95), notebook 04's default
-    initial scales (the registry sets none for SHD)."""
+    by ``EventBinner`` (on the GPU in the device loop; ``EventData[idx]`` on the host and uploaded in
+    the plain one), sum readout, f_up 10, sparse backward at delta 0.05 (the paper's b_th 0.95),
+    notebook 04's default initial scales (the registry sets none for SHD)."""
     from snnkit import s3gd
+    from snnkit.datasets import EventBinner
     p = _registry("s3gd_shd_delta_sweep")
     T, H = (50, 32) if small else (p["n_steps"], p["n_hidden"])
     beta = float(np.exp(-2 / 10))                      # 2 ms steps, tau_mem 10 ms
@@ -98,9 +100,8 @@ def _s3gd_shd(small):
                            seed=0, weight_scale=7.0, readout_scale=5.0,
                            regularizer=s3gd.ActivityRegularizer(f_up=10.0))
         return net, net.loss(), Adam(net, lr=p["lr"])
-    xp = backend.get_xp()
-    return dict(dataset="shd", batch=p["batch_size"], make=make, encoder=lambda x, rng=None: xp.asarray(x),
-                x_shape=None, load_kw=dict(n_steps=T))
+    return dict(dataset="shd", batch=p["batch_size"], make=make, encoder=EventBinner(T), x_shape=None,
+                load_kw=dict(n_steps=T))
 
 
 def _stbp(small):
@@ -131,7 +132,7 @@ def _step_fn(cfg, model, x, y):
         pool = [xp.asarray(x[i * B:(i + 1) * B]) if enc is None else enc(x[i * B:(i + 1) * B])
                 for i in range(n_pool)]
     else:
-        xd = enc.prepare(x[:B * n_pool])
+        xd = enc.prepare(x.subset(np.arange(B * n_pool)) if isinstance(x, EventData) else x[:B * n_pool])
         pool = [enc.on_device(xd[i * B:(i + 1) * B]) for i in range(n_pool)]
     labels = [np.asarray(y[i * B:(i + 1) * B]) for i in range(n_pool)]
 

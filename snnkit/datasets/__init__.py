@@ -2,10 +2,12 @@
 
 ``load(name, split)`` returns a :class:`Dataset` (``x, y = load("digits")``). ``digits`` and
 ``yinyang`` are embedded (no network). The real data sets (MNIST, Fashion-MNIST, EMNIST, SHD,
-N-MNIST) download into a checked cache (see ``snnkit.datasets.real``).
+N-MNIST) download into a checked cache (see ``snnkit.datasets.real``); the event sets (SHD, N-MNIST)
+are :class:`EventData`, and :class:`EventBinner` is their encoder for the Trainer (binned on the GPU).
 """
 from .embedded import Dataset, digits, yinyang, SPLITS
 from .encoders import latency, log_latency, poisson, direct, LatencyEncoder, LogLatencyEncoder
+from .events import EventBinner, EventData
 from ..nn.trainer import iterate_batches
 
 EMBEDDED = {"digits": digits, "yinyang": yinyang}
@@ -33,5 +35,5 @@ def load(name: str, split: str = "train", **kwargs) -> Dataset:
 
 
 __all__ = ["load", "Dataset", "digits", "yinyang", "latency", "log_latency", "poisson", "direct", "LatencyEncoder",
-           "LogLatencyEncoder",
+           "LogLatencyEncoder", "EventBinner", "EventData",
            "iterate_batches", "SPLITS", "EMBEDDED", "REAL"]

@@ -54,7 +54,9 @@ least one sample.
 Device fast path (``device_data``, on by default on the GPU): when the encoder can encode on the
 device (it has ``prepare(x)`` and ``on_device(x_dev_batch, rng)``, e.g. BATS's ``latency_encoder``)
 the training set is checked once on the host and uploaded once; each batch is gathered and encoded
-on the GPU. A step then needs one host sync, like the benchmark step (benchmarks/bench_bats.py):
+on the GPU. ``x`` is a NumPy array, or what the encoder's ``device_input`` names (an ``EventData``
+for ``snnkit.datasets.EventBinner``: the events are uploaded, each batch binned on the GPU); the
+uploaded set needs ``len`` and ``x_dev[rows]`` (rows a device index array or a slice). A step then needs one host sync, like the benchmark step (benchmarks/bench_bats.py):
 the loss, the number of correct predictions and the finiteness of the loss and of every gradient
 (and of the parameters the step used) are computed on the device and read back together, before the optimizer step, so a NaN is still
 caught before it reaches the weights and diagnosed as above. The loss gets the labels as NumPy (checked
@@ -250,11 +252,16 @@ class Trainer:
         capable = enc is not None and hasattr(enc, "prepare") and hasattr(enc, "on_device")
         if self.device_data is False or (self.device_data == "auto" and get_xp() is np):
             return None
-        if not capable or not isinstance(x, np.ndarray):
+        # what the encoder's prepare() takes: a NumPy array of features unless it says otherwise
+        # (EventBinner: an EventData, whose batches it bins on the device)
+        takes = getattr(enc, "device_input", np.ndarray)
+        if not capable or not isinstance(x, takes):
             if self.device_data is True:
                 raise ValueError("device_data=True needs an encoder with prepare() and on_device() (e.g. "
-                                 "snnkit.bats.latency_encoder) and the features as a NumPy array; use "
-                                 "device_data='auto' to fall back to the per-batch path.")
+                                 "snnkit.bats.latency_encoder) and x of the type its prepare() takes (a NumPy "
+                                 "array of features; an EventData for snnkit.datasets.EventBinner), got "
+                                 f"{type(enc).__name__} and {type(x).__name__}; use device_data='auto' to fall "
+                                 "back to the per-batch path.")
             return None
         hit = self._uploads.get(id(x))
         if hit is None or hit[0] is not x or len(hit[2]) != len(y):
