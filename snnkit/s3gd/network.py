@@ -39,6 +39,16 @@ def _side_streams(weight):
     return side_streams(weight)
 
 
+def _copy_into(dst, src):
+    """dst[...] = src for two CuPy arrays of one shape and dtype (dst contiguous), as one
+    device-to-device copy on the current stream when src is contiguous: a few microseconds of host
+    time where an elementwise copy kernel costs several times that, just before the graph's launch."""
+    if src.flags.c_contiguous and src.dtype == dst.dtype:
+        dst.data.copy_from_device_async(src.data, src.nbytes)
+    else:
+        dst[...] = src
+
+
 class DeadNetworkWarning(RuntimeWarning):
     """A layer's sparse backward had (almost) no active entries for many consecutive steps."""
 
@@ -106,6 +116,7 @@ class Network:
         self.last_logits = None
         self.training = True
         self.graphs = BackwardGraphs()
+        self._readout_weight_start = "adjoint"
         self.static_outputs = StaticBuffers()
         self.cuda_graph = cuda_graph         # GPU: replay the backward as a CUDA graph (graph.py)
 
@@ -184,6 +195,24 @@ class Network:
 
     name = "Network"
 
+    READOUT_WEIGHT_STARTS = ("adjoint", "compaction")
+
+    @property
+    def readout_weight_start(self) -> str:
+        """Where the readout's weight gradient (on a GPU side stream; it reads the whole spike
+        raster of hidden2, ~100 MB for SHD) may start: ``"adjoint"`` (default), as soon as its
+        e = dL/dz exists, beside the compaction (itself a pass over both layers' V);
+        ``"compaction"``, after the compaction, beside hidden2's input gradient. The same kernels
+        and results either way; only which memory-bound kernels share the memory system differs
+        (benchmarks/bench_s3gd.py ``--readout-weight-start`` measures both)."""
+        return self._readout_weight_start
+
+    @readout_weight_start.setter
+    def readout_weight_start(self, value):
+        if value not in self.READOUT_WEIGHT_STARTS:
+            raise ValueError(f"readout_weight_start must be one of {self.READOUT_WEIGHT_STARTS}, got {value!r}")
+        self._readout_weight_start = value
+
     def backward(self, grad_logits, need_input_grad=False, *, timer=None):
         """The gradients of all layers, into their ``grads`` (in place). Returns None: the
         network's input is data, so unlike a layer it computes no input gradient by default;
@@ -206,8 +235,8 @@ class Network:
             queue(grad_logits, step, state)
         if state is None and self.cuda_graph and timer is None and self.graphs.usable(self):
             static = self.static_outputs.get("grad_logits", grad_logits.shape, grad_logits)
-            if static is not None:                   # the loss's array is new every step
-                static[...] = grad_logits
+            if static is not None and static is not grad_logits:    # the loss's array is new every step
+                _copy_into(static, grad_logits)
                 grad_logits = static
             try:
                 state = self.graphs.run(self, grad_logits, queue)
@@ -240,34 +269,38 @@ class Network:
 
     def _queue_sparse(self, grad_logits, step, state):
         """Queue the sparse backward up to (not including) settling the active sets' counts.
-        Queued in the order the GPU needs it: the chain readout -> A2 -> hidden2's input gradient
-        at A1 -> hidden1 first; hidden2's and the readout's weight gradients, which nothing waits
-        on, on side streams beside it (GPU; each its own, so that neither waits for the other).
-        ``state`` (a Pass) says what an earlier attempt already queued."""
+        Queued in the order the GPU needs it: the chain A2 -> hidden2's input gradient at A1 ->
+        hidden1 on the current stream; beside it, on side streams (GPU), what the chain needs
+        only later or never: the readout's e = dL/dz and the regularizer's terms (beside the
+        compaction, which needs neither; the chain takes them over before the readout's gradient
+        at A2), and hidden2's and the readout's weight gradients (each its own stream, so that
+        neither waits for the other). ``state`` (a Pass) says what an earlier attempt already queued."""
         h1, h2 = self.hidden
         side, side_ro = _side_streams(self.readout.params["weight"])
         if not state.readout_adjoint:
-            with step(self.readout.name):
+            with step(self.readout.name), (nullcontext() if side_ro is None else side_ro.run(grad_logits)):
                 self.readout.backward(grad_logits, need_input_grad=False, weight_grad=False)
-                state.e_ready = None if side is None else side.mark()
-            state.r2 = self.regularizer.grad_from_counts(self._counts[1])
+                state.r2, state.r1 = (self.regularizer.grad_from_counts(c) for c in self._counts[::-1])
+                state.e_ready = None if side_ro is None else side_ro.mark()    # on side_ro's stream
             state.readout_adjoint = True
         with step("compact"):
             a1, a2 = compact(self.hidden, deferred=True)
+        if side_ro is not None:
+            side_ro.hand_over(state.e_ready)       # e, r2, r1 are ready for the chain
+            if not state.readout_weight and self.readout_weight_start == "compaction":
+                state.e_ready = side_ro.mark()     # start the readout's weight gradient after the compaction
         with step(self.readout.name):              # its time adds to the first part
             g = self.readout.input_grad(a2)
         with step(h2.name):
             g = h2.backward(g, at=a1, grad_const=state.r2, side=side)
-        if not state.readout_weight:   # needs e only; queued once the chain's long kernels are,
-            with step(self.readout.name):   # it runs beside them (a ~0.1 ms GEMM)
+        if not state.readout_weight:   # needs e only; on its side stream it runs beside the chain
+            with step(self.readout.name):
                 if side_ro is None:
                     self.readout.weight_grad()
                 else:
                     with side_ro.run(self.readout.adjoint, self.readout.spikes_in, after=state.e_ready):
                         self.readout.weight_grad()
             state.readout_weight = True
-        if state.r1 is None:
-            state.r1 = self.regularizer.grad_from_counts(self._counts[0])
         with step(h1.name):
             state.g_in = h1.backward(g, need_input_grad=state.input_grad, grad_const=state.r1)
         if side is not None:
