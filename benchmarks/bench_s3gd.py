@@ -2,7 +2,7 @@
 dense BPTT (Python time loop, written here) of the same network on the same inputs and weights.
 
     PYTHONPATH=. python3 benchmarks/bench_s3gd.py [--config shd fashion] [--reps 20] [--json out.json]
-        [--train-steps 40] [--stages] [--no-torch] [--readout-weight-start adjoint|compaction]
+        [--train-steps 40] [--stages] [--no-torch]
 
 Configurations (issue 5): the network input -> LIF(N) -> LIF(N) -> leaky readout.
 * shd:     700 inputs, N = 400, T = 500, batch 128, delta 0.05, dt 2 ms (beta 0.8187), sum readout, 20 classes
@@ -21,8 +21,6 @@ snnkit/s3gd/graph.py); a replay allocates nothing, so its memory is the workspac
 (The dense path cannot be captured: CuPy refuses cuBLAS calls in a capture; it is GPU-bound anyway.)
 ``--train-steps K``: K whole training steps per path (forward, loss, backward, Adam) over 4 batches,
 with the graphed backward's replay and capture counts (does the graph survive real training?).
-``--readout-weight-start``: where the readout's weight gradient starts on its side stream
-(``Network.readout_weight_start``; the default is the network's).
 """
 from __future__ import annotations
 
@@ -311,13 +309,11 @@ def stage_times(net, x, y, n_repeat=50):
     return out
 
 
-def run(name, reps, stages=False, with_torch=True, train_steps=0, readout_weight_start=None):
+def run(name, reps, stages=False, with_torch=True, train_steps=0):
     from snnkit.backend import to_device, to_numpy
     from snnkit.s3gd.instruments import cosine
     cfg = CONFIGS[name]
     net, x_np, y_np, x, _ = calibrated_network(name)
-    if readout_weight_start is not None:
-        net.readout_weight_start = readout_weight_start
     ours = bench_ours(net, x, to_device(y_np), reps)
     if train_steps:
         ours["training"] = bench_training(net, cfg, train_steps)
@@ -340,7 +336,7 @@ def run(name, reps, stages=False, with_torch=True, train_steps=0, readout_weight
     dense_vs_torch = ([] if torch_grads is None else
                       [cosine(to_numpy(l.grads["weight"]), tg) for l, tg in zip(net.layers, torch_grads)])
     out = dict(config=name, settings={k: v for k, v in cfg.items()}, ours=ours, torch=torch_res,
-               cos_dense_vs_torch=dense_vs_torch, readout_weight_start=net.readout_weight_start)
+               cos_dense_vs_torch=dense_vs_torch)
     sp, de, tb = ours["sparse"]["backward_ms"], ours["dense"]["backward_ms"], torch_res["backward_ms"]
     if "sparse_graph" in ours:
         sg = ours["sparse_graph"]["backward_ms"]
@@ -364,8 +360,6 @@ def main(argv=None):
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
     ap.add_argument("--train-steps", type=int, default=0,
                     help="also time this many whole training steps per path (GPU: graph hit rate)")
-    ap.add_argument("--readout-weight-start", default=None, choices=("adjoint", "compaction"),
-                    help="where the readout's weight gradient starts on its side stream (Network.readout_weight_start)")
     a = ap.parse_args(argv)
     from snnkit.backend import info
     dev = info()
@@ -374,11 +368,10 @@ def main(argv=None):
                "command": "PYTHONPATH=. python3 benchmarks/bench_s3gd.py " + " ".join(sys.argv[1:] if argv is None else argv),
                "runs": []}
     for name in a.config:
-        r = run(name, a.reps, stages=a.stages, with_torch=not a.no_torch, train_steps=a.train_steps,
-                readout_weight_start=a.readout_weight_start)
+        r = run(name, a.reps, stages=a.stages, with_torch=not a.no_torch, train_steps=a.train_steps)
         results["runs"].append(r)
         o, t, sp = r["ours"], r["torch"], r["speedup"]
-        print(f"\n== {name} (readout_weight_start={r['readout_weight_start']!r}): spike fraction L1/L2 {o['spike_fraction'][0]:.4f}/{o['spike_fraction'][1]:.4f}, "
+        print(f"\n== {name}: spike fraction L1/L2 {o['spike_fraction'][0]:.4f}/{o['spike_fraction'][1]:.4f}, "
               f"active fraction {o['active_fraction']}")
         print(f"{'path':<22}{'forward ms':>12}{'backward ms':>13}{'bwd MiB':>10}")
         rows = [("ours sparse", o["sparse"]), ("ours fused dense", o["dense"])]

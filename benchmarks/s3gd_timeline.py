@@ -13,7 +13,7 @@ settling the sets, the dead-layer guard). Medians over ``--reps`` backwards; the
 without the probes is timed as bench_s3gd.py does, so that the probes' own cost shows.
 
     SNNKIT_BACKEND=cupy PYTHONPATH=. python3 benchmarks/s3gd_timeline.py [--config shd] [--graph]
-        [--reps 50] [--readout-weight-start adjoint|compaction]
+        [--reps 50]
 """
 from __future__ import annotations
 
@@ -114,19 +114,15 @@ def main():
     ap.add_argument("--config", default="shd")
     ap.add_argument("--graph", action="store_true", help="the phases of a CUDA-graph replay (see above)")
     ap.add_argument("--reps", type=int, default=50)
-    ap.add_argument("--readout-weight-start", default=None, choices=("adjoint", "compaction"))
     a = ap.parse_args()
     import cupy as cp
     import bench_s3gd as bs
     from snnkit.s3gd import cuda, network, readout
     net, _, _, x, y = bs.calibrated_network(a.config)
-    if a.readout_weight_start:
-        net.readout_weight_start = a.readout_weight_start
     _, g = net.loss()(net.forward(x), y)
     if a.graph:
         med = graph_timeline(net, g, a.reps)
-        start = getattr(net, "readout_weight_start", "adjoint (before it was a setting)")
-        print(f"{a.config}: one graphed sparse backward, readout_weight_start={start!r}, median of {a.reps} (us)")
+        print(f"{a.config}: one graphed sparse backward, median of {a.reps} (us)")
         for k, v in med.items():
             print(f"  {k:45s} {v:8.1f}")
         return

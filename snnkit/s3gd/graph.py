@@ -87,12 +87,11 @@ def _array_key(a):
 def key_parts(net, grad_logits) -> tuple:
     """(arrays, scalars): dL/dlogits and :func:`backward_inputs`, and every scalar passed to the
     backward's kernels (the hidden neurons, the active sets' capacities, the readout's beta and
-    mode, the regularizer's constants), and where the side stream's readout work starts."""
+    mode, the regularizer's constants)."""
     reg = net.regularizer
     scalars = (tuple((h.neuron, h.compaction.capacity(h.V.shape)) for h in net.hidden),
                (net.readout.beta, net.readout.mode),
-               (reg.lambda_up, reg.f_up, reg.lambda_low, reg.f_low),
-               net.readout_weight_start)                  # the graph's shape, not its numbers
+               (reg.lambda_up, reg.f_up, reg.lambda_low, reg.f_low))
     return [grad_logits, *backward_inputs(net)], scalars
 
 
@@ -138,7 +137,7 @@ class Pass:
         self.readout_adjoint = False    # the readout's e = dL/dz exists
         self.readout_weight = False     # its weight gradient is queued
         self.r1 = self.r2 = None        # the regularizer's dL/dcounts of hidden1, hidden2
-        self.e_ready = None             # event after e, r2, r1 (where the readout's weight gradient starts)
+        self.e_ready = None             # event after e, r2, r1 on the readout's side stream
         self.input_grad = False         # hidden1 computes dL/dS_in (Network.backward(need_input_grad=True))
         self.g_in = None                # ... and leaves it here
 

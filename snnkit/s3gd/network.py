@@ -116,7 +116,6 @@ class Network:
         self.last_logits = None
         self.training = True
         self.graphs = BackwardGraphs()
-        self._readout_weight_start = "adjoint"
         self.static_outputs = StaticBuffers()
         self.cuda_graph = cuda_graph         # GPU: replay the backward as a CUDA graph (graph.py)
 
@@ -195,24 +194,6 @@ class Network:
 
     name = "Network"
 
-    READOUT_WEIGHT_STARTS = ("adjoint", "compaction")
-
-    @property
-    def readout_weight_start(self) -> str:
-        """Where the readout's weight gradient (on a GPU side stream; it reads the whole spike
-        raster of hidden2, ~100 MB for SHD) may start: ``"adjoint"`` (default), as soon as its
-        e = dL/dz exists, beside the compaction (itself a pass over both layers' V);
-        ``"compaction"``, after the compaction, beside hidden2's input gradient. The same kernels
-        and results either way; only which memory-bound kernels share the memory system differs
-        (benchmarks/bench_s3gd.py ``--readout-weight-start`` measures both)."""
-        return self._readout_weight_start
-
-    @readout_weight_start.setter
-    def readout_weight_start(self, value):
-        if value not in self.READOUT_WEIGHT_STARTS:
-            raise ValueError(f"readout_weight_start must be one of {self.READOUT_WEIGHT_STARTS}, got {value!r}")
-        self._readout_weight_start = value
-
     def backward(self, grad_logits, need_input_grad=False, *, timer=None):
         """The gradients of all layers, into their ``grads`` (in place). Returns None: the
         network's input is data, so unlike a layer it computes no input gradient by default;
@@ -277,18 +258,17 @@ class Network:
         neither waits for the other). ``state`` (a Pass) says what an earlier attempt already queued."""
         h1, h2 = self.hidden
         side, side_ro = _side_streams(self.readout.params["weight"])
+        made = None
         if not state.readout_adjoint:
             with step(self.readout.name), (nullcontext() if side_ro is None else side_ro.run(grad_logits)):
                 self.readout.backward(grad_logits, need_input_grad=False, weight_grad=False)
                 state.r2, state.r1 = (self.regularizer.grad_from_counts(c) for c in self._counts[::-1])
-                state.e_ready = None if side_ro is None else side_ro.mark()    # on side_ro's stream
+                made = state.e_ready = None if side_ro is None else side_ro.mark()   # on side_ro's stream
             state.readout_adjoint = True
         with step("compact"):
             a1, a2 = compact(self.hidden, deferred=True)
-        if side_ro is not None:
-            side_ro.hand_over(state.e_ready)       # e, r2, r1 are ready for the chain
-            if not state.readout_weight and self.readout_weight_start == "compaction":
-                state.e_ready = side_ro.mark()     # start the readout's weight gradient after the compaction
+        if made is not None:          # (a re-run after an overflow finds them made and waited for:
+            side_ro.hand_over(made)   # its state's events may even belong to a graph's capture)
         with step(self.readout.name):              # its time adds to the first part
             g = self.readout.input_grad(a2)
         with step(h2.name):
