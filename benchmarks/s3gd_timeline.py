@@ -1,10 +1,19 @@
-"""Where the sparse backward's time goes (GPU): every CUDA launcher of snnkit.s3gd.cuda,
-the readout's weight gradient and the final settle are wrapped to record a host clock and a CUDA event on the
-current stream before and after the call. One backward later, the table says when Python issued each
-piece and when the GPU reached it: host-bound pieces start on the GPU as soon as they are issued,
-GPU-bound ones queue up.
+"""Where the sparse backward's time goes (GPU).
 
-    SNNKIT_BACKEND=cupy PYTHONPATH=. python3 benchmarks/s3gd_timeline.py [--config shd]
+Eager (default): every CUDA launcher of snnkit.s3gd.cuda, the readout's weight gradient and the
+final settle are wrapped to record a host clock and a CUDA event on the current stream before and
+after the call. One backward later, the table says when Python issued each piece and when the GPU
+reached it: host-bound pieces start on the GPU as soon as they are issued, GPU-bound ones queue up.
+
+``--graph``: the backward as a CUDA-graph replay (``Network(cuda_graph=True)``, what bench_s3gd.py
+times as "sparse + graph"), cut into what bounds it: the host's work before the launch (checks,
+the dL/dlogits copy, the graph's key), the replay on the GPU (an event before and after the
+launch, on the same stream), and the host's work after it (waiting for the count transfer,
+settling the sets, the dead-layer guard). Medians over ``--reps`` backwards; the same backward
+without the probes is timed as bench_s3gd.py does, so that the probes' own cost shows.
+
+    SNNKIT_BACKEND=cupy PYTHONPATH=. python3 benchmarks/s3gd_timeline.py [--config shd] [--graph]
+        [--reps 50]
 """
 from __future__ import annotations
 
@@ -18,15 +27,105 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 
+class _LaunchProbe:
+    """Stands in for a captured graph: an event and the host clock just before and after its launch."""
+
+    def __init__(self, graph, marks):
+        self.graph, self.marks = graph, marks
+
+    def launch(self, stream):
+        import cupy as cp
+        self.marks["host_launch"] = time.perf_counter()
+        self.marks["ev_launch"] = stream.record(cp.cuda.Event())
+        self.graph.launch(stream=stream)
+        self.marks["ev_replayed"] = stream.record(cp.cuda.Event())
+        self.marks["host_launched"] = time.perf_counter()
+
+
+def graph_timeline(net, g, reps):
+    """Phases of one graphed backward (us, medians over ``reps``): see the module docstring."""
+    import cupy as cp
+    from snnkit.s3gd import network
+    from snnkit.s3gd.graph import BackwardGraphs
+
+    def backward():
+        for h in net.hidden:
+            h.compaction.forget()
+        net.backward(g)
+
+    net.cuda_graph, net.graphs = True, BackwardGraphs()
+    for _ in range(4):                       # eager (exact count), seen, captured, replayed
+        backward()
+    if net.graphs.captures != 1 or net.graphs.replays < 2:
+        raise RuntimeError(f"expected 1 capture and replays, got {net.graphs.captures} / {net.graphs.replays}")
+    plain = []                               # as bench_s3gd.py times it: no probes
+    for _ in range(reps):
+        cp.cuda.Device().synchronize()
+        t0 = time.perf_counter()
+        backward()
+        cp.cuda.Device().synchronize()
+        plain.append(time.perf_counter() - t0)
+    marks = {}
+    for c in net.graphs.graphs.values():
+        c.graph = _LaunchProbe(c.graph, marks)
+    settle = network.settle_layers
+
+    def timed_settle(layers):
+        marks["host_settle"] = time.perf_counter()
+        out = settle(layers)
+        marks["host_settled"] = time.perf_counter()
+        return out
+    network.settle_layers = timed_settle
+    rows = []
+    try:
+        for _ in range(reps):
+            cp.cuda.Device().synchronize()
+            st = cp.cuda.get_current_stream()
+            h0 = time.perf_counter()
+            ev0 = st.record(cp.cuda.Event())
+            backward()
+            h_end = time.perf_counter()
+            ev_end = st.record(cp.cuda.Event())
+            ev_end.synchronize()
+            gpu_launch = 1e-3 * cp.cuda.get_elapsed_time(ev0, marks["ev_launch"])
+            gpu_done = 1e-3 * cp.cuda.get_elapsed_time(ev0, marks["ev_replayed"])
+            rows.append({
+                "host before the launch": marks["host_launch"] - h0,
+                "launch call (host)": marks["host_launched"] - marks["host_launch"],
+                "host, launch returned -> settle": marks["host_settle"] - marks["host_launched"],
+                "settle (waits for the replay, 1 transfer)": marks["host_settled"] - marks["host_settle"],
+                "host after settle (guard, return)": h_end - marks["host_settled"],
+                "GPU: idle until the launch": gpu_launch,
+                "GPU: the replay (launch -> last kernel)": gpu_done - gpu_launch,
+                "host after the replay's end": (h_end - h0) - gpu_done,
+                "whole backward (probed, host)": h_end - h0,
+            })
+    finally:
+        network.settle_layers = settle
+        for c in net.graphs.graphs.values():
+            c.graph = c.graph.graph
+    med = {k: 1e6 * float(np.median([r[k] for r in rows])) for k in rows[0]}
+    med["whole backward (no probes, as bench_s3gd)"] = 1e6 * float(np.median(plain))
+    return med
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", default="shd")
+    ap.add_argument("--graph", action="store_true", help="the phases of a CUDA-graph replay (see above)")
+    ap.add_argument("--reps", type=int, default=50)
     a = ap.parse_args()
     import cupy as cp
     import bench_s3gd as bs
     from snnkit.s3gd import cuda, network, readout
     net, _, _, x, y = bs.calibrated_network(a.config)
     _, g = net.loss()(net.forward(x), y)
+    if a.graph:
+        med = graph_timeline(net, g, a.reps)
+        print(f"{a.config}: one graphed sparse backward, median of {a.reps} (us)")
+        for k, v in med.items():
+            print(f"  {k:45s} {v:8.1f}")
+        return
     log = []
 
     def wrap(owner, name, label=None):

@@ -397,3 +397,32 @@ def test_loss_value_and_grad_include_the_regularizer_as_call_does():
     assert float(v) == v_call == pytest.approx(nll + float(net.reg_value), rel=1e-6)   # float32 sum
     np.testing.assert_array_equal(g, g_call)
     np.testing.assert_array_equal(g, g_nll)
+
+
+def test_recent_graph_key_is_exact():
+    """graph._Recent, the cheap check that the last replay's key still holds: it answers that key
+    only for the same array objects with the same shapes and strides and equal scalars; an array
+    reshaped in place, another array with equal contents, a changed scalar or a dead array all
+    make it answer None (then the full fingerprint is computed)."""
+    from snnkit.s3gd.graph import _Recent
+    a, b = np.zeros((4, 6)), np.ones(5)
+    scalars = ((("neuron", 10),), (0.9, "sum"), (1.0, 2.0, 3.0, 4.0))
+    r = _Recent([a, None, b], scalars, key="k")
+    assert r.key_if_same([a, None, b], scalars) == "k"
+    assert r.key_if_same([a, None, b], tuple(scalars)) == "k"         # equal, not identical
+    assert r.key_if_same([a, None, b.copy()], scalars) is None
+    assert r.key_if_same([a, b, b], scalars) is None
+    assert r.key_if_same([a, None], scalars) is None
+    assert r.key_if_same([a, None, b], scalars[:-1] + ((1.0, 2.0, 3.0, 5.0),)) is None
+    a.shape = (6, 4)                                                    # in place: same object
+    assert r.key_if_same([a, None, b], scalars) is None
+    a.shape = (4, 6)
+    assert r.key_if_same([a, None, b], scalars) == "k"
+    t = a[:2]                                                           # same shape, other strides
+    r2 = _Recent([t], scalars, key="t")
+    t.strides = (0, 8)
+    assert r2.key_if_same([t], scalars) is None
+    del t
+    import gc
+    gc.collect()
+    assert r2.refs[0]() is None and r2.key_if_same([a[:2]], scalars) is None

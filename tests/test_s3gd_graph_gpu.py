@@ -207,3 +207,37 @@ def test_no_replay_when_timed_or_watched(cp):
     del h1.backward
     _backward(ng, None, None, forward=False)
     assert ng.graphs.replays == n + 1
+
+
+def test_side_stream_adjoint_and_the_cheap_replay_key(cp):
+    """The readout's e and the regularizer's terms, made on a side stream beside the compaction,
+    reach the chain: replays give the eager network's gradients exactly (NumPy to round-off). The
+    last replay's cheap key check (graph._Recent) answers the full fingerprint for the same inputs,
+    and None once an input is reshaped in place (whose fingerprint is then another key)."""
+    from snnkit.s3gd.graph import fingerprint, key_parts
+    nc, ne, ng = _nets(cp, readout="sum", dtype=np.float64)
+    r = np.random.default_rng(12)
+    x = (r.random((400, 25, 20)) < 0.02).astype(np.float64)
+    y = r.integers(0, 4, 400)
+    gc = _backward(nc, x, y)
+    ge = _backward(ne, cp.asarray(x), cp.asarray(y))
+    for k in range(4):                                   # eager, seen, captured, replayed
+        gg = _backward(ng, cp.asarray(x), cp.asarray(y), forward=k == 0)
+        for a, b, c in zip(gg, ge, gc):
+            np.testing.assert_array_equal(a, b, err_msg=f"backward {k}")
+            np.testing.assert_allclose(a, c, rtol=1e-9, atol=1e-12, err_msg=f"backward {k}: vs NumPy")
+        _same_sets(ne, ng, f"backward {k}")
+    assert ng.graphs.captures == 1 and ng.graphs.replays == 2
+    g = ng._loss_grad
+    static = ng.static_outputs.get("grad_logits", g.shape, g)
+    recent, key = ng.graphs.recent, fingerprint(ng, static)
+    assert recent.key_if_same(*key_parts(ng, static)) == key and key in ng.graphs.graphs
+    W = ng.readout.grads["weight"]
+    W.shape = W.shape[::-1]                              # in place: the same object
+    assert recent.key_if_same(*key_parts(ng, static)) is None and fingerprint(ng, static) != key
+    W.shape = W.shape[::-1]
+    assert recent.key_if_same(*key_parts(ng, static)) == key
+    again = _backward(ng, None, None, forward=False)
+    assert ng.graphs.replays == 3
+    for a, b in zip(again, ge):
+        np.testing.assert_array_equal(a, b)

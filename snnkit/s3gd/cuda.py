@@ -48,14 +48,16 @@ _SIDE: list = []
 
 
 class SideStream:
-    """A second CUDA stream for work that nothing later in the backward waits on (the weight
-    gradients of hidden2 and the readout), so that it runs beside the chain readout -> hidden2's
-    input gradient -> hidden1 instead of after it.
+    """A second CUDA stream for work beside the sparse backward's chain (compaction -> hidden2's
+    input gradient -> hidden1), not before or after it: the weight gradients of hidden2 and the
+    readout, which nothing later waits on, and the readout's e = dL/dz with the regularizer's
+    terms, which the chain needs only after the compaction.
 
     ``with side.run(*arrays): ...`` queues the block on the side stream after everything queued so
     far on the current one; ``arrays`` are kept alive until :meth:`join` (the memory pool could
     otherwise hand their memory to the main stream while the side stream still reads it).
-    :meth:`join` makes the current stream wait for the side stream."""
+    :meth:`join` makes the current stream wait for the side stream; :meth:`hand_over` for a point
+    of it (work whose results the main stream needs, queued on a side stream to run beside it)."""
 
     def __init__(self):
         self.stream, self.keep, self.used = None, [], False
@@ -77,6 +79,13 @@ class SideStream:
         self.used = True
         with self.stream:
             yield
+
+    def hand_over(self, event):
+        """Make the current stream wait for ``event``, a :meth:`mark` made inside :meth:`run` (on
+        this side stream): the current stream takes over what the side stream had made by then,
+        without waiting for the side work queued after it."""
+        import cupy as cp
+        cp.cuda.get_current_stream().wait_event(event)
 
     def join(self):
         import cupy as cp

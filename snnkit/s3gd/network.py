@@ -39,6 +39,16 @@ def _side_streams(weight):
     return side_streams(weight)
 
 
+def _copy_into(dst, src):
+    """dst[...] = src for two CuPy arrays of one shape and dtype (dst contiguous), as one
+    device-to-device copy on the current stream when src is contiguous: a few microseconds of host
+    time where an elementwise copy kernel costs several times that, just before the graph's launch."""
+    if src.flags.c_contiguous and src.dtype == dst.dtype:
+        dst.data.copy_from_device_async(src.data, src.nbytes)
+    else:
+        dst[...] = src
+
+
 class DeadNetworkWarning(RuntimeWarning):
     """A layer's sparse backward had (almost) no active entries for many consecutive steps."""
 
@@ -206,8 +216,8 @@ class Network:
             queue(grad_logits, step, state)
         if state is None and self.cuda_graph and timer is None and self.graphs.usable(self):
             static = self.static_outputs.get("grad_logits", grad_logits.shape, grad_logits)
-            if static is not None:                   # the loss's array is new every step
-                static[...] = grad_logits
+            if static is not None and static is not grad_logits:    # the loss's array is new every step
+                _copy_into(static, grad_logits)
                 grad_logits = static
             try:
                 state = self.graphs.run(self, grad_logits, queue)
@@ -240,34 +250,37 @@ class Network:
 
     def _queue_sparse(self, grad_logits, step, state):
         """Queue the sparse backward up to (not including) settling the active sets' counts.
-        Queued in the order the GPU needs it: the chain readout -> A2 -> hidden2's input gradient
-        at A1 -> hidden1 first; hidden2's and the readout's weight gradients, which nothing waits
-        on, on side streams beside it (GPU; each its own, so that neither waits for the other).
-        ``state`` (a Pass) says what an earlier attempt already queued."""
+        Queued in the order the GPU needs it: the chain A2 -> hidden2's input gradient at A1 ->
+        hidden1 on the current stream; beside it, on side streams (GPU), what the chain needs
+        only later or never: the readout's e = dL/dz and the regularizer's terms (beside the
+        compaction, which needs neither; the chain takes them over before the readout's gradient
+        at A2), and hidden2's and the readout's weight gradients (each its own stream, so that
+        neither waits for the other). ``state`` (a Pass) says what an earlier attempt already queued."""
         h1, h2 = self.hidden
         side, side_ro = _side_streams(self.readout.params["weight"])
+        made = None
         if not state.readout_adjoint:
-            with step(self.readout.name):
+            with step(self.readout.name), (nullcontext() if side_ro is None else side_ro.run(grad_logits)):
                 self.readout.backward(grad_logits, need_input_grad=False, weight_grad=False)
-                state.e_ready = None if side is None else side.mark()
-            state.r2 = self.regularizer.grad_from_counts(self._counts[1])
+                state.r2, state.r1 = (self.regularizer.grad_from_counts(c) for c in self._counts[::-1])
+                made = state.e_ready = None if side_ro is None else side_ro.mark()   # on side_ro's stream
             state.readout_adjoint = True
         with step("compact"):
             a1, a2 = compact(self.hidden, deferred=True)
+        if made is not None:          # (a re-run after an overflow finds them made and waited for:
+            side_ro.hand_over(made)   # its state's events may even belong to a graph's capture)
         with step(self.readout.name):              # its time adds to the first part
             g = self.readout.input_grad(a2)
         with step(h2.name):
             g = h2.backward(g, at=a1, grad_const=state.r2, side=side)
-        if not state.readout_weight:   # needs e only; queued once the chain's long kernels are,
-            with step(self.readout.name):   # it runs beside them (a ~0.1 ms GEMM)
+        if not state.readout_weight:   # needs e only; on its side stream it runs beside the chain
+            with step(self.readout.name):
                 if side_ro is None:
                     self.readout.weight_grad()
                 else:
                     with side_ro.run(self.readout.adjoint, self.readout.spikes_in, after=state.e_ready):
                         self.readout.weight_grad()
             state.readout_weight = True
-        if state.r1 is None:
-            state.r1 = self.regularizer.grad_from_counts(self._counts[0])
         with step(h1.name):
             state.g_in = h1.backward(g, need_input_grad=state.input_grad, grad_const=state.r1)
         if side is not None:
