@@ -304,13 +304,7 @@ def bench_torch_resnet(batch=64, T=2, reps=10, mode=None, tf32_matmul=None):
         step()
     torch.cuda.synchronize()
     warm_s = time.perf_counter() - t0
-    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    a.record()
-    for _ in range(reps):
-        step()
-    b.record()
-    torch.cuda.synchronize()
-    return dict(step_ms=a.elapsed_time(b) / reps, cudnn_tf32=torch.backends.cudnn.allow_tf32,
+    return dict(step_ms=_cuda_events_ms(torch, step, reps, warmup=0), cudnn_tf32=torch.backends.cudnn.allow_tf32,
                 matmul_tf32=torch.backends.cuda.matmul.allow_tf32, mode=mode or "eager",
                 cudnn_benchmark=torch.backends.cudnn.benchmark, warmup_s=warm_s, torch=torch.__version__)
 
