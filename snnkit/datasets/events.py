@@ -208,14 +208,13 @@ class EventBinner:
     with the device fast path: the events go to the GPU once and each batch is binned there.
 
     Binning (the one formula is :meth:`EventData.cells`). Event :math:`e` of a sample, at time
-    :math:`t_e` seconds in channel :math:`c_e`, falls in step :math:`k_e = \lfloor t_e / dt 
-floor`,
+    :math:`t_e` seconds in channel :math:`c_e`, falls in step :math:`k_e = \lfloor t_e / dt \rfloor`,
     i.e. in the raster cell :math:`q_e = k_e C + c_e` of the sample's flat ``[T * C]`` raster
     (:math:`T` = ``n_steps``, :math:`C` = ``n_channels``). Batch row :math:`b` of sample
     :math:`s_b` is
 
-    .. math:: X_{b,k,c} = [\exists e \in s_b: k_e = k, c_e = c] \ 	ext{(binary)}, \quad
-              X_{b,k,c} = \#\{e \in s_b: k_e = k, c_e = c\} \ 	ext{(count)},
+    .. math:: X_{b,k,c} = [\exists e \in s_b: k_e = k, c_e = c] \ \text{(binary)}, \quad
+              X_{b,k,c} = \#\{e \in s_b: k_e = k, c_e = c\} \ \text{(count)},
 
     the ``mode`` of the EventData. Events with :math:`k_e \ge T` lie after the window
     :math:`T\,dt` and are in no raster (``EventData.n_dropped`` counts them), so ``prepare`` leaves
