@@ -13,36 +13,39 @@
 # checkpoint files, or "-" for a fresh run. SECONDS: how long this call watches (end it well inside
 # the call's limit and the session's device time). OUT receives ckpt.tar (the checkpoint folder),
 # NAME.log, progress.txt and, when the run has finished, run.json and metrics.json.
-# DRY=1 (with start): a CPU run on stand-in data, for testing this script.
+# DRY=1 (with start): a CPU run on stand-in data, for testing this script (tests/test_gpu_long_run.py).
+# LONG_ROOT (default /tmp/long): where the run, its checkpoint and log live; POLL: seconds between looks
+# (20); PYTHON (default python3): the interpreter.
 set -u
 mode=${1:?start or watch}; shift
 if [ "$mode" = start ]; then
   carry=${1:?carry}; shift
 fi
 out=${1:?out}; secs=${2:?seconds}; name=${3:?name}; shift 3
-ck=/tmp/long/ckpt/$name; runs=/tmp/long/runs/$name; log=/tmp/long/$name.log
+root=${LONG_ROOT:-/tmp/long}; poll=${POLL:-20}; py=${PYTHON:-python3}
+ck=$root/ckpt/$name; runs=$root/runs/$name; log=$root/$name.log
 T0=$(date +%s)
-mkdir -p "$out" "$ck" /tmp/long/runs
+mkdir -p "$out" "$ck" "$root/runs"
 
 if [ "$mode" = start ]; then
   ckpt_in=${1:?CKPT_IN or -}; shift
   if [ "${DRY:-0}" = 1 ]; then
-    export PYTHONPATH=$PWD SNNKIT_DATA=/tmp/long/dry_data PYTHONUNBUFFERED=1 SNNKIT_OFFLINE=1
+    export PYTHONPATH=$PWD SNNKIT_DATA=$root/dry_data PYTHONUNBUFFERED=1 SNNKIT_OFFLINE=1
   else
-    source tools/gpu_mnist_setup.sh "$carry" > /tmp/long/setup.log 2>&1
+    source tools/gpu_mnist_setup.sh "$carry" > "$root/setup.log" 2>&1
     nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
   fi
   if [ "$ckpt_in" != - ]; then cp -v "$ckpt_in"/* "$ck"/; fi
   echo "tree $(cat REVISION 2>/dev/null || echo unknown); started $(date -u +%FT%TZ)" | tee -a "$log"
   # its own session: the process is not killed when this call returns
-  setsid nohup python3 -m snnkit.reproduce "$name" --executor plain "$@" -p checkpoint_dir "$ck" \
+  setsid nohup "$py" -m snnkit.reproduce "$name" --executor plain "$@" -p checkpoint_dir "$ck" \
     --out "$runs" >> "$log" 2>&1 < /dev/null &
-  echo $! > /tmp/long/$name.pid
+  echo $! > "$root/$name.pid"
 fi
 
-pid=$(cat /tmp/long/$name.pid)
+pid=$(cat "$root/$name.pid")
 progress() {   # epoch, step and training seconds of each checkpoint, from the Trainer's metadata
-  python3 - "$ck" <<'PY'
+  "$py" - "$ck" <<'PY'
 import json, sys, time, pathlib, numpy as np
 for p in sorted(pathlib.Path(sys.argv[1]).glob("*.npz")):
     with np.load(p) as z:
@@ -54,12 +57,12 @@ for p in sorted(pathlib.Path(sys.argv[1]).glob("*.npz")):
 PY
 }
 while kill -0 "$pid" 2>/dev/null && [ $(( $(date +%s) - T0 )) -lt "$secs" ]; do
-  sleep 20
+  sleep "$poll"
   progress | tee -a "$out/progress.txt"
 done
 if kill -0 "$pid" 2>/dev/null; then echo "still running after $secs s (pid $pid)"; else echo "finished"; fi
 tail -n 15 "$log"
-tar cf "$out/ckpt.tar" -C /tmp/long/ckpt "$name"
+tar cf "$out/ckpt.tar" -C "$root/ckpt" "$name"
 cp "$log" "$out/"
 for f in run.json metrics.json; do [ -f "$runs/$f" ] && cp "$runs/$f" "$out/"; done
 ls -la "$out"

@@ -78,11 +78,14 @@ def _fmt_target(t: dict) -> str:
 
 def gpu_time(rep: Reproduction, record: dict | None) -> str:
     """The GPU time line of ``--list``: *measured* when the repository holds a real-data record of
-    the entry (its wall time, device, date and command, and what it ran with reduced settings),
+    the entry (its wall time, device, date and command, and what it ran with reduced settings; a run
+    resumed across device sessions records its ``segments``, and its time is their sum),
     else the registry's *estimate*. A stand-in record is a pipeline check, not a measurement."""
     if record and not (record.get("dataset_stand_in") or record.get("metrics", {}).get("dataset_stand_in")):
         secs = record.get("seconds")
         line = (f"measured: {secs:g} s" if isinstance(secs, (int, float)) else "measured") + \
+            (f" in {len(record['segments'])} device sessions, resumed from its checkpoints,"
+             if record.get("segments") else "") + \
             f" on {record.get('device', '?')}, {(record.get('started_utc') or '')[:10]}" + \
             f" ({record.get('command', '')}; {record.get('source', 'recorded')})"
         reduced = record.get("reduced")
