@@ -123,3 +123,25 @@ def test_latency_curves_each_have_their_own_colour():
     colors = [d.line.color for d in lat.data]
     assert len(colors) == 10 and len(set(colors)) == 10 and colors[0] == "black"
     assert [d.name for d in lat.data][1:3] == ["dt = 0.1 ms", "dt = 0.5 ms"]
+
+
+def test_recorded_mnist_figure_reads_the_record():
+    """Notebook 05's real-MNIST panel: every seed's trained accuracies and (where logged) the continuous
+    weights run on the grid, the study's band and collapse, labelled axes with units."""
+    import json
+    from snnkit.reproduce import RECORDED
+    from snnkit.viz.bats_dt import recorded_mnist_figure
+    rec = json.loads((RECORDED / "time_discretization_sweep.json").read_text())
+    fig = recorded_mnist_figure(rec["by_seed"], rec["fork"])
+    assert fig.layout.xaxis.title.text == "dt (ms); 0 = continuous" and fig.layout.yaxis.title.text == "test accuracy (%)"
+    trained = [d for d in fig.data if d.name.endswith("trained on the grid")]
+    run_only = [d for d in fig.data if d.name.endswith("continuous weights run on it")]
+    assert len(trained) == len(rec["by_seed"]) == len(run_only)
+    for d, r in zip(trained, rec["by_seed"]):
+        assert list(d.x) == r["dt_ms"] and list(d.y) == r["trained"]
+    for d, r in zip(run_only, rec["by_seed"]):             # None (not logged) is left out, not drawn as 0
+        assert list(d.y) == [c for c in r["continuous_weights_on_grid"] if c is not None]
+    (x0, x1), (y0, y1) = rec["fork"]["band_dt_ms"], rec["fork"]["band_percent"]
+    shape = fig.layout.shapes[0]
+    assert (shape.x0, shape.x1, shape.y0, shape.y1) == (x0, x1, y0, y1)
+    assert any(list(d.y) == rec["fork"]["collapse_percent"] for d in fig.data)

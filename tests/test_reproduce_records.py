@@ -233,3 +233,39 @@ def test_full_length_bats_numbers_quoted_where_they_are_used():
     assert f"{100 * mh[9]:.2f} % at epoch 10, {100 * mh[-1]:.2f} % at epoch 100" in text
     assert f"{multi['earlier_run']['test_accuracy']:.2f} %" in text
     assert multi["earlier_run"]["test_accuracy"] > multi["metrics"]["test_accuracy"]   # "do not raise"
+
+
+def test_dt_sweep_seeds_quoted_where_they_are_used():
+    """The dt sweep's three seeds (record `by_seed`): the RESULTS.md table, the record's analysis and the
+    sentences "6 ms inside the band", "7 ms below it for every seed", "training accuracy peaks in epoch 2",
+    "the continuous weights keep 96-98 %" follow from the numbers."""
+    rec = record("time_discretization_sweep")
+    runs, fork = rec["by_seed"], rec["fork"]
+    assert [r["seed"] for r in runs] == [0, 1, 2]
+    # seed 0 is the recorded metrics; seeds 1 and 2 are the seed runs
+    assert runs[0]["trained"] == [round(a, 2) for a in rec["metrics"]["accuracy_by_dt"]]
+    for r, s in zip(runs[1:], rec["seed_runs"]["runs"]):
+        assert r["trained"] == s["accuracy_by_dt"] and r["continuous_weights_on_grid"] == s["continuous_weights_on_grid_by_dt"]
+
+    def at(key, d):
+        return [r[key][r["dt_ms"].index(d)] for r in runs if d in r["dt_ms"]]
+    lo, hi = fork["band_percent"]
+    a6, a7, a8 = at("trained", 6), at("trained", 7), at("trained", 8)
+    assert all(lo <= a <= hi for a in a6) and all(a < lo for a in a7)
+    text = section("### The full-length BATS runs: conv and multi-spike, 100 epochs each (issue 16), NVIDIA H200, 2026-12-03")
+    for r in runs[1:]:
+        row = next(line for line in text.splitlines() if line.startswith(f"| {r['seed']} |"))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[1:5] == [f"{a:.2f} %" for a in r["trained"]], row
+        c7, c8 = r["continuous_weights_on_grid"][2:4]
+        assert cells[5] == f"{c7:.1f} / {c8:.1f} %", row
+    for s in (f"6 ms: {a6[0]:.2f}% and {a6[1]:.2f}%", f"{min(a7):.2f}-{max(a7):.2f}%", f"{min(a8):.2f}-{max(a8):.2f}%"):
+        assert s in rec["analysis"], s
+    row = next(line for line in RESULTS.splitlines() if line.startswith("| time_discretization_sweep | MNIST |"))
+    assert f"6 ms {min(a6):.2f}-{max(a6):.2f}, 7 ms {min(a7):.2f}-{max(a7):.2f}, 8 ms {min(a8):.2f}-{max(a8):.2f} %" in row
+    # "peaks in epoch 2 and falls after it for every seed (8 ms: from epoch 1)"
+    for r in runs:
+        h7, h8 = r["train_accuracy_by_epoch"]["7"], r["train_accuracy_by_epoch"]["8"]
+        assert max(h7) == h7[1] and h7[-1] < h7[1] and h8[1] < h8[0] and h8[-1] < h8[0]
+    cont = [c for r in runs for d, c in zip(r["dt_ms"], r["continuous_weights_on_grid"]) if d in (7, 8)]
+    assert len(cont) == 6 and all(96 <= round(c) <= 98 for c in cont)        # "keep 96-98 %"

@@ -7,6 +7,8 @@
                            sample and silent share vs dt (from the tidy rows)
 * :func:`latency_figure`   latency curves (share of the label neuron's spikes before t), one per dt,
                            every curve its own colour (continuous black, grids along a colour scale)
+* :func:`recorded_mnist_figure`  the recorded real-MNIST sweep (GPU, several seeds) beside the study's
+                           reported band: test accuracy (%) vs dt (ms), one real data set on one axis
 """
 from __future__ import annotations
 
@@ -181,5 +183,35 @@ def latency_figure(latency, t_grid, unit_scale=1000.0, unit="ms", height=340):
                                  line=dict(color=color, width=3 if d is None else 2)))
     fig.update_layout(title="Latency: share of the label neuron's spikes emitted before t",
                       xaxis_title=f"t ({unit})", yaxis_title="share", yaxis_range=[0, 1.02], height=height,
+                      margin=dict(l=50, r=20, t=50, b=40))
+    return fig
+
+
+def recorded_mnist_figure(by_seed, fork, height=380):
+    """The MNIST sweep kept in ``reproductions/recorded/time_discretization_sweep.json`` beside the
+    study's numbers: for every seed, the test accuracy (%) of the network *trained* on each grid
+    (filled markers) and of the continuous network's weights only *run* on it (open markers, where
+    logged); the study's band (``fork["band_percent"]`` over ``fork["band_dt_ms"]``) as a shaded
+    rectangle and its collapse range at ``fork["collapse_dt_ms"]`` as a bar. Both are real MNIST."""
+    import plotly.graph_objects as go
+    fig = go.Figure()
+    (x0, x1), (y0, y1) = fork["band_dt_ms"], fork["band_percent"]
+    fig.add_shape(type="rect", x0=x0, x1=x1, y0=y0, y1=y1, fillcolor="rgba(120,120,120,0.25)", line_width=0)
+    fig.add_trace(go.Scatter(x=[(x0 + x1) / 2], y=[(y0 + y1) / 2], mode="markers", marker=dict(size=1, color="gray"),
+                             name=f"study: {y0:g}-{y1:g} % for {x0:g}-{x1:g} ms (shaded)"))
+    c0, c1 = fork["collapse_percent"]
+    fig.add_trace(go.Scatter(x=[fork["collapse_dt_ms"]] * 2, y=[c0, c1], mode="lines", line=dict(color="gray", width=8),
+                             name=f"study: {c0:g}-{c1:g} % at {fork['collapse_dt_ms']:g} ms"))
+    for i, run in enumerate(by_seed):
+        color = _COLORS[i % len(_COLORS)]
+        fig.add_trace(go.Scatter(x=run["dt_ms"], y=run["trained"], mode="markers+lines", name=f"seed {run['seed']}: trained on the grid",
+                                 line=dict(color=color), marker=dict(size=9)))
+        pts = [(d, a) for d, a in zip(run["dt_ms"], run["continuous_weights_on_grid"]) if a is not None]
+        if pts:
+            fig.add_trace(go.Scatter(x=[d for d, _ in pts], y=[a for _, a in pts], mode="markers",
+                                     name=f"seed {run['seed']}: continuous weights run on it",
+                                     marker=dict(color=color, size=10, symbol="circle-open", line=dict(width=2))))
+    fig.update_layout(title="Real MNIST, 10 epochs per grid: the recorded GPU runs beside the study",
+                      xaxis_title="dt (ms); 0 = continuous", yaxis_title="test accuracy (%)", height=height,
                       margin=dict(l=50, r=20, t=50, b=40))
     return fig
