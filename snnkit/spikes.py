@@ -32,6 +32,8 @@ class SpikeTrains:
     counts: object           # [B, N] int32, number of valid slots
     overflow: object = None  # [B, N] int32, spikes that did not fit into S slots (None = not tracked)
     map_shape: tuple | None = None   # (H, W, C) of the flattened neuron axis, when it is a feature map
+    grid: float | None = None        # the dt grid the times lie on, set by a BATS layer on a grid: a layer on
+                                     # the same grid takes them as they are (they are not moved up a step again)
 
     @property
     def shape(self):
@@ -53,7 +55,7 @@ class SpikeTrains:
 
     def to_numpy(self) -> "SpikeTrains":
         return SpikeTrains(to_numpy(self.times), to_numpy(self.counts),
-                           None if self.overflow is None else to_numpy(self.overflow))
+                           None if self.overflow is None else to_numpy(self.overflow), self.map_shape, self.grid)
 
     def validate(self, name: str = "spikes") -> "SpikeTrains":
         """Raise ValueError (TypeError for a wrong dtype) naming ``name`` when the container breaks

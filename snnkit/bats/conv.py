@@ -119,7 +119,7 @@ class ConvLIF(NeuronLayer):
         self._batch = None
 
     def forward(self, spikes: SpikeTrains) -> SpikeTrains:
-        from .layers import _enter
+        from .layers import _enter, on_grid
         t = _enter(spikes, self.n_in, f"ConvLIF{self.input_shape}", self.input_shape)
         if t.ndim != 3 or t.shape[1] != self.n_in:
             raise ValueError(f"spikes.times must be [batch, {self.n_in}, slots] for input_shape "
@@ -132,11 +132,11 @@ class ConvLIF(NeuronLayer):
         trusted = getattr(spikes, "_bats_checked", False)      # made by a BATS layer: already valid
         n = self.neuron
         self.last = simulate(w, cols, n.tau_s, n.theta, n.delta_theta, n.max_spikes, n.t_max, n.dt,
-                             check=not trusted, name="input spikes (patches)")
+                             check=not trusted, name="input spikes (patches)", on_grid=on_grid(spikes, n.dt))
         self._batch = B
         to_map = lambda a: a.reshape(B, self.n_out, *a.shape[2:])           # [B*P, C_out] -> [B, P*C_out]
         out = SpikeTrains(to_map(self.last.times), to_map(self.last.counts), to_map(self.last.overflow),
-                          self.output_shape)
+                          self.output_shape, n.dt)
         self.continuous = None if self.dt is None else SpikeTrains(to_map(self.last.t_cont), out.counts)
         out._bats_checked = True
         return out

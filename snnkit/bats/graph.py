@@ -329,11 +329,11 @@ class GraphStep:
 
     def _queue(self, x, y, sc):
         """Queue one step on the current stream; returns (loss, simulations, weight gradients)."""
-        sims, h = [], x
+        sims, h, grid = [], x, None          # x: data times, on no grid yet
         for l, staged in zip(self.layers, self.staged):
-            sim = self._forward(l, h, staged)
+            sim = self._forward(l, h, staged, on_grid=l.dt is not None and grid == l.dt)
             sims.append(sim)
-            h = sim.times
+            h, grid = sim.times, l.dt        # as bats.LIFDense: the next layer on this grid takes them as they are
         last = sims[-1]
         value, g = self.loss._cuda(SpikeTrains(last.times, last.counts, last.overflow), y, int(x.shape[0]))
         dws = [None] * len(self.layers)
@@ -349,10 +349,10 @@ class GraphStep:
         return value, sims, dws
 
     @staticmethod
-    def _forward(layer, times, staged):
+    def _forward(layer, times, staged, on_grid=False):
         """``simulate`` of one layer, with the capturable event sort (the same numbers)."""
         w = layer.params["weight"]
-        used = grid_up(times, layer.dt) if layer.dt is not None else times
+        used = grid_up(times, layer.dt) if layer.dt is not None and not on_grid else times
         ev_t, ev_i, ev_a, ev_b = sort_events_capturable(used, layer.tau_s)
         out = (simulate_staged if staged else _simulate_cuda)(w, ev_t, ev_i, ev_a, ev_b, layer.tau_s, layer.theta, layer.delta_theta,
                              layer.max_spikes, layer.t_max, layer.dt)

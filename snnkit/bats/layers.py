@@ -98,8 +98,11 @@ class LIFDense(NeuronLayer):
         # Trains made by a BATS layer (or SpikeInput, or marked by ``mark_checked``) are valid by
         # construction: skipping their value check saves a device sync per layer.
         self.last = simulate(w, xp_of(w).asarray(times, dtype=w.dtype), n.tau_s, n.theta, n.delta_theta,
-                             n.max_spikes, n.t_max, n.dt, check=not _is_checked(spikes), name="input spikes")
-        return mark_checked(self.last.spikes)
+                             n.max_spikes, n.t_max, n.dt, check=not _is_checked(spikes), name="input spikes",
+                             on_grid=on_grid(spikes, n.dt))
+        out = self.last.spikes
+        out.grid = n.dt                      # the next layer on this grid takes these times as they are
+        return mark_checked(out)
 
     __call__ = forward
 
@@ -115,6 +118,13 @@ class LIFDense(NeuronLayer):
         dt = "" if self.dt is None else f", dt={self.dt:g}"
         return (f"LIFDense({self.n_in} -> {self.n_out}, tau_s={self.tau_s:g}, theta={self.theta:g}, "
                 f"delta_theta={self.delta_theta:g}, max_spikes={self.max_spikes}, t_max={self.t_max:g}{dt})")
+
+
+def on_grid(spikes, dt) -> bool:
+    """Whether ``spikes`` already lie on the grid ``dt``: made by a BATS layer on that grid (their
+    ``grid``). Such times enter the next layer as they are; any other times (data, an encoder, another
+    grid) move up to the grid first (:func:`snnkit.bats.neuron.grid_up`)."""
+    return dt is not None and getattr(spikes, "grid", None) == dt
 
 
 def _check_init(init):
@@ -155,7 +165,7 @@ class SpikeInput:
         self._shape = t.shape
         counts = xp.asarray(spikes.counts, dtype=xp.int32)
         over = None if spikes.overflow is None else xp.asarray(spikes.overflow, dtype=xp.int32)
-        return mark_checked(SpikeTrains(t, counts, over, spikes.map_shape))
+        return mark_checked(SpikeTrains(t, counts, over, spikes.map_shape, spikes.grid))
 
     __call__ = forward
 

@@ -23,11 +23,13 @@ than the next input spike (the next input changes ``a`` and ``b``, so the root i
 An accepted spike applies its reset to ``b`` (``b -= (delta_theta/tau) z*``) and the neuron is
 tried again: several output spikes can fall between two inputs.
 
-Time discretization (optional ``dt``): input times move up to the next grid point
-``grid_up(t) = (floor(t/dt) + 1) dt`` (a time on the grid moves a full ``dt``); the continuous ``t*``
-is computed from those inputs and reported as ``grid_up(t*)``; a spike whose grid time is not later
-than the neuron's previous grid spike is rejected (a one-step refractory period). The reset uses the
-continuous ``z*``, and the backward treats the rounding as the identity.
+Time discretization (optional ``dt``): the network's input times (data) move up to the next grid
+point ``grid_up(t) = (floor(t/dt) + 1) dt`` (a time on the grid moves a full ``dt``); the continuous
+``t*`` is computed from the inputs and reported as ``grid_up(t*)``; a spike whose grid time is not
+later than the neuron's previous grid spike is rejected (a one-step refractory period). A layer on
+the grid hands its grid times to the next layer, which takes them as they are (``SpikeTrains.grid``,
+``simulate(on_grid=True)``), as the study's code does: only data move up to the grid. The reset uses
+the continuous ``z*``, and the backward treats the rounding as the identity.
 
 This module holds the constants and checks shared by the simulator and the backward.
 """

@@ -80,7 +80,8 @@ def merge_pool(spikes: SpikeTrains, input_shape):
     if spikes.overflow is not None:
         overflow = spikes.overflow.reshape(t.shape[0], H // 2, 2, W // 2, 2, C).sum(axis=(2, 4))
         overflow = overflow.reshape(t.shape[0], -1).astype(xp.int32)
-    out = SpikeTrains(xp.ascontiguousarray(merged[:, :, :keep]), counts, overflow, (H // 2, W // 2, C))
+    # merging moves no spike: the pooled times stay on the grid the inputs were on
+    out = SpikeTrains(xp.ascontiguousarray(merged[:, :, :keep]), counts, overflow, (H // 2, W // 2, C), spikes.grid)
     return out, order
 
 

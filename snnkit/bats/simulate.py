@@ -111,7 +111,7 @@ MAX_FIRINGS = 10_000
 
 
 def simulate(weight, in_times, tau_s, theta, delta_theta=None, max_spikes=1, t_max=float("inf"),
-             dt=None, check=True, *, name="in_times") -> Simulation:
+             dt=None, check=True, *, name="in_times", on_grid=False) -> Simulation:
     """Exact spike times of a dense layer of BATS neurons (see the module docstring).
 
     ``check=False`` skips the value checks of ``in_times`` (NaN, negative times, sorting) and of
@@ -119,7 +119,12 @@ def simulate(weight, in_times, tau_s, theta, delta_theta=None, max_spikes=1, t_m
     layer produced itself (the Trainer checks the weights every step). On NumPy the weights are
     always checked. A neuron firing more than ``MAX_FIRINGS`` times in one sample is an error (the
     weights are far too large for theta), as is an output that could not fit into memory. ``name``
-    is what the error messages call ``in_times`` (a layer says "input spikes")."""
+    is what the error messages call ``in_times`` (a layer says "input spikes").
+
+    ``on_grid=True`` (with ``dt``): ``in_times`` are the grid times of a layer on the same grid and are
+    used as they are. Only times from outside the grid (data, an encoder) move up to it: a hidden
+    spike reported at ``k dt`` reaches the next layer at ``k dt``, as in the study's code, and not one
+    step later (which ``grid_up`` does to a time already on the grid)."""
     tau_s, theta, delta_theta, S, t_max, dt = check_neuron(tau_s, theta, delta_theta, max_spikes, t_max, dt)
     if getattr(weight, "ndim", 0) != 2:
         raise ValueError(f"weight must be a 2-d array [n_out, n_in]; got shape {getattr(weight, 'shape', None)}")
@@ -144,7 +149,7 @@ def simulate(weight, in_times, tau_s, theta, delta_theta=None, max_spikes=1, t_m
                       "Lower max_spikes (slots per neuron; extra spikes are counted in overflow) or the batch.", xp)
     in_times = in_times.astype(dtype, copy=False)
     if dt is not None:
-        used = grid_up(in_times, dt)
+        used = in_times if on_grid else grid_up(in_times, dt)
         if check:           # rounding moves spikes later: check the range of the times actually used
             check_exp_range(used, tau_s, dtype, f"{name} (rounded up to the dt grid)", t_max)
             _warn_if_rounded_out(in_times, used, t_max, dt)
