@@ -220,6 +220,9 @@ def test_lesson_07_page(nb07):
                 if "paper" in header:                   # beside a paper column, no stand-in number
                     for name, ours in zip(cols["reproduction"], cols["ours (real data)"]):
                         assert name in real or not re.search(r"\d", ours), f"cell {i}: {name} {ours}"
+                    for r in rows:                      # a record's caveat is shown where its number is
+                        if r["caveat"] and r["name"] in real:
+                            assert r["caveat"] in cols["from"][cols["reproduction"].index(r["name"])]
                 else:
                     assert set(cols["pipeline check"]) == stand_in
     md = "\n".join(c.source for c in nb07.cells if c.cell_type == "markdown")

@@ -269,3 +269,18 @@ def test_dt_sweep_seeds_quoted_where_they_are_used():
         assert max(h7) == h7[1] and h7[-1] < h7[1] and h8[1] < h8[0] and h8[-1] < h8[0]
     cont = [c for r in runs for d, c in zip(r["dt_ms"], r["continuous_weights_on_grid"]) if d in (7, 8)]
     assert len(cont) == 6 and all(96 <= round(c) <= 98 for c in cont)        # "keep 96-98 %"
+
+
+def test_a_records_caveat_reaches_the_comparison_row():
+    """A record made before a correction of the code says so (`caveat`); the comparison row carries it
+    (notebook 07 prints it beside the number), and a record without one gives ""."""
+    rep = entry("time_discretization_sweep")
+    rec = {**record("time_discretization_sweep"), "source": "recorded"}
+    rows = reproduce.comparison([rep], {rep.name: {**rec, "caveat": "made before X"}})
+    assert rows[0]["caveat"] == "made before X"
+    rows = reproduce.comparison([rep], {rep.name: {k: v for k, v in rec.items() if k != "caveat"}})
+    assert rows[0]["caveat"] == ""
+    assert reproduce.comparison([rep], {})[0]["caveat"] == ""
+    listing = reproduce.format_list([rep], records={rep.name: {**rec, "caveat": "made before X"}})
+    assert "    caveat:   made before X\n" in listing
+    assert "caveat" not in reproduce.format_list([rep], records={rep.name: {k: v for k, v in rec.items() if k != "caveat"}})

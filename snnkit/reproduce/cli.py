@@ -117,8 +117,10 @@ def format_list(reps, notebooks: Path | None = None, records: dict | None = None
                 status += " (does not declare results_dir yet: cannot be run as a reproduction)"
         if r.status == "planned":
             status += f"\n    PLANNED:  {r.needs}"
+        caveat = (records.get(r.name) or {}).get("caveat")
         lines += [f"{r.name}", f"    {r.title}", f"    target:   {_fmt_target(r.target)}",
-                  f"    GPU time: {gpu_time(r, records.get(r.name))}", f"    notebook: {status}", ""]
+                  f"    GPU time: {gpu_time(r, records.get(r.name))}"] + \
+            ([f"    caveat:   {caveat}"] if caveat else []) + [f"    notebook: {status}", ""]
     return "\n".join(lines)
 
 

@@ -128,6 +128,8 @@ def comparison(reps=None, results: dict | None = None) -> list[dict]:
             "seconds": rec.get("seconds") if rec else None,
             "dataset_stand_in": bool(rec and (rec.get("dataset_stand_in") or rec["metrics"].get("dataset_stand_in"))),
             "expected_gpu_time": r.expected_gpu_time,
+            # what a reader must know before comparing (e.g. a record made before a correction of the code)
+            "caveat": rec.get("caveat", "") if rec else "",
         })
     return rows
 
