@@ -36,7 +36,7 @@ from ..backend import rng as _rng, to_device, xp_of
 from ..nn.protocol import require_forward
 from ..spikes import SpikeTrains
 from .backward import backward as dense_backward
-from .neuron import NeuronLayer, as_parameters, check_exp_range
+from .neuron import NeuronLayer, as_parameters, check_exp_range, on_grid
 from .simulate import simulate
 
 __all__ = ["gather_patches", "fold_patches", "ConvLIF"]
@@ -119,7 +119,7 @@ class ConvLIF(NeuronLayer):
         self._batch = None
 
     def forward(self, spikes: SpikeTrains) -> SpikeTrains:
-        from .layers import _enter, on_grid
+        from .layers import _enter
         t = _enter(spikes, self.n_in, f"ConvLIF{self.input_shape}", self.input_shape)
         if t.ndim != 3 or t.shape[1] != self.n_in:
             raise ValueError(f"spikes.times must be [batch, {self.n_in}, slots] for input_shape "
@@ -132,7 +132,7 @@ class ConvLIF(NeuronLayer):
         trusted = getattr(spikes, "_bats_checked", False)      # made by a BATS layer: already valid
         n = self.neuron
         self.last = simulate(w, cols, n.tau_s, n.theta, n.delta_theta, n.max_spikes, n.t_max, n.dt,
-                             check=not trusted, name="input spikes (patches)", on_grid=on_grid(spikes, n.dt))
+                             check=not trusted, name="input spikes (patches)", on_grid=on_grid(spikes.grid, n.dt))
         self._batch = B
         to_map = lambda a: a.reshape(B, self.n_out, *a.shape[2:])           # [B*P, C_out] -> [B, P*C_out]
         out = SpikeTrains(to_map(self.last.times), to_map(self.last.counts), to_map(self.last.overflow),

@@ -57,7 +57,7 @@ from ..spikes import SpikeTrains
 from .backward import backward as _backward
 from .layers import LIFDense, _is_checked
 from .losses import SpikeCountLoss
-from .neuron import KERNEL_DEFINES, check_exp_range, check_times, grid_up
+from .neuron import KERNEL_DEFINES, check_exp_range, check_times, grid_up, on_grid
 from .simulate import Simulation, _simulate_cuda, cuda_outputs
 
 __all__ = ["GraphStep", "sort_events_capturable", "simulate_staged", "SORT_CAP"]
@@ -331,7 +331,7 @@ class GraphStep:
         """Queue one step on the current stream; returns (loss, simulations, weight gradients)."""
         sims, h, grid = [], x, None          # x: data times, on no grid yet
         for l, staged in zip(self.layers, self.staged):
-            sim = self._forward(l, h, staged, on_grid=l.dt is not None and grid == l.dt)
+            sim = self._forward(l, h, staged, on_grid=on_grid(grid, l.dt))
             sims.append(sim)
             h, grid = sim.times, l.dt        # as bats.LIFDense: the next layer on this grid takes them as they are
         last = sims[-1]

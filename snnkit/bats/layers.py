@@ -25,7 +25,7 @@ from ..nn.protocol import require_forward
 from ..nn.sequential import Sequential
 from ..spikes import SpikeTrains
 from .backward import backward as _backward
-from .neuron import NeuronLayer, as_parameters, check_exp_range
+from .neuron import NeuronLayer, as_parameters, check_exp_range, on_grid
 from .simulate import simulate
 
 __all__ = ["LIFDense", "SpikeInput", "Network", "latency_encoder", "mark_checked"]
@@ -99,7 +99,7 @@ class LIFDense(NeuronLayer):
         # construction: skipping their value check saves a device sync per layer.
         self.last = simulate(w, xp_of(w).asarray(times, dtype=w.dtype), n.tau_s, n.theta, n.delta_theta,
                              n.max_spikes, n.t_max, n.dt, check=not _is_checked(spikes), name="input spikes",
-                             on_grid=on_grid(spikes, n.dt))
+                             on_grid=on_grid(spikes.grid, n.dt))
         out = self.last.spikes
         out.grid = n.dt                      # the next layer on this grid takes these times as they are
         return mark_checked(out)
@@ -118,13 +118,6 @@ class LIFDense(NeuronLayer):
         dt = "" if self.dt is None else f", dt={self.dt:g}"
         return (f"LIFDense({self.n_in} -> {self.n_out}, tau_s={self.tau_s:g}, theta={self.theta:g}, "
                 f"delta_theta={self.delta_theta:g}, max_spikes={self.max_spikes}, t_max={self.t_max:g}{dt})")
-
-
-def on_grid(spikes, dt) -> bool:
-    """Whether ``spikes`` already lie on the grid ``dt``: made by a BATS layer on that grid (their
-    ``grid``). Such times enter the next layer as they are; any other times (data, an encoder, another
-    grid) move up to the grid first (:func:`snnkit.bats.neuron.grid_up`)."""
-    return dt is not None and getattr(spikes, "grid", None) == dt
 
 
 def _check_init(init):

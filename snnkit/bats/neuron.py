@@ -44,7 +44,8 @@ from .. import checks
 from ..backend import xp_of
 from ..spikes import SpikeTrains
 
-__all__ = ["LIFParameters", "check_exp_range", "check_neuron", "check_times", "grid_up", "potential", "X_GUARD"]
+__all__ = ["LIFParameters", "check_exp_range", "check_neuron", "check_times", "grid_up", "on_grid", "potential",
+           "X_GUARD"]
 
 # f1 = tau/(x z) and f2 = tau/x diverge when a trajectory only grazes threshold (x -> 0: the
 # spike time is infinitely sensitive there). The backward uses max(x, X_GUARD * c z), where c z is
@@ -234,6 +235,13 @@ def grid_up(t, dt):
         nearest = xp.rint(steps)
         index = xp.where(xp.abs(steps - nearest) <= tol, nearest, xp.floor(steps)) + 1
         return xp.where(fin, (index * dt).astype(t.dtype), t)
+
+
+def on_grid(grid, dt) -> bool:
+    """Whether times on the grid ``grid`` (``SpikeTrains.grid``: set by a BATS layer on a grid, None
+    for data) already lie on the grid ``dt``. Such times enter the next layer as they are; any other
+    times (data, an encoder, another grid) move up to the grid first (:func:`grid_up`)."""
+    return dt is not None and grid == dt
 
 
 def potential(t, in_times, weights, out_times, tau_s, delta_theta):
