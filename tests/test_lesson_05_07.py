@@ -227,3 +227,19 @@ def test_lesson_07_page(nb07):
                     assert set(cols["pipeline check"]) == stand_in
     md = "\n".join(c.source for c in nb07.cells if c.cell_type == "markdown")
     assert "github.com/alexcojocaru2002/bats-time-discretization" in md and "Bacho" in md and "## Summary" in md
+
+
+def test_lesson_07_dropdown_callback_for_every_reproduction(monkeypatch):
+    """Notebook 07's dropdown callback (show_reproduction), called for every option the dropdown offers,
+    as the static tour precomputes them: each describes its entry, with a record's caveat where it has one."""
+    import plotly.basedatatypes
+    monkeypatch.setattr(plotly.basedatatypes.BaseFigure, "show", lambda self, *a, **k: None)   # no renderer here
+    nb = nbformat.read(NB07, as_version=4)
+    ns = {}
+    for i in (1, 2, 6, 11):                       # parameters, imports and rows, the table helpers, the callback
+        exec(compile(nb.cells[i].source, f"07 cell {i}", "exec"), ns)
+    rows = {r["name"]: r for r in ns["rows"]}
+    for name in rows:
+        text = ns["show_reproduction"](name)
+        assert text.startswith(f"{name}: ")
+        assert (f"  caveat   {rows[name]['caveat']}" in text) is bool(rows[name]["caveat"])
