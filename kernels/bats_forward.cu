@@ -13,11 +13,13 @@
 // The earliest threshold crossing after ``lower`` and not after ``limit`` of a neuron with state
 // (a, b) (twin: the condition block of snnkit/bats/simulate.py::_simulate_numpy's spike loop): true, with
 // x = sqrt(b^2 - 4ac), z, the continuous time ts and the (grid) time td, when the neuron fires.
+// On a grid a neuron reports at td, so a spike whose td lies past the window (t_max) is not emitted
+// (the time-discretization study's rule, bats/CudaKernels/.../compute_spike_times.cu).
 // Shared by every forward kernel, so that a speculative test (bats_graph.cu) and the loop agree
 // to the bit.
 template <typename T>
 __device__ __forceinline__ bool bats_try_spike(T a, T bb, T lower, T limit, T last_d, T tau, T c, T dt,
-                                               T& x, T& z, T& ts, T& td) {
+                                               T t_max, T& x, T& z, T& ts, T& td) {
     const T disc = bb * bb - 4 * c * a;
     if (disc < 0) return false;
     x = sqrt_(disc);
@@ -31,6 +33,7 @@ __device__ __forceinline__ bool bats_try_spike(T a, T bb, T lower, T limit, T la
     if (dt > 0) {
         td = grid_up_(ts, dt);
         if (!(td > last_d)) return false;    // one-step refractory on the grid
+        if (td > t_max) return false;        // reported after the window ends
     }
     return true;
 }
@@ -40,14 +43,18 @@ __device__ __forceinline__ bool bats_try_spike(T a, T bb, T lower, T limit, T la
 // interleave several such tests (bats_graph.cu tests 32 events at once, one per lane; with branches the
 // tests ran one after the other).
 template <typename T>
-__device__ __forceinline__ bool bats_fires(T a, T bb, T lower, T limit, T last_d, T tau, T c, T dt) {
+__device__ __forceinline__ bool bats_fires(T a, T bb, T lower, T limit, T last_d, T tau, T c, T dt,
+                                           T t_max) {
     const T disc = bb * bb - 4 * c * a;
     const T x = sqrt_(disc);
     const T den = bb + x;
     const T z = 2 * a / den;
     const T ts = tau * log_(z);
     bool ok = (disc >= 0) & (den > 0) & (z > 0) & (ts > lower) & !(ts > limit);
-    if (dt > 0) ok = ok & (grid_up_(ts, dt) > last_d);
+    if (dt > 0) {
+        const T td = grid_up_(ts, dt);
+        ok = ok & (td > last_d) & !(td > t_max);
+    }
     return ok;
 }
 
@@ -64,7 +71,7 @@ __device__ __forceinline__ void bats_event(T w, T tk, T eva, T evb, T t_next, T 
     const T limit = t_next < t_max ? t_next : t_max;
     T lower = tk > last ? tk : last;
     T x, z, ts, td;
-    while (bats_try_spike<T>(a, bb, lower, limit, last_d, tau, c, dt, x, z, ts, td)) {
+    while (bats_try_spike<T>(a, bb, lower, limit, last_d, tau, c, dt, t_max, x, z, ts, td)) {
         if (cnt < S) {                       // spikes before the next event
             o_t[cnt] = td;
             o_c[cnt] = ts;

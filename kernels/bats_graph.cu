@@ -241,7 +241,7 @@ __device__ void bats_forward_staged(const T* __restrict__ ev_t, const int* __res
                 const T tk = s_t[jq], tn = s_t[min(jq + 1, m)];
                 const T limit = tn < t_max ? tn : t_max;
                 const T lower = tk > last ? tk : last;
-                const bool fires = (lane < nv) && bats_fires<T>(la_, lb_, lower, limit, last_d, tau, c, dt);
+                const bool fires = (lane < nv) && bats_fires<T>(la_, lb_, lower, limit, last_d, tau, c, dt, t_max);
                 const unsigned mask = __ballot_sync(FULL, fires);
                 const int f = mask ? __ffs(mask) - 1 : nv;   // the first event of the group that fires
                 if (f > 0) {                          // the state after the events before f

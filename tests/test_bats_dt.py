@@ -230,3 +230,24 @@ def test_one_training_run_per_point_moves_with_the_seed():
         acc[seed] = {r["dt"]: (r["accuracy"], r["silent_output_share"]) for r in rows}
     assert acc[0][0.001][1] > 0                        # seed 0: some digits get no output spike
     assert acc[1][0.001][0] > acc[1][0.0][0]          # seed 1: above its continuous network
+
+
+@pytest.mark.parametrize("dt", [0.003, 0.007])
+def test_a_spike_reported_after_t_max_is_not_emitted(dt):
+    """As in the study's code (bats/CudaKernels/CuFiles/Inference/compute_spike_times.cu: a discrete time
+    > max_simulation stops the neuron): on a grid a neuron reports at its grid time, so a crossing at
+    t* <= t_max whose grid time lies past t_max is not emitted. Without a grid the same crossing counts."""
+    from snnkit.bats import simulate
+    w = np.array([[30.0]])                                         # one strong input: a burst
+    x = np.array([[[0.0105]]])
+    free = simulate(w, x, 0.05, 0.2, max_spikes=6, dt=dt)          # t_max = inf: every spike it fires
+    assert free.counts[0, 0] >= 3
+    ts, td = free.t_cont[0, 0, 1], free.times[0, 0, 1]              # its second spike: t* and grid time
+    assert ts < td
+    cut = simulate(w, x, 0.05, 0.2, max_spikes=6, dt=dt, t_max=(ts + td) / 2)
+    assert cut.counts[0, 0] == 1                                    # the second one would report past t_max
+    np.testing.assert_array_equal(cut.times[0, 0, :1], free.times[0, 0, :1])
+    edge = simulate(w, x, 0.05, 0.2, max_spikes=6, dt=dt, t_max=td)
+    assert edge.counts[0, 0] == 2 and edge.times[0, 0, 1] == td     # reported at t_max exactly: it counts
+    cont = simulate(w, free.in_used, 0.05, 0.2, max_spikes=6, t_max=(ts + td) / 2)
+    assert cont.counts[0, 0] == 2                                   # continuous time: t* <= t_max counts

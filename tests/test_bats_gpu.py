@@ -57,7 +57,9 @@ def _rel(a, b):
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-@pytest.mark.parametrize("dt", [None, 0.002])
+# 0.007: t_max = 0.2 is not a whole number of steps, so the rule "a grid time past t_max is not
+# emitted" (simulate's docstring) decides spikes in the last, partial step in both twins
+@pytest.mark.parametrize("dt", [None, 0.002, 0.007])
 def test_forward_cuda_matches_numpy(cp, case, dt):
     name, B, S, tau_s, theta, t_max = case.name, case.batch, case.max_spikes, case.tau_s, case.theta, case.t_max
     w, t, _ = _inputs(case, seed=11)

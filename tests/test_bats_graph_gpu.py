@@ -60,6 +60,7 @@ def test_capturable_sort_equals_numpy_twin_and_eager_cuda(cp, B, n_in, s_in, p, 
     (9, 800, 30, 10, 30, None, 0.03),      # the output layer: weights staged, ~700 events, many chunks
     (6, 120, 2, 200, 5, None, 0.4),        # 50 tiles of 4 neurons, weights staged
     (5, 50, 3, 301, 4, 0.002, 0.5),        # 76 tiles (the last one neuron wide), weights staged, on a grid
+    (5, 50, 3, 301, 4, 0.007, 0.5),        # a grid whose last step ends past t_max = 0.2
     (4, 2100, 1, 6, 5, None, 0.4),         # weights read from global memory (2100 x 4 values > 32 KiB)
     (4, 784, 1, 800, 30, None, 0.19),      # the hidden layer
 ])
@@ -108,7 +109,8 @@ def _eager_step(net, loss, opt, x, y):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype,dt,staged", [(np.float32, None, None), (np.float64, None, True),
-                                             (np.float32, 0.002, None), (np.float32, None, False)])
+                                             (np.float32, 0.002, None), (np.float32, None, False),
+                                             (np.float32, 0.007, None)])
 def test_graph_step_equals_eager_step(cp, dtype, dt, staged):
     """Eight steps (batch 40 x3, 17 x3: a second key, then 40 x2: the first graph again)
     from the same weights on the same fresh random batches: the same loss, spike trains and

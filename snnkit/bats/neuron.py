@@ -26,7 +26,8 @@ tried again: several output spikes can fall between two inputs.
 Time discretization (optional ``dt``): the network's input times (data) move up to the next grid
 point ``grid_up(t) = (floor(t/dt) + 1) dt`` (a time on the grid moves a full ``dt``); the continuous
 ``t*`` is computed from the inputs and reported as ``grid_up(t*)``; a spike whose grid time is not
-later than the neuron's previous grid spike is rejected (a one-step refractory period). A layer on
+later than the neuron's previous grid spike is rejected (a one-step refractory period), as is one
+whose grid time lies past ``t_max`` (the neuron reports at its grid time, after the window). A layer on
 the grid hands its grid times to the next layer, which takes them as they are (``SpikeTrains.grid``,
 ``simulate(on_grid=True)``), as the study's code does: only data move up to the grid. The reset uses
 the continuous ``z*``, and the backward treats the rounding as the identity.
@@ -92,7 +93,8 @@ class LIFParameters:
     ``max_spikes``
         spike slots per neuron (extra spikes are counted in ``overflow``, not stored).
     ``t_max``
-        the end of the trial (+inf: no limit).
+        the end of the trial (+inf: no limit). On a grid a spike counts when its grid time is
+        ``<= t_max``.
     ``dt``
         None for continuous time, else the grid step of the discretization study.
 

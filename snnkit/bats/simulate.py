@@ -124,7 +124,12 @@ def simulate(weight, in_times, tau_s, theta, delta_theta=None, max_spikes=1, t_m
     ``on_grid=True`` (with ``dt``): ``in_times`` are the grid times of a layer on the same grid and are
     used as they are. Only times from outside the grid (data, an encoder) move up to it: a hidden
     spike reported at ``k dt`` reaches the next layer at ``k dt``, as in the study's code, and not one
-    step later (which ``grid_up`` does to a time already on the grid)."""
+    step later (which ``grid_up`` does to a time already on the grid).
+
+    ``t_max`` ends the window. Without a grid a spike counts when it fires at ``t <= t_max``; on a
+    grid a neuron reports at its grid time, so a spike counts when that time is ``<= t_max`` (the
+    study's rule: a crossing in the last, partial step of a window that is not a whole number of
+    steps is not reported)."""
     tau_s, theta, delta_theta, S, t_max, dt = check_neuron(tau_s, theta, delta_theta, max_spikes, t_max, dt)
     if getattr(weight, "ndim", 0) != 2:
         raise ValueError(f"weight must be a 2-d array [n_out, n_in]; got shape {getattr(weight, 'shape', None)}")
@@ -219,6 +224,7 @@ def _simulate_numpy(weight, ev_t, ev_i, ev_a, ev_b, tau_s, theta, delta_theta, S
             if dt is not None:
                 td = grid_up(ts, dt)
                 ok &= td > last_d                               # one-step refractory on the grid
+                ok &= ~(td > t_max)                             # reported after the window ends
             if not ok.any():
                 break
             if int(cnt.max()) >= MAX_FIRINGS:
