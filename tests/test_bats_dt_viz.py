@@ -145,3 +145,11 @@ def test_recorded_mnist_figure_reads_the_record():
     shape = fig.layout.shapes[0]
     assert (shape.x0, shape.x1, shape.y0, shape.y1) == (x0, x1, y0, y1)
     assert any(list(d.y) == rec["fork"]["collapse_percent"] for d in fig.data)
+    assert not [d for d in fig.data if "earlier rule" in d.name]
+    early = rec["earlier_rule"]["by_seed"]
+    fig = recorded_mnist_figure(rec["by_seed"], rec["fork"], earlier=early)
+    dotted = [d for d in fig.data if d.name.endswith("earlier rule (hidden spikes a step late)")]
+    assert [list(d.y) for d in dotted] == [r["trained"] for r in early] and all(d.line.dash == "dot" for d in dotted)
+    for d, r in zip(dotted, early):                        # the same colour as that seed's current run
+        same = next(t for t in fig.data if t.name == f"seed {r['seed']}: trained on the grid")
+        assert d.line.color == same.line.color

@@ -187,12 +187,14 @@ def latency_figure(latency, t_grid, unit_scale=1000.0, unit="ms", height=340):
     return fig
 
 
-def recorded_mnist_figure(by_seed, fork, height=380):
+def recorded_mnist_figure(by_seed, fork, earlier=None, height=380):
     """The MNIST sweep kept in ``reproductions/recorded/time_discretization_sweep.json`` beside the
     study's numbers: for every seed, the test accuracy (%) of the network *trained* on each grid
     (filled markers) and of the continuous network's weights only *run* on it (open markers, where
     logged); the study's band (``fork["band_percent"]`` over ``fork["band_dt_ms"]``) as a shaded
-    rectangle and its collapse range at ``fork["collapse_dt_ms"]`` as a bar. Both are real MNIST."""
+    rectangle and its collapse range at ``fork["collapse_dt_ms"]`` as a bar. Both are real MNIST.
+    ``earlier``: runs made with an earlier grid rule (the record's ``earlier_rule["by_seed"]``), drawn
+    as dotted lines of the same seed's colour, trained accuracy only."""
     import plotly.graph_objects as go
     fig = go.Figure()
     (x0, x1), (y0, y1) = fork["band_dt_ms"], fork["band_percent"]
@@ -211,6 +213,12 @@ def recorded_mnist_figure(by_seed, fork, height=380):
             fig.add_trace(go.Scatter(x=[d for d, _ in pts], y=[a for _, a in pts], mode="markers",
                                      name=f"seed {run['seed']}: continuous weights run on it",
                                      marker=dict(color=color, size=10, symbol="circle-open", line=dict(width=2))))
+    seeds = [r["seed"] for r in by_seed]
+    for run in earlier or []:
+        color = _COLORS[seeds.index(run["seed"]) % len(_COLORS)] if run["seed"] in seeds else "gray"
+        fig.add_trace(go.Scatter(x=run["dt_ms"], y=run["trained"], mode="markers+lines",
+                                 name=f"seed {run['seed']}: trained, earlier rule (hidden spikes a step late)",
+                                 line=dict(color=color, dash="dot", width=1), marker=dict(size=6, symbol="x")))
     fig.update_layout(title="Real MNIST, 10 epochs per grid: the recorded GPU runs beside the study",
                       xaxis_title="dt (ms); 0 = continuous", yaxis_title="test accuracy (%)", height=height,
                       margin=dict(l=50, r=20, t=50, b=40))
