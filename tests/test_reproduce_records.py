@@ -7,6 +7,7 @@ import os
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from snnkit import reproduce
@@ -313,3 +314,20 @@ def test_a_records_caveat_reaches_the_comparison_row():
     listing = reproduce.format_list([rep], records={rep.name: {**rec, "caveat": "made before X"}})
     assert "    caveat:   made before X\n" in listing
     assert "caveat" not in reproduce.format_list([rep], records={rep.name: {k: v for k, v in rec.items() if k != "caveat"}})
+
+
+def test_public_ttfs_driver_encodes_as_the_public_dataset():
+    """reproductions/bats_public_ttfs.py (the public BATS code on the single-spike task; needs a GPU to
+    train): its encoder is the public Dataset's ``__to_spikes``: t = 0.1 (1 - p/255), a pixel of 0 silent,
+    and it refuses pixels outside [0, 1] instead of clipping them."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bats_public_ttfs", ROOT / "reproductions" / "bats_public_ttfs.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    p = np.array([[0, 1, 128, 255]], dtype=np.float64)
+    t, c = mod.encode(p / 255)
+    assert t.shape == (1, 4, 1) and t.dtype == np.float32 and c.dtype == np.int32
+    np.testing.assert_allclose(t[0, 1:, 0], 0.1 * (1 - p[0, 1:] / 255), rtol=1e-6)
+    assert np.isinf(t[0, 0, 0]) and list(c[0]) == [0, 1, 1, 1]
+    with pytest.raises(ValueError, match="divide 8-bit images by 255"):
+        mod.encode(p)
