@@ -102,6 +102,10 @@ def main(argv=None):
                            delta_theta=s["theta"][1], weight_initializer=init, max_n_spike=1, name="Output layer"))
     loss_fct = TTFSSoftmaxCrossEntropy(tau=s["tau_loss"])
     opt = AdamOptimizer(learning_rate=s["lr"])
+    # Its step counter is an int32 scalar, and under NumPy 2's promotion rules float32 ** int32 is float64,
+    # which its float32-only Adam kernel refuses. A float32 counter gives the NumPy 1 behaviour it was
+    # written for (exact up to 2**24 steps; this run takes 36 000).
+    opt._AdamOptimizer__t = np.float32(0)
     rec = dict(about=__doc__.split("\n\n")[0], settings=s, seed=a.seed, peer=a.peer, epochs_done=0,
                test_acc=[], train_acc=[], epoch_seconds=[])
     B, TB = s["batch"], s["test_batch"]
