@@ -170,6 +170,35 @@ def test_single_spike_gap_analysis_follows_its_protocol_runs():
               f"explains {explained:.2f} of the {gap:.2f} points", f"{gap - explained:.2f} points remain"):
         assert s in text, s
     assert max(last) < paper and max(best) < paper        # "not seed noise", and a gap remains
+    # the public code run by its own loop (reproductions/bats_public_ttfs.py): its best, its fall, and ours beside it
+    pub = rec["public_code"]
+    for r in pub["runs"]:
+        acc = r["test_accuracy_by_epoch"]
+        assert len(acc) == 30 and r["best"] == max(acc) and r["best_epoch"] == 1 + acc.index(max(acc)) and r["last"] == acc[-1]
+        fall = pub["falls_to_chance_at_epoch"][pub["runs"].index(r)]
+        assert min(acc[:fall - 1]) > 90 and max(acc[fall - 1:]) < 12      # above 90 % until it falls, chance after
+    (b0, b1), runs = pub["best_range"], pub["runs"]
+    assert [b0, b1] == sorted(r["best"] for r in runs) and b1 < paper
+    for s in (f"is {runs[0]['best']:.2f}% and {runs[1]['best']:.2f}% (epochs {runs[0]['best_epoch']} and {runs[1]['best_epoch']})",
+              f"{paper - b1:.2f}-{paper - b0:.2f} points under the paper",
+              f"fall to chance in epoch {pub['falls_to_chance_at_epoch'][0]}",
+              f"ours lies {b0 - max(best):.2f}-{b1 - min(best):.2f} points below it",
+              f"our seed-to-seed range {max(best) - min(best):.2f} points"):
+        assert s in text, s
+    assert len(set(pub["falls_to_chance_at_epoch"])) == 1                  # "both runs ... in epoch 22"
+    sec = section("### The public BATS code on the single-spike task (issue 16), NVIDIA H200, 2026-12-03")
+    f = pub["falls_to_chance_at_epoch"][0]
+    for r in runs:
+        acc = r["test_accuracy_by_epoch"]
+        assert (f"| {r['seed']} | {r['best']:.2f} % (epoch {r['best_epoch']}) | {acc[f - 2]:.2f} % | {acc[f - 1]:.2f} % | "
+                f"{r['last']:.2f} % | {r['seconds']:.1f} s |") in sec
+    flat = " ".join(sec.split())
+    for said in (f"is {b0:.2f}-{b1:.2f} %, {paper - b1:.2f}-{paper - b0:.2f} points under", f"fall to chance in epoch {f}",
+                 f"ours gives {min(best):.2f}-{max(best):.2f} %", f"{b0 - max(best):.2f}-{b1 - min(best):.2f} points below",
+                 f"seed-to-seed range: {max(best) - min(best):.2f} points"):
+        assert said in flat, said
+    row = next(line for line in RESULTS.splitlines() if line.startswith("| bats_mnist_single_spike | MNIST |"))
+    assert f"the public code's own loop: {b0:.2f}-{b1:.2f} %" in row
 
 
 FULL_SECTION = "### The full-length BATS runs: conv and multi-spike, 100 epochs each (issue 16), NVIDIA H200, 2026-12-03"
