@@ -93,6 +93,33 @@ def test_check_dt_falloff(lenient):
     assert exercises.check_dt_falloff(10, flat) is False
 
 
+def test_report_steps_follow_the_grid_rules():
+    """The output layer's reporting steps on the recorded MNIST grids (window 200 ms), counted here by walking
+    the grid with the simulation's own rounding (grid_up) from layer 2's earliest report, 3 dt (tested in
+    test_bats_dt.py), to the last grid time the t_max rule lets through (td <= t_max, also tested there)."""
+    from snnkit.bats.neuron import grid_up
+    from snnkit.exercises.discretization import report_steps
+    assert report_steps(7.0, 200.0, 2) == 26 and report_steps(8.0, 200.0, 2) == 23   # 200 ms = 25 steps of 8 ms
+    for dt_ms in (1.0, 3.0, 6.0, 7.0, 8.0, 10.0, 30.0):
+        for layer in (1, 2, 3):
+            dt, t, n = dt_ms / 1000, 0.0, 0
+            for _ in range(layer + 1):                   # data up to dt, then one step per layer
+                t = float(grid_up(np.float64(t), dt))
+            while t <= 0.2 + 1e-12:
+                n, t = n + 1, float(grid_up(np.float64(t), dt))
+            assert report_steps(dt_ms, 200.0, layer) == n, (dt_ms, layer)
+
+
+def test_check_dt_report_steps(lenient, capsys):
+    assert exercises.check_dt_report_steps(...) is None
+    assert exercises.check_dt_report_steps((26, 23)) is True
+    assert exercises.check_dt_report_steps((28, 25)) is False               # forgot the earliest report
+    assert "3 dt at the earliest" in capsys.readouterr().out
+    assert exercises.check_dt_report_steps((27, 24)) is False               # one end counted wrong
+    assert "count both ends" in capsys.readouterr().out
+    assert exercises.check_dt_report_steps("26, 23") is False               # not numbers: a hint, no crash
+
+
 def test_a_wrong_answer_fails_in_strict_mode(monkeypatch):
     monkeypatch.setenv(lessons.STRICT_ENV, "1")
     with pytest.raises(exercises.ExerciseFailed, match="dt_merge"):

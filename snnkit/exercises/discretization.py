@@ -10,7 +10,8 @@ import numpy as np
 
 from . import unanswered, verdict
 
-__all__ = ["grid_time_ms", "merge_dt_ms", "check_dt_grid_time", "check_dt_merge", "check_dt_falloff"]
+__all__ = ["grid_time_ms", "merge_dt_ms", "report_steps", "check_dt_grid_time", "check_dt_merge", "check_dt_falloff",
+           "check_dt_report_steps"]
 
 
 def grid_time_ms(t_ms, dt_ms):
@@ -33,6 +34,18 @@ def merge_dt_ms(t1_ms, t2_ms, max_dt_ms=100):
         if grid_time_ms(t1_ms, dt) == grid_time_ms(t2_ms, dt):
             return dt
     return None
+
+
+def report_steps(dt_ms, t_max_ms, layer):
+    """How many grid times spiking layer ``layer`` (1 = the first after the data) can report a spike at,
+    within the window: the earliest is ``(layer + 1) dt`` (the data move up to at least ``dt``, and every
+    layer reports the next grid point after a crossing that follows its input), the latest the last grid
+    point ``<= t_max`` (a later one is not emitted). At most one spike per step, so this is also the most
+    spikes one neuron of that layer can report."""
+    if not (dt_ms > 0 and t_max_ms > 0 and int(layer) == layer and layer >= 1):
+        raise ValueError(f"need dt_ms > 0, t_max_ms > 0 and a layer number >= 1; got {dt_ms}, {t_max_ms}, {layer}")
+    last = int(np.floor(t_max_ms / dt_ms + 1e-9))    # t_max on a grid line counts (grid_up's tolerance)
+    return max(0, last - int(layer))
 
 
 def _numbers(answer, n):
@@ -111,4 +124,28 @@ def check_dt_falloff(answer, rows, drop=0.05):
         hint = f"at {a[0]:g} ms the accuracy is still within {100 * drop:g} points of continuous, or it is not a dt of the sweep."
     return verdict("dt_falloff", answer, ok,
                    right=f"the first step {100 * drop:g} points below continuous is dt = {truth:g} ms." if truth else "",
+                   wrong=hint)
+
+
+def check_dt_report_steps(answer, dts_ms=(7.0, 8.0), t_max_ms=200.0, layer=2):
+    """Exercise: on each grid of ``dts_ms``, at how many grid times can the output layer (spiking layer
+    ``layer``) of a network with window ``t_max_ms`` report a spike? ``answer``: one count per grid."""
+    truth = np.array([report_steps(d, t_max_ms, layer) for d in dts_ms], dtype=np.float64)
+    a = None if unanswered(answer) else _numbers(answer, truth.size)
+    ok = a is not None and np.array_equal(a, truth)
+    whole = np.array([np.floor(t_max_ms / d + 1e-9) for d in dts_ms])
+    if a is None or ok:
+        hint = f"give {truth.size} whole numbers, one per grid ({', '.join(f'{d:g} ms' for d in dts_ms)})."
+    elif np.array_equal(a, whole) or np.array_equal(a, whole + 1):
+        hint = (f"the output layer cannot report at the first grid times: the data arrive at dt at the earliest and "
+                f"every layer adds at least one step, so layer {layer} reports at {layer + 1} dt at the earliest.")
+    elif np.array_equal(a, truth + 1) or np.array_equal(a, truth - 1):
+        hint = (f"count both ends: from {layer + 1} dt up to the last grid point that is not after t_max = "
+                f"{t_max_ms:g} ms (a grid time past t_max is not reported).")
+    else:
+        hint = f"list the grid times k dt with {layer + 1} dt <= k dt <= t_max, for each dt, and count them."
+    return verdict("dt_report_steps", answer, ok,
+                   right=f"on the {', '.join(f'{d:g}' for d in dts_ms)} ms grids the output layer can report at "
+                         f"{', '.join(f'{int(n)}' for n in truth)} grid times within {t_max_ms:g} ms, at most one "
+                         "spike per step: that many spikes per neuron at most, whatever the weights.",
                    wrong=hint)
