@@ -251,3 +251,24 @@ def test_a_spike_reported_after_t_max_is_not_emitted(dt):
     assert edge.counts[0, 0] == 2 and edge.times[0, 0, 1] == td     # reported at t_max exactly: it counts
     cont = simulate(w, free.in_used, 0.05, 0.2, max_spikes=6, t_max=(ts + td) / 2)
     assert cont.counts[0, 0] == 2                                   # continuous time: t* <= t_max counts
+
+
+def test_a_rejected_crossing_loses_its_reset():
+    """Notebook 05 ("A rejected spike also loses its reset"), as the study's compute_spike_times.cu: a second
+    crossing in the same grid step is rejected together with its reset, so the potential stays above threshold
+    and the neuron fires no more from that input, although the continuous trajectory crosses again in later
+    steps. Driving it harder can therefore lower its count on a grid, never in continuous time."""
+    from snnkit.bats import grid_up, simulate
+    w, x, dt = np.array([[30.0]]), np.array([[[0.0105]]]), 0.02
+    grid = simulate(w, x, 0.05, 0.2, max_spikes=20, dt=dt)
+    cont = simulate(w, grid.in_used, 0.05, 0.2, max_spikes=20)          # the same (grid) input, continuous time
+    t = cont.times[0, 0][np.isfinite(cont.times[0, 0])]
+    steps = grid_up(t, dt)
+    assert steps[0] == steps[1] and len(set(np.round(steps / dt).astype(int))) >= 3   # later crossings in later steps
+    assert grid.counts[0, 0] == 1 and grid.times[0, 0, 0] == steps[0]                # the first one only
+    rng = np.random.default_rng(0)                                                  # the notebook's 50-input neuron
+    t_50 = np.sort(rng.uniform(0, 0.1, 50))[None, :, None]
+    W = np.linspace(0.5, 8, 16)[:, None] * np.ones((1, 50))
+    n = {d: (lambda s: (s.counts + s.overflow)[0])(simulate(W, t_50, 0.13, 1.3, max_spikes=100, t_max=0.2, dt=d))
+         for d in (None, 0.008)}
+    assert np.all(np.diff(n[None]) >= 0) and np.any(np.diff(n[0.008]) < 0)

@@ -153,3 +153,13 @@ def test_recorded_mnist_figure_reads_the_record():
     for d, r in zip(dotted, early):                        # the same colour as that seed's current run
         same = next(t for t in fig.data if t.name == f"seed {r['seed']}: trained on the grid")
         assert d.line.color == same.line.color
+
+
+def test_count_vs_weight_figure_is_labelled():
+    """Notebook 05's rejected-reset panel: one line per clock, the weights on x, whole spike counts on y."""
+    from snnkit.viz.bats_dt import count_vs_weight_figure
+    fig = count_vs_weight_figure(np.array([1.0, 2.0]), {"continuous": np.array([1, 3]), "8 ms grid": np.array([1, 2])})
+    assert [d.name for d in fig.data] == ["continuous", "8 ms grid"]
+    assert list(fig.data[1].y) == [1, 2] and list(fig.data[0].x) == [1.0, 2.0]
+    assert fig.layout.xaxis.title.text.startswith("weight w") and "count" in fig.layout.yaxis.title.text
+    assert fig.data[0].line.color != fig.data[1].line.color
