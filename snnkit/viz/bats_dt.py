@@ -235,7 +235,7 @@ def count_vs_weight_figure(weights, counts, height=340):
         fig.add_trace(go.Scatter(x=list(map(float, weights)), y=[int(v) for v in c], mode="markers+lines", name=label,
                                  line=dict(color=_COLORS[i % len(_COLORS)])))
     fig.update_layout(title="One neuron, 50 input spikes: spike count against the input weight",
-                      xaxis_title="weight w of every input (threshold units: theta = 1.3)",
+                      xaxis_title="weight w of every input (dimensionless; the threshold is theta = 1.3)",
                       yaxis_title="output spikes in the window (count)", height=height,
                       margin=dict(l=50, r=20, t=50, b=40))
     return fig
