@@ -158,7 +158,8 @@ def test_recorded_mnist_figure_reads_the_record():
 def test_count_vs_weight_figure_is_labelled():
     """Notebook 05's rejected-reset panel: one line per clock, the weights on x, whole spike counts on y."""
     from snnkit.viz.bats_dt import count_vs_weight_figure
-    fig = count_vs_weight_figure(np.array([1.0, 2.0]), {"continuous": np.array([1, 3]), "8 ms grid": np.array([1, 2])})
+    fig = count_vs_weight_figure(np.array([1.0, 2.0]), {"continuous": np.array([1, 3]), "8 ms grid": np.array([1, 2])},
+                                 theta=1.3)
     assert [d.name for d in fig.data] == ["continuous", "8 ms grid"]
     assert list(fig.data[1].y) == [1, 2] and list(fig.data[0].x) == [1.0, 2.0]
     assert fig.layout.xaxis.title.text.startswith("weight w") and "count" in fig.layout.yaxis.title.text

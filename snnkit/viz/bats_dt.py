@@ -225,17 +225,18 @@ def recorded_mnist_figure(by_seed, fork, earlier=None, height=380):
     return fig
 
 
-def count_vs_weight_figure(weights, counts, height=340):
+def count_vs_weight_figure(weights, counts, theta, height=340):
     """Spikes of one neuron in its window against the common weight ``w`` of its inputs, one line per
-    clock (``counts``: label -> counts, one per weight), as notebook 05 draws it: in continuous time the
-    count grows with ``w``; on a coarse grid it can fall (a rejected crossing also loses its reset)."""
+    clock (``counts``: label -> counts, one per weight; ``theta``: the neuron's threshold, for the axis),
+    as notebook 05 draws it: in continuous time the count grows with ``w``; on a coarse grid it can fall
+    (a rejected crossing also loses its reset)."""
     import plotly.graph_objects as go
     fig = go.Figure()
     for i, (label, c) in enumerate(counts.items()):
         fig.add_trace(go.Scatter(x=list(map(float, weights)), y=[int(v) for v in c], mode="markers+lines", name=label,
                                  line=dict(color=_COLORS[i % len(_COLORS)])))
-    fig.update_layout(title="One neuron, 50 input spikes: spike count against the input weight",
-                      xaxis_title="weight w of every input (dimensionless; the threshold is theta = 1.3)",
+    fig.update_layout(title="One neuron: spike count against the weight of its inputs",
+                      xaxis_title=f"weight w of every input (dimensionless; the threshold is theta = {theta:g})",
                       yaxis_title="output spikes in the window (count)", height=height,
                       margin=dict(l=50, r=20, t=50, b=40))
     return fig
